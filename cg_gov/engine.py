@@ -1,0 +1,398 @@
+"""Per-item concept activations: abar_c(x), the mean SAE activation of
+concept c over the counted tokens of item x (``method.md``).
+
+The path is: render the item as the model saw it (raw text, or a chat turn)
+-> tokenise with character offsets -> mark the tokens that belong to the
+item's own text (template and special tokens are excluded by default) ->
+batches grouped by length, right-padded -> a forward pass that stops at the
+hook layer -> SAE encode of the counted tokens only -> per-item mean (and
+max) -> a sparse (N, C) matrix.
+
+Results are cached per item in a content-addressed store: the key is the
+dictionary identity + the extraction settings + the item text. Shards are
+written atomically and named by their own sha256, so a killed run resumes
+where it stopped and a corrupt shard is detected, dropped and recomputed.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
+
+import numpy as np
+
+from .errors import CgGovError
+from .io import atomic_write_bytes
+
+if TYPE_CHECKING:  # pragma: no cover
+    import scipy.sparse as sp
+
+    from .dictionary import ConceptDictionary
+
+__all__ = ["ExtractionSettings", "Activations", "concept_activations", "extract_activations",
+           "prepare_items", "residual_batches", "truncated_forward", "ActivationCache"]
+
+log = logging.getLogger(__name__)
+
+TEMPLATES = ("raw", "user", "user_assistant")
+
+
+@dataclass(frozen=True)
+class ExtractionSettings:
+    """How items are turned into token activations. Recorded in every manifest."""
+
+    template: str = "user"
+    exclude_special_tokens: bool = True
+    dtype: str = "bfloat16"
+    device: str = "cpu"
+    batch_size: int = 16
+    max_tokens: int = 256
+
+    def __post_init__(self) -> None:
+        if self.template not in TEMPLATES:
+            raise CgGovError(f"unknown template {self.template!r}", key="extraction.template",
+                             hint="use one of " + ", ".join(TEMPLATES))
+        if self.batch_size < 1 or self.max_tokens < 1:
+            raise CgGovError("batch_size and max_tokens must be >= 1", key="extraction")
+
+    def cache_key(self) -> dict[str, Any]:
+        """The settings that change the numbers (device and batch size do not)."""
+        d = asdict(self)
+        d.pop("device")
+        d.pop("batch_size")
+        return d
+
+
+@dataclass
+class Activations:
+    """Per-item concept activations for N items and C concepts."""
+
+    abar: "sp.csr_matrix"
+    """(N, C) mean activation over counted tokens, float32."""
+    max_act: "sp.csr_matrix"
+    """(N, C) max activation over counted tokens, float32."""
+    n_tokens: np.ndarray
+    """(N,) number of counted tokens per item."""
+    settings: dict[str, Any] = field(default_factory=dict)
+    dictionary_identity: str = ""
+    cache_hits: int = 0
+
+
+# ---------------------------------------------------------------- preparing
+
+
+@dataclass
+class PreparedItem:
+    input_ids: list[int]
+    counted: list[bool]
+
+
+def _render(tokenizer, text: str, response: str | None, template: str) -> tuple[str, list[tuple[int, int]]]:
+    """The string the model saw, and the character spans of the item's own text."""
+    if template == "raw":
+        rendered = text if response is None else text + "\n" + response
+        parts = [text] if response is None else [text, response]
+    else:
+        messages = [{"role": "user", "content": text}]
+        parts = [text]
+        if template == "user_assistant" and response is not None:
+            messages.append({"role": "assistant", "content": response})
+            parts.append(response)
+        rendered = tokenizer.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=(len(messages) == 1))
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    for part in parts:
+        start = rendered.find(part, pos) if part else -1
+        if start < 0:
+            continue
+        spans.append((start, start + len(part)))
+        pos = start + len(part)
+    return rendered, spans
+
+
+def prepare_items(tokenizer, texts: Sequence[str], responses: Sequence[str | None] | None,
+                  settings: ExtractionSettings) -> list[PreparedItem]:
+    """Tokenise items as the model saw them and mark the counted tokens."""
+    special = set(tokenizer.all_special_ids)
+    out: list[PreparedItem] = []
+    for i, text in enumerate(texts):
+        response = responses[i] if responses is not None else None
+        rendered, spans = _render(tokenizer, text, response, settings.template)
+        enc = tokenizer(rendered, add_special_tokens=(settings.template == "raw"),
+                        return_offsets_mapping=True, truncation=False)
+        ids = list(enc["input_ids"])[: settings.max_tokens]
+        offsets = list(enc["offset_mapping"])[: settings.max_tokens]
+        if settings.exclude_special_tokens:
+            counted = [
+                tid not in special and e > s and any(s < b and e > a for a, b in spans)
+                for tid, (s, e) in zip(ids, offsets)
+            ]
+        else:
+            counted = [True] * len(ids)
+        out.append(PreparedItem(ids, counted))
+    return out
+
+
+def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Indices grouped by length (longest first), so padding costs little."""
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+# ---------------------------------------------------------------- forward
+
+
+class _StopForward(Exception):
+    pass
+
+
+def decoder_layers(model):
+    """The list of decoder blocks of a transformers causal LM."""
+    for path in ("model.layers", "transformer.h", "gpt_neox.layers", "model.decoder.layers"):
+        obj = model
+        try:
+            for part in path.split("."):
+                obj = getattr(obj, part)
+            return obj
+        except AttributeError:
+            continue
+    raise CgGovError(f"cannot find the decoder layers of {type(model).__name__}",
+                     key="dictionary.model", hint="use a decoder-only transformers model")
+
+
+def truncated_forward(model, input_ids, attention_mask, layer: int):
+    """Residual stream output of block ``layer`` (0-based), without running later blocks.
+
+    A hook on that block captures its output and stops the pass, so no
+    compute is spent above the hook layer and no final norm is applied.
+    """
+    layers = decoder_layers(model)
+    captured: dict[str, Any] = {}
+
+    def hook(_module, _inputs, output):
+        captured["h"] = output[0] if isinstance(output, (tuple, list)) else output
+        raise _StopForward
+
+    handle = layers[layer].register_forward_hook(hook)
+    try:
+        base = getattr(model, model.base_model_prefix, model)
+        base(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
+    except _StopForward:
+        pass
+    finally:
+        handle.remove()
+    if "h" not in captured:
+        raise CgGovError(f"layer {layer} produced no output")
+    return captured["h"]
+
+
+def _pad_batch(items: list[PreparedItem], pad_id: int):
+    import torch
+
+    width = max(1, max(len(it.input_ids) for it in items))
+    ids = torch.full((len(items), width), pad_id, dtype=torch.long)
+    attn = torch.zeros((len(items), width), dtype=torch.long)
+    counted = torch.zeros((len(items), width), dtype=torch.bool)
+    for r, it in enumerate(items):
+        n = len(it.input_ids)
+        if n:
+            ids[r, :n] = torch.tensor(it.input_ids)
+            attn[r, :n] = 1
+            counted[r, :n] = torch.tensor(it.counted)
+    return ids, attn, counted
+
+
+def residual_batches(model, tokenizer, prepared: list[PreparedItem], order: list[list[int]],
+                     layer: int, device: str = "cpu") -> Iterator[tuple[list[int], Any, Any]]:
+    """Yield ``(item_indices, hidden (n_counted, d), row (n_counted,))`` per batch."""
+    import torch
+
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    with torch.inference_mode():
+        for idx in order:
+            batch = [prepared[i] for i in idx]
+            ids, attn, counted = _pad_batch(batch, pad_id)
+            ids, attn, counted = ids.to(device), attn.to(device), counted.to(device)
+            if int(attn.sum()) == 0:
+                yield idx, None, None
+                continue
+            h = truncated_forward(model, ids, attn, layer)
+            rows = torch.arange(len(idx), device=device).unsqueeze(1).expand_as(counted)
+            yield idx, h[counted], rows[counted]
+
+
+# ---------------------------------------------------------------- cache
+
+
+class ActivationCache:
+    """Content-addressed store of per-item results, one namespace per dictionary + settings."""
+
+    def __init__(self, root: str | os.PathLike, namespace: str) -> None:
+        self.dir = Path(root) / namespace
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.corrupt_dropped = 0
+
+    @staticmethod
+    def item_key(namespace: str, text: str, response: str | None) -> bytes:
+        payload = json.dumps([namespace, text, response], ensure_ascii=False).encode("utf-8")
+        return hashlib.sha256(payload).digest()
+
+    def load(self, wanted: set[bytes]) -> dict[bytes, tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+        """Return ``key -> (n_tokens, indices, abar values, max values)`` for wanted keys."""
+        found: dict[bytes, tuple[int, np.ndarray, np.ndarray, np.ndarray]] = {}
+        for path in sorted(self.dir.glob("shard-*.npz")):
+            raw = path.read_bytes()
+            if hashlib.sha256(raw).hexdigest()[:32] != path.stem.split("-", 1)[1]:
+                log.warning("activation cache: %s is corrupt; it is dropped and recomputed", path)
+                self.corrupt_dropped += 1
+                path.unlink(missing_ok=True)
+                continue
+            import io as _io
+            try:
+                with np.load(_io.BytesIO(raw), allow_pickle=False) as z:
+                    keys, ntok, indptr = z["keys"], z["n_tokens"], z["indptr"]
+                    indices, vals, maxv = z["indices"], z["abar"], z["max"]
+            except Exception:  # noqa: BLE001 - any unreadable shard is recomputed
+                log.warning("activation cache: %s is unreadable; it is dropped and recomputed", path)
+                self.corrupt_dropped += 1
+                path.unlink(missing_ok=True)
+                continue
+            for r in range(len(keys)):
+                k = keys[r].tobytes()
+                if k in wanted:
+                    a, b = indptr[r], indptr[r + 1]
+                    found[k] = (int(ntok[r]), indices[a:b], vals[a:b], maxv[a:b])
+        return found
+
+    def save(self, keys: list[bytes], n_tokens: np.ndarray, abar: "sp.csr_matrix", max_act: "sp.csr_matrix") -> None:
+        import io as _io
+
+        buf = _io.BytesIO()
+        np.savez(buf, keys=np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), 32),
+                 n_tokens=np.asarray(n_tokens, dtype=np.int64), indptr=abar.indptr.astype(np.int64),
+                 indices=abar.indices.astype(np.int32), abar=abar.data.astype(np.float32),
+                 max=max_act.data.astype(np.float32))
+        raw = buf.getvalue()
+        atomic_write_bytes(self.dir / f"shard-{hashlib.sha256(raw).hexdigest()[:32]}.npz", raw)
+
+
+# ---------------------------------------------------------------- extraction
+
+
+def _progress(total: int, enabled: bool, desc: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="item", disable=not enabled, file=sys.stderr,
+                dynamic_ncols=True, mininterval=1.0)
+
+
+def extract_activations(texts: Sequence[str], dictionary: "ConceptDictionary", *,
+                        responses: Sequence[str | None] | None = None,
+                        settings: ExtractionSettings | None = None, cache: bool = True,
+                        cache_dir: str | os.PathLike | None = None, progress: bool = True,
+                        desc: str = "activations") -> Activations:
+    """Compute per-item mean and max concept activations, reusing the cache."""
+    import scipy.sparse as sp
+    import torch
+
+    from .model import cache_dir as default_cache_dir
+
+    settings = settings or ExtractionSettings()
+    texts = list(texts)
+    if responses is not None and len(responses) != len(texts):
+        raise CgGovError("responses and texts differ in length")
+    n, n_concepts = len(texts), dictionary.n_concepts
+    namespace = hashlib.sha256(json.dumps(
+        [dictionary.identity, settings.cache_key()], sort_keys=True).encode()).hexdigest()[:24]
+    keys = [ActivationCache.item_key(namespace, t, responses[i] if responses is not None else None)
+            for i, t in enumerate(texts)]
+    store = ActivationCache(Path(cache_dir or default_cache_dir()) / "activations", namespace) if cache else None
+    found = store.load(set(keys)) if store is not None else {}
+
+    n_tokens = np.zeros(n, dtype=np.int64)
+    row_parts: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
+    todo = []
+    for i, k in enumerate(keys):
+        if k in found:
+            nt, ind, val, mx = found[k]
+            n_tokens[i] = nt
+            row_parts.append((i, ind, val, mx))
+        else:
+            todo.append(i)
+    hits = n - len(todo)
+
+    if todo:
+        # identical texts in one call are computed once
+        first_of: dict[bytes, int] = {}
+        unique = [i for i in todo if first_of.setdefault(keys[i], i) == i]
+        model, tokenizer = dictionary.language_model(dtype=settings.dtype, device=settings.device)
+        sae = dictionary.sae(device=settings.device)
+        prepared = prepare_items(tokenizer, [texts[i] for i in unique],
+                                 [responses[i] for i in unique] if responses is not None else None, settings)
+        order = length_batches([len(p.input_ids) for p in prepared], settings.batch_size)
+        bar = _progress(len(unique), progress, desc)
+        t0, tok_done = time.perf_counter(), 0
+        computed: dict[bytes, tuple[int, np.ndarray, np.ndarray, np.ndarray]] = {}
+        for idx, h, rows in residual_batches(model, tokenizer, prepared, order, dictionary.hook_layer,
+                                             settings.device):
+            counts = np.array([sum(prepared[i].counted) for i in idx], dtype=np.int64)
+            b = len(idx)
+            if h is None or h.shape[0] == 0:
+                mean = sp.csr_matrix((b, n_concepts), dtype=np.float32)
+                mx = mean.copy()
+            else:
+                with torch.inference_mode():
+                    acts = sae.encode(h.to(sae.W_enc.dtype))
+                    acts = torch.clamp(acts, min=0).float()
+                    summed = torch.zeros((b, n_concepts), dtype=torch.float32, device=acts.device)
+                    summed.index_add_(0, rows, acts)
+                    peak = torch.zeros_like(summed).index_reduce_(0, rows, acts, "amax", include_self=True)
+                    denom = torch.from_numpy(np.maximum(counts, 1)).to(summed).unsqueeze(1)
+                    mean = sp.csr_matrix((summed / denom).cpu().numpy())
+                    # max shares the mean's sparsity pattern (mean > 0 exactly where max > 0)
+                    peak_np = peak.cpu().numpy()
+                    nz_rows = np.repeat(np.arange(b), np.diff(mean.indptr))
+                    mx = sp.csr_matrix((peak_np[nz_rows, mean.indices], mean.indices, mean.indptr),
+                                       shape=mean.shape)
+            batch_keys = [keys[unique[i]] for i in idx]
+            for r, k in enumerate(batch_keys):
+                a, z = mean.indptr[r], mean.indptr[r + 1]
+                computed[k] = (int(counts[r]), mean.indices[a:z], mean.data[a:z], mx.data[a:z])
+            if store is not None:
+                store.save(batch_keys, counts, mean, mx)
+            tok_done += int(counts.sum())
+            bar.update(b)
+            el = max(time.perf_counter() - t0, 1e-9)
+            bar.set_postfix_str(f"{tok_done / el:,.0f} tok/s")
+        bar.close()
+        for i in todo:
+            nt, ind, val, mx = computed[keys[i]]
+            n_tokens[i] = nt
+            row_parts.append((i, ind, val, mx))
+
+    row_parts.sort(key=lambda r: r[0])
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    for i, ind, _v, _m in row_parts:
+        indptr[i + 1] = len(ind)
+    indptr = np.cumsum(indptr)
+    indices = np.concatenate([r[1] for r in row_parts]) if row_parts else np.zeros(0, np.int32)
+    vals = np.concatenate([r[2] for r in row_parts]) if row_parts else np.zeros(0, np.float32)
+    maxv = np.concatenate([r[3] for r in row_parts]) if row_parts else np.zeros(0, np.float32)
+    abar = sp.csr_matrix((vals.astype(np.float32), indices, indptr), shape=(n, n_concepts))
+    max_act = sp.csr_matrix((maxv.astype(np.float32), indices.copy(), indptr.copy()), shape=(n, n_concepts))
+    abar.sort_indices()
+    max_act.sort_indices()
+    return Activations(abar=abar, max_act=max_act, n_tokens=n_tokens, settings=asdict(settings),
+                       dictionary_identity=dictionary.identity, cache_hits=hits)
+
+
+def concept_activations(texts: Sequence[str], dictionary: "ConceptDictionary", **kwargs) -> "sp.csr_matrix":
+    """(N, C) scipy.sparse matrix of abar_c(x). See :func:`extract_activations` for options."""
+    return extract_activations(texts, dictionary, **kwargs).abar

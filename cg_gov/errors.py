@@ -1,0 +1,70 @@
+"""User-facing errors and the exit-code contract.
+
+Exit codes: 0 success, 1 a gate failed, 2 an error (bad input, missing file,
+anything the user must fix). A :class:`CgGovError` is printed by the CLI as one
+clean message, never as a traceback.
+"""
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_GATE_FAILED = 1
+EXIT_ERROR = 2
+
+
+class CgGovError(Exception):
+    """An error the user can fix. Its message names the file, the place and the fix."""
+
+    exit_code = EXIT_ERROR
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
+                 key: str | None = None, hint: str | None = None) -> None:
+        self.file = file
+        self.line = line
+        self.key = key
+        self.hint = hint
+        self.message = message
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        where = ""
+        if self.file:
+            where = str(self.file)
+            if self.line is not None:
+                where += f":{self.line}"
+            where += ": "
+        key = f"{self.key}: " if self.key else ""
+        text = f"{where}{key}{self.message}"
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+
+class SpecError(CgGovError):
+    """A profile or audit spec is invalid."""
+
+
+class EvalLogError(CgGovError):
+    """An eval log cannot be read as items with scores."""
+
+
+class DictionaryError(CgGovError):
+    """A concept dictionary cannot be loaded or does not fit its model."""
+
+
+class MissingDependencyError(CgGovError):
+    """An optional dependency is not installed."""
+
+
+class SpecErrorGroup(SpecError):
+    """Several problems found in one spec file, reported together."""
+
+    def __init__(self, errors: list[SpecError], *, file: str | None = None) -> None:
+        self.errors = list(errors)
+        count = len(self.errors)
+        super().__init__(f"{count} problem{'s' if count != 1 else ''} found", file=file)
+
+    def render(self) -> str:
+        head = f"{self.file}: " if self.file else ""
+        lines = [f"{head}{self.message}:"]
+        lines += [f"  {error.render()}" for error in self.errors]
+        return "\n".join(lines)

@@ -1,0 +1,749 @@
+"""The findings of an audit: the schema of ``findings.json``.
+
+``findings.json`` is the machine-readable result of an audit and the only input
+of the report and of ``cg-gov diff``: compute and render are separated by this
+file. Everything here is a pydantic model that refuses unknown keys; its JSON
+Schema (``Findings.model_json_schema()``, printed by ``cg-gov schema findings``)
+is generated from these classes, and each field's docstring is its description.
+
+Floats are rounded to 6 significant digits when written, and keys are sorted,
+so the same audit always writes the same bytes. Files written by an older
+cg_gov are upgraded on load (see :data:`SCHEMA_VERSION` and ``_UPGRADES``).
+
+The severity of a family's finding follows one fixed table, :func:`severity`.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Annotated, Any, Callable, Literal
+
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError,
+                      model_validator)
+
+from cg_gov.errors import CgGovError
+from cg_gov.io import atomic_write_json, canonical_json
+
+__all__ = [
+    "SCHEMA_VERSION", "IMPORTANCES", "SEVERITIES", "COVERAGE_STATUSES", "PERFORMANCE_STATUSES",
+    "CAVEAT_IDS", "DEFAULT_CAVEATS", "GATE_FAILING_SEVERITIES",
+    "Importance", "Severity", "CoverageStatus", "PerformanceStatus", "ConceptSource",
+    "MatchedConcept", "Coverage", "Performance", "Requirement", "BenchmarkShare", "Evidence",
+    "Family", "ProfileRef", "DictionaryRef", "SuiteBenchmark", "AuditInfo", "SeverityCounts",
+    "Summary", "ConceptRef", "ConceptRow", "MissingFromSuite", "CoverageDistribution",
+    "SuiteFindings", "DriftFamily", "DriftConcept", "Drift", "Caveat", "Findings",
+    "severity", "severity_rank", "family_gate_failed", "describe_family", "build_summary",
+    "package_version", "round_floats", "findings_to_dict", "findings_to_json", "dump_findings",
+    "load_findings",
+    "findings_json_schema",
+]
+
+#: Version of the ``findings.json`` shape written by this cg_gov.
+SCHEMA_VERSION = 1
+
+Importance = Literal["critical", "high", "medium", "low"]
+Severity = Literal["critical", "high", "medium", "low", "none"]
+CoverageStatus = Literal["covered", "under-represented", "missing", "not-visible"]
+PerformanceStatus = Literal["ok", "weak", "insufficient-data"]
+ConceptSource = Literal["label", "exemplar", "both", "pinned"]
+
+IMPORTANCES: tuple[str, ...] = ("critical", "high", "medium", "low")
+SEVERITIES: tuple[str, ...] = ("critical", "high", "medium", "low", "none")
+COVERAGE_STATUSES: tuple[str, ...] = ("covered", "under-represented", "missing", "not-visible")
+PERFORMANCE_STATUSES: tuple[str, ...] = ("ok", "weak", "insufficient-data")
+
+#: Severities that fail the deployment gate on their own.
+GATE_FAILING_SEVERITIES: tuple[str, ...] = ("critical", "high")
+
+
+# ---------------------------------------------------------------------------
+# Severity: one table, read row = importance, column = status.
+# ---------------------------------------------------------------------------
+#
+# A family's severity is the worse of what its coverage and its performance
+# say. A blind spot (the suite never exercises the family, or the dictionary
+# cannot see it) or a measured weakness counts at the family's full
+# importance; a thin test (under-represented) or a score without enough
+# scored items counts one step lower, never below "low".
+#
+# coverage     covered  under-represented  missing   not-visible
+# critical     none     high               critical  critical
+# high         none     medium             high      high
+# medium       none     low                medium    medium
+# low          none     low                low       low
+#
+# performance  ok       weak               insufficient-data
+# critical     none     critical           high
+# high         none     high               medium
+# medium       none     medium             low
+# low          none     low                low
+
+_COVERAGE_SEVERITY: dict[str, dict[str, str]] = {
+    "critical": {"covered": "none", "under-represented": "high", "missing": "critical",
+                 "not-visible": "critical"},
+    "high": {"covered": "none", "under-represented": "medium", "missing": "high", "not-visible": "high"},
+    "medium": {"covered": "none", "under-represented": "low", "missing": "medium", "not-visible": "medium"},
+    "low": {"covered": "none", "under-represented": "low", "missing": "low", "not-visible": "low"},
+}
+_PERFORMANCE_SEVERITY: dict[str, dict[str, str]] = {
+    "critical": {"ok": "none", "weak": "critical", "insufficient-data": "high"},
+    "high": {"ok": "none", "weak": "high", "insufficient-data": "medium"},
+    "medium": {"ok": "none", "weak": "medium", "insufficient-data": "low"},
+    "low": {"ok": "none", "weak": "low", "insufficient-data": "low"},
+}
+
+
+def severity_rank(value: str) -> int:
+    """0 for "critical" up to 4 for "none": sorts the most severe first."""
+    return SEVERITIES.index(value)
+
+
+def severity(importance: str, coverage_status: str, performance_status: str) -> str:
+    """Severity of a family's finding, from the tables above.
+
+    ``importance`` is the family's importance in the deployment profile; the
+    two statuses are those of :class:`Coverage` and :class:`Performance`.
+    Returns one of critical/high/medium/low/none.
+    """
+    try:
+        by_coverage = _COVERAGE_SEVERITY[importance][coverage_status]
+        by_performance = _PERFORMANCE_SEVERITY[importance][performance_status]
+    except KeyError as exc:
+        raise ValueError(
+            f"unknown importance or status {exc.args[0]!r}: importance is one of {IMPORTANCES}, "
+            f"coverage status one of {COVERAGE_STATUSES}, performance status one of "
+            f"{PERFORMANCE_STATUSES}") from None
+    return min(by_coverage, by_performance, key=severity_rank)
+
+
+def family_gate_failed(family_severity: str, requirement_met: bool | None) -> bool:
+    """A family fails the gate when its severity is critical/high or a stated requirement is not met."""
+    return family_severity in GATE_FAILING_SEVERITIES or requirement_met is False
+
+
+# ---------------------------------------------------------------------------
+# Models
+# ---------------------------------------------------------------------------
+
+def _check_interval(value: tuple[float, float]) -> tuple[float, float]:
+    low, high = value
+    if low > high + 1e-9 * max(1.0, abs(high)):
+        raise ValueError(f"interval low {low} is above high {high}")
+    return value
+
+
+#: A confidence interval ``[low, high]``.
+Interval = Annotated[tuple[float, float], AfterValidator(_check_interval)]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+NonNegative = Annotated[float, Field(ge=0.0)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True,
+                              allow_inf_nan=False, validate_assignment=True)
+
+
+class MatchedConcept(_Model):
+    """A dictionary concept that the matcher assigned to a family."""
+
+    concept_id: int = Field(ge=0)
+    """Index of the concept (SAE latent) in the dictionary."""
+    label: str
+    """The concept's text label, as stored in the dictionary (automatic, may be noisy)."""
+    similarity: float
+    """Embedding similarity between the family's text and the concept's label (cosine)."""
+    margin: float | None = None
+    """How far the similarity lies above the matcher's acceptance threshold; None for pinned concepts."""
+    source: ConceptSource
+    """Why the concept matched: its label, the family's exemplars, both, or pinned by the profile."""
+    weight: NonNegative
+    """Weight w_F(c) of the concept in the family's scores (the weights of a family sum to 1)."""
+    coverage_ratio: NonNegative | None = None
+    """The concept's coverage ratio, suite mean activation over reference mean; None when not measurable."""
+    chi_model: Fraction | None = None
+    """Saliency-weighted score of the model on the items where the concept fires; None when unsupported."""
+
+
+class Coverage(_Model):
+    """How much the suite exercises a family, against the reference sample."""
+
+    ratio: NonNegative | None
+    """Weighted mean coverage ratio of the family's concepts (suite / reference); None when not visible."""
+    ci: Interval | None
+    """Bootstrap confidence interval of ``ratio``, ``[low, high]``; None when not visible."""
+    status: CoverageStatus
+    """covered, under-represented (ratio at most 1/k with the interval below 1), missing (no suite
+    item activates the family) or not-visible (no dictionary concept matched the family)."""
+    suite_mean: NonNegative | None = None
+    """Mean family activation m_F(x) over the suite's items."""
+    reference_mean: NonNegative | None = None
+    """Mean family activation m_F(x) over the reference sample."""
+    reference: str
+    """Name of the reference sample the ratio is taken against (the dictionary's corpus or a workload)."""
+
+
+class Performance(_Model):
+    """How well the model scores on the items where the family is active."""
+
+    score: Fraction | None
+    """performance(F): family-activation-weighted mean item score; None without scored support."""
+    score_ci: Interval | None = None
+    """Bootstrap confidence interval of ``score``."""
+    lift: float | None
+    """lift(F): weighted mean of (item score - its benchmark's mean score); negative means worse than
+    the other items of the same benchmarks."""
+    ci: Interval | None
+    """Bootstrap confidence interval of ``lift``, ``[low, high]``."""
+    status: PerformanceStatus
+    """ok, weak (the lift's interval lies below 0 after correction, or the score misses the
+    requirement) or insufficient-data (too little scored support to judge)."""
+    p: Fraction | None = None
+    """Bootstrap p-value of lift < 0."""
+    q: Fraction | None = None
+    """Benjamini-Hochberg adjusted p-value across the profile's families."""
+    n_eff: NonNegative | None = None
+    """Effective number of scored items behind the score, (sum m)^2 / sum m^2."""
+    n_scored: int = Field(default=0, ge=0)
+    """Number of scored items on which the family is active."""
+
+
+class Requirement(_Model):
+    """The thresholds the deployment profile sets for a family, and whether they are met."""
+
+    min_coverage_ratio: NonNegative | None = None
+    """Minimum coverage ratio the profile asks for; None when it sets none."""
+    min_performance: Fraction | None = None
+    """Minimum performance score the profile asks for; None when it sets none."""
+    met: bool | None = None
+    """True when every stated threshold is met, False when one is not, None when none is stated or
+    the data cannot tell."""
+
+
+class BenchmarkShare(_Model):
+    """A benchmark that carries a family, and its share of the family's activation."""
+
+    name: str
+    """Benchmark name, as in the audit's suite."""
+    share: Fraction
+    """Fraction of the family's total activation mass over the suite that falls in this benchmark."""
+
+
+class Evidence(_Model):
+    """An example suite item on which the family is active."""
+
+    benchmark: str
+    """Benchmark the item belongs to."""
+    item_id: str
+    """Item identifier in the benchmark's eval log."""
+    text: str
+    """The item's text, already truncated for display; plain text, never markup."""
+    score: Fraction | None = None
+    """The item's score from the benchmark's scorer (1 = pass); None when the benchmark has no scores."""
+    activation: NonNegative
+    """Family activation m_F(x) on this item."""
+
+
+class Family(_Model):
+    """One concept family of the deployment profile and what the audit found for it."""
+
+    id: str = Field(min_length=1)
+    """Family id, as in the deployment profile."""
+    description: str = ""
+    """The family's description, from the profile."""
+    importance: Importance
+    """Importance the profile gives the family."""
+    severity: Severity
+    """Severity of the finding, from :func:`cg_gov.findings.severity`."""
+    gate_failed: bool = False
+    """True when this family fails the deployment gate (severity critical/high or a requirement unmet)."""
+    matched_concepts: list[MatchedConcept] = Field(default_factory=list)
+    """Concepts the matcher assigned to the family, highest weight first."""
+    coverage: Coverage
+    """Coverage of the family by the suite."""
+    performance: Performance
+    """Model performance on the family."""
+    requirement: Requirement = Field(default_factory=Requirement)
+    """The profile's thresholds for this family and whether they are met."""
+    benchmarks: list[BenchmarkShare] = Field(default_factory=list)
+    """Benchmarks that carry the family, largest share first."""
+    evidence: list[Evidence] = Field(default_factory=list)
+    """Example items where the family is most active."""
+    caveats: list[str] = Field(default_factory=list)
+    """Ids of the caveats (see ``Findings.caveats``) that qualify this family's finding."""
+
+
+class ProfileRef(_Model):
+    """The deployment profile an audit used."""
+
+    id: str
+    """Profile id."""
+    version: str
+    """Profile version, as written in the profile."""
+    name: str | None = None
+    """Human-readable workflow name."""
+    owner: str | None = None
+    """Owner of the profile (team or person)."""
+
+
+class DictionaryRef(_Model):
+    """The concept dictionary an audit used."""
+
+    identity: str
+    """Content identity of the dictionary (a hash over model, hook, SAE weights and labels)."""
+    name: str
+    """Human-readable dictionary name."""
+    n_concepts: int | None = Field(default=None, ge=0)
+    """Number of concepts (SAE latents) in the dictionary."""
+
+
+class SuiteBenchmark(_Model):
+    """One benchmark of the audited suite."""
+
+    name: str
+    """Benchmark name."""
+    n_items: int = Field(ge=0)
+    """Number of items read from its eval log."""
+    n_scored: int = Field(ge=0)
+    """Number of items with a score."""
+    mean_score: Fraction | None = None
+    """Mean item score; None when the benchmark has no scores."""
+    missing_pct: Annotated[float, Field(ge=0.0, le=100.0)]
+    """Percentage of the dictionary's concepts that no item of this benchmark activates."""
+
+
+class AuditInfo(_Model):
+    """What was audited."""
+
+    id: str
+    """Audit id, from the audit spec."""
+    model: str
+    """The model under review."""
+    profile: ProfileRef
+    """The deployment profile."""
+    dictionary: DictionaryRef
+    """The concept dictionary."""
+    suite: list[SuiteBenchmark] = Field(default_factory=list)
+    """The benchmarks of the suite, in the spec's order."""
+
+
+class SeverityCounts(_Model):
+    """Number of families at each severity."""
+
+    critical: int = Field(default=0, ge=0)
+    """Families at severity critical."""
+    high: int = Field(default=0, ge=0)
+    """Families at severity high."""
+    medium: int = Field(default=0, ge=0)
+    """Families at severity medium."""
+    low: int = Field(default=0, ge=0)
+    """Families at severity low."""
+    none: int = Field(default=0, ge=0)
+    """Families with no finding."""
+
+
+class Summary(_Model):
+    """The audit's verdict in a few lines."""
+
+    gate: Literal["pass", "fail"]
+    """Deployment gate: fail when any family fails it or a suite-level check fails."""
+    gate_failures: list[str] = Field(default_factory=list)
+    """Why the gate failed, one plain sentence each; empty when it passed."""
+    counts: SeverityCounts = Field(default_factory=SeverityCounts)
+    """Number of families per severity."""
+    headline: list[str] = Field(default_factory=list)
+    """The most important findings as plain sentences, most severe first."""
+
+
+class ConceptRef(_Model):
+    """A concept by id and label."""
+
+    concept_id: int = Field(ge=0)
+    """Concept index in the dictionary."""
+    label: str
+    """Concept label."""
+
+
+class ConceptRow(_Model):
+    """A concept in a suite-level ranking."""
+
+    concept_id: int = Field(ge=0)
+    """Concept index in the dictionary."""
+    label: str
+    """Concept label."""
+    chi_model: Fraction | None = None
+    """Cross-benchmark saliency-weighted model score chi_model(c)."""
+    lift: float | None = None
+    """Difficulty-controlled lift(c)."""
+    lift_ci: Interval | None = None
+    """Bootstrap confidence interval of ``lift``."""
+    n_eff: NonNegative | None = None
+    """Effective support (sum abar)^2 / sum abar^2."""
+    n_benchmarks: int = Field(default=0, ge=0)
+    """Number of benchmarks where the concept is supported."""
+    chi_bench: NonNegative | None = None
+    """Cross-benchmark coverage chi_bench(c)."""
+    coverage_ratio: NonNegative | None = None
+    """Coverage ratio of the concept, suite over reference."""
+    coverage_ratio_ci: Interval | None = None
+    """Bootstrap confidence interval of ``coverage_ratio``."""
+
+
+class MissingFromSuite(_Model):
+    """Concepts that no item of the whole suite activates."""
+
+    count: int = Field(ge=0)
+    """Number of such concepts."""
+    pct: Annotated[float, Field(ge=0.0, le=100.0)] | None = None
+    """Their percentage of the dictionary."""
+    examples: list[ConceptRef] = Field(default_factory=list)
+    """A few of them, for the reader to judge."""
+
+
+class CoverageDistribution(_Model):
+    """The distribution of chi_bench over all concepts, sampled for a chart."""
+
+    n_concepts: int = Field(ge=0)
+    """Number of concepts in the dictionary."""
+    n_zero: int = Field(ge=0)
+    """Concepts with chi_bench exactly 0 (never active in the suite)."""
+    ranks: list[int] = Field(default_factory=list)
+    """Ranks (0 = most covered) at which chi_bench is sampled, increasing."""
+    chi_bench: list[NonNegative] = Field(default_factory=list)
+    """chi_bench at those ranks (descending order of coverage)."""
+    top_1pct_share: Fraction | None = None
+    """Share of the total chi_bench mass held by the top 1% of concepts."""
+    top_10pct_share: Fraction | None = None
+    """Share of the total chi_bench mass held by the top 10% of concepts."""
+
+    @model_validator(mode="after")
+    def _same_length(self) -> "CoverageDistribution":
+        if len(self.ranks) != len(self.chi_bench):
+            raise ValueError("ranks and chi_bench must have the same length")
+        return self
+
+
+class SuiteFindings(_Model):
+    """What the audit found about the suite as a whole, independent of the profile."""
+
+    over_represented: list[ConceptRow] = Field(default_factory=list)
+    """Concepts the suite exercises far more than the reference does (ratio >= k, CI excluding 1)."""
+    under_represented: list[ConceptRow] = Field(default_factory=list)
+    """Concepts the suite exercises far less than the reference does (ratio <= 1/k, CI excluding 1)."""
+    missing_from_suite: MissingFromSuite = Field(default_factory=lambda: MissingFromSuite(count=0))
+    """Concepts that no suite item activates."""
+    weakest: list[ConceptRow] = Field(default_factory=list)
+    """Supported concepts with the lowest chi_model."""
+    strongest: list[ConceptRow] = Field(default_factory=list)
+    """Supported concepts with the highest chi_model."""
+    robustness: dict[str, float | bool] = Field(default_factory=dict)
+    """Robustness checks: e.g. ``subsample_std_chi_model_mean``, ``subsample_std_chi_bench_mean``,
+    ``adversarial_top_median_change``, ``adversarial_bottom_median_change``, ``direction_ok``."""
+    coverage_distribution: CoverageDistribution | None = None
+    """Sampled distribution of chi_bench over all concepts (the suite's skew)."""
+
+
+class DriftFamily(_Model):
+    """A family's coverage by the suite, measured against the deployment's workload."""
+
+    family_id: str
+    """Family id."""
+    traffic_share: Fraction
+    """Share of the workload's family activation that this family takes."""
+    coverage_ratio: NonNegative | None
+    """Coverage ratio suite / workload for the family."""
+    ci: Interval | None = None
+    """Bootstrap confidence interval of ``coverage_ratio``."""
+    status: CoverageStatus
+    """Coverage status against the workload."""
+
+
+class DriftConcept(_Model):
+    """A concept the workload uses that the suite barely tests."""
+
+    concept_id: int = Field(ge=0)
+    """Concept index."""
+    label: str
+    """Concept label."""
+    traffic_share: Fraction
+    """Share of the workload's activation mass on this concept."""
+    coverage_ratio: NonNegative | None = None
+    """Coverage ratio suite / workload."""
+
+
+class Drift(_Model):
+    """Workload drift: the suite compared with a sample of the deployment's real traffic."""
+
+    reference: str
+    """Name of the workload sample."""
+    n_items: int | None = Field(default=None, ge=0)
+    """Number of workload items."""
+    families: list[DriftFamily] = Field(default_factory=list)
+    """Families ranked by workload traffic, largest first."""
+    untested_concepts: list[DriftConcept] = Field(default_factory=list)
+    """Concepts the workload uses that the suite barely tests, by traffic share."""
+
+
+class Caveat(_Model):
+    """A limit of the method that qualifies findings."""
+
+    id: str
+    """Caveat id, referenced by ``Family.caveats``."""
+    title: str
+    """Short title."""
+    text: str
+    """What the caveat means for the reader, in full."""
+
+
+#: The five caveats every report states.
+DEFAULT_CAVEATS: tuple[Caveat, ...] = (
+    Caveat(id="activation-not-capability", title="Activation is not capability",
+           text="A concept firing on an item tells where to look, not whether the model handled it: "
+                "the benchmark's own score says that. High coverage means the suite exercises a "
+                "concept, not that the model is good at it."),
+    Caveat(id="hard-question-confound", title="Hard questions confound performance",
+           text="A concept that fires mostly on hard items gets a low score even when the model "
+                "handles the concept itself well. The lift compares each item with the other items "
+                "of its own benchmark: read the lift, not the raw score, before calling a model gap."),
+    Caveat(id="dictionary-coverage", title="The dictionary limits what can be seen",
+           text="Only concepts the sparse autoencoder learned can be measured. A need that no "
+                "dictionary concept expresses is reported as not visible, never as missing, and "
+                "its absence from the findings is no evidence that the suite or the model is fine."),
+    Caveat(id="noisy-labels", title="Concept labels are automatic and noisy",
+           text="Concept labels are generated automatically and can be wrong or too broad, and "
+                "families are matched to concepts through them. Check the matched concepts and the "
+                "example items before acting; agreement between two dictionaries is thematic, not "
+                "concept by concept."),
+    Caveat(id="small-support", title="Small support makes scores unstable",
+           text="A score that rests on few items (low effective support n_eff) can move with a "
+                "handful of items. Read the confidence intervals: a wide one is a reason to add test "
+                "items, not a verdict on the model."),
+)
+CAVEAT_IDS: tuple[str, ...] = tuple(c.id for c in DEFAULT_CAVEATS)
+
+
+def package_version() -> str:
+    try:
+        from importlib.metadata import version
+        return version("cg-gov")
+    except Exception:  # not installed (running from a source tree)
+        return "0+unknown"
+
+
+class Findings(_Model):
+    """The findings of one audit (``findings.json``)."""
+
+    schema_version: int = SCHEMA_VERSION
+    """Version of this file's shape; older files are upgraded on load."""
+    cg_gov_version: str = Field(default_factory=package_version)
+    """Version of cg_gov that wrote the file."""
+    audit: AuditInfo
+    """What was audited: model, profile, dictionary, suite."""
+    summary: Summary
+    """The verdict: gate, counts, headline sentences."""
+    families: list[Family] = Field(default_factory=list)
+    """One entry per family of the profile, most severe first."""
+    suite_findings: SuiteFindings = Field(default_factory=SuiteFindings)
+    """Suite-level findings, independent of the profile."""
+    drift: Drift | None = None
+    """Workload drift, when the audit has a workload sample."""
+    caveats: list[Caveat] = Field(default_factory=lambda: [c.model_copy() for c in DEFAULT_CAVEATS])
+    """The method's caveats, in full; families reference them by id."""
+    settings: dict[str, Any] = Field(default_factory=dict)
+    """Method settings the audit ran with (k, n_min, bootstrap resamples, seed, ...)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upgrade(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        version = data.get("schema_version", 0)
+        if not isinstance(version, int) or isinstance(version, bool):
+            return data  # let field validation report it
+        if version > SCHEMA_VERSION:
+            raise ValueError(
+                f"schema_version {version} was written by a newer cg_gov (this one reads up to "
+                f"{SCHEMA_VERSION}); upgrade cg_gov to read it")
+        data = dict(data)
+        while version < SCHEMA_VERSION:
+            data = _UPGRADES[version](data)
+            version += 1
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Findings":
+        ids = [f.id for f in self.families]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate family ids: {duplicates}")
+        caveat_ids = {c.id for c in self.caveats}
+        for family in self.families:
+            unknown = sorted(set(family.caveats) - caveat_ids)
+            if unknown:
+                raise ValueError(f"family {family.id!r} cites unknown caveats {unknown}; "
+                                 f"known: {sorted(caveat_ids)}")
+        if (self.summary.gate == "fail") != bool(self.summary.gate_failures):
+            raise ValueError("summary.gate is 'fail' exactly when summary.gate_failures is not empty")
+        return self
+
+
+def _upgrade_0_to_1(data: dict[str, Any]) -> dict[str, Any]:
+    """Files without ``schema_version`` (written before it existed): fill what version 1 requires."""
+    data["schema_version"] = 1
+    data.setdefault("caveats", [c.model_dump() for c in DEFAULT_CAVEATS])
+    data.setdefault("settings", {})
+    families = []
+    for family in data.get("families") or []:
+        if isinstance(family, dict):
+            family = dict(family)
+            family.setdefault("caveats", [])
+            if "gate_failed" not in family and isinstance(family.get("severity"), str):
+                met = (family.get("requirement") or {}).get("met")
+                family["gate_failed"] = family_gate_failed(family["severity"], met)
+        families.append(family)
+    if "families" in data:
+        data["families"] = families
+    return data
+
+
+#: ``_UPGRADES[v]`` turns a version-v dict into a version v+1 dict.
+_UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {0: _upgrade_0_to_1}
+
+
+# ---------------------------------------------------------------------------
+# Plain sentences and the summary
+# ---------------------------------------------------------------------------
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def describe_family(family: Family) -> str:
+    """One plain sentence on a family's finding, for readers who do not know the method."""
+    cov, perf = family.coverage, family.performance
+    name = f"'{family.id}' ({family.importance} importance)"
+    parts: list[str] = []
+    if cov.status == "not-visible":
+        parts.append("the concept dictionary has no concept for it, so neither the suite nor the "
+                     "model can be judged on it")
+    elif cov.status == "missing":
+        parts.append("no benchmark item in the suite exercises it")
+    elif cov.status == "under-represented":
+        ci = f" (95% CI {_fmt(cov.ci[0])}-{_fmt(cov.ci[1])})" if cov.ci else ""
+        parts.append(f"the suite tests it {_fmt(cov.ratio)} times as much as the "
+                     f"{cov.reference} does{ci}")
+    if perf.status == "weak":
+        lift = ""
+        if perf.lift is not None:
+            lift = (f", {abs(perf.lift) * 100:.0f} points {'below' if perf.lift < 0 else 'above'} "
+                    f"the rest of the same benchmarks")
+        parts.append(f"the model scores {_fmt(perf.score)} on the items that exercise it{lift}")
+    elif perf.status == "insufficient-data" and cov.status in ("covered", "under-represented"):
+        parts.append(f"too few scored items ({perf.n_scored}) to judge the model on it")
+    if family.requirement.met is False:
+        parts.append("it misses the profile's stated requirement")
+    if not parts:
+        score = f" and the model scores {_fmt(perf.score)} on it" if perf.score is not None else ""
+        return f"{name[0].upper()}{name[1:]}: covered by the suite{score}; no finding."
+    return f"{name[0].upper()}{name[1:]}: " + "; ".join(parts) + "."
+
+
+def build_summary(families: list[Family], extra_failures: tuple[str, ...] | list[str] = (),
+                  max_headline: int = 5) -> Summary:
+    """Counts, gate and headline sentences for a list of families.
+
+    ``extra_failures`` are suite-level gate failures (plain sentences) decided elsewhere.
+    """
+    counts = SeverityCounts(**{s: sum(1 for f in families if f.severity == s) for s in SEVERITIES})
+    ordered = sorted(families, key=lambda f: (severity_rank(f.severity),
+                                              IMPORTANCES.index(f.importance), f.id))
+    failures = [f"Family '{f.id}' ({f.importance} importance) is at severity {f.severity}"
+                + (" and misses its requirement" if f.requirement.met is False else "") + "."
+                for f in ordered if f.gate_failed]
+    failures.extend(extra_failures)
+    headline = [describe_family(f) for f in ordered if f.severity != "none"][:max_headline]
+    if not headline:
+        headline = ["No family of the profile has a finding: the suite covers each one and the "
+                    "model's scores show no significant gap."]
+    return Summary(gate="fail" if failures else "pass", gate_failures=failures, counts=counts,
+                   headline=headline)
+
+
+# ---------------------------------------------------------------------------
+# Serialisation
+# ---------------------------------------------------------------------------
+
+def round_floats(obj: Any, digits: int = 6) -> Any:
+    """Round every float in a JSON-like structure to ``digits`` significant digits (-0.0 -> 0.0)."""
+    if isinstance(obj, float):
+        if not math.isfinite(obj):
+            raise ValueError(f"non-finite number {obj!r} cannot be written to JSON")
+        value = float(f"{obj:.{digits}g}")
+        return 0.0 if value == 0 else value
+    if isinstance(obj, dict):
+        return {k: round_floats(v, digits) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [round_floats(v, digits) for v in obj]
+    return obj
+
+
+def findings_to_dict(findings: Findings) -> dict[str, Any]:
+    """JSON-ready dict with floats rounded to 6 significant digits."""
+    return round_floats(findings.model_dump(mode="json"))
+
+
+def findings_to_json(findings: Findings) -> str:
+    """Canonical JSON text of ``findings`` (sorted keys, rounded floats)."""
+    return canonical_json(findings_to_dict(findings))
+
+
+def dump_findings(findings: Findings, path: str | os.PathLike) -> Path:
+    """Write ``findings`` to ``path`` as canonical JSON, atomically."""
+    return atomic_write_json(path, findings_to_dict(findings))
+
+
+def _line_of_key(text: str, loc: tuple[Any, ...]) -> int | None:
+    """Best-effort line number of the last named key of ``loc`` in a JSON text."""
+    names = [p for p in loc if isinstance(p, str)]
+    if not names:
+        return None
+    needle = json.dumps(names[-1]) + ":"
+    index = text.find(needle)
+    return None if index < 0 else text.count("\n", 0, index) + 1
+
+
+def load_findings(path: str | os.PathLike) -> Findings:
+    """Read and validate a ``findings.json`` (a file, or a report folder that holds one).
+
+    Older shapes are upgraded; errors raise :class:`CgGovError` naming the key path.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "findings.json"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CgGovError("file not found", file=str(path),
+                         hint="pass a findings.json or a report folder that contains one") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CgGovError(f"not valid JSON: {exc.msg}", file=str(path), line=exc.lineno,
+                         hint="findings.json is written by cg-gov audit; do not edit it by hand") from None
+    try:
+        return Findings.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(err.get("loc", ()))
+        key = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in loc).replace(".[", "[")
+        more = f" (and {exc.error_count() - 1} more errors)" if exc.error_count() > 1 else ""
+        raise CgGovError(f"{err['msg']}{more}", file=str(path), line=_line_of_key(text, loc),
+                         key=key or None,
+                         hint="the file does not match the findings schema; see `cg-gov schema findings`"
+                         ) from None
+
+
+def findings_json_schema() -> dict[str, Any]:
+    """The JSON Schema of ``findings.json``."""
+    return Findings.model_json_schema()

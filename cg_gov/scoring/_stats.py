@@ -1,0 +1,97 @@
+"""Small statistics: percentile intervals, bootstrap p-values, Benjamini-Hochberg."""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["benjamini_hochberg", "percentile_interval", "bootstrap_p", "safe_divide",
+           "safe_log"]
+
+
+def safe_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den where den > 0, NaN elsewhere, without floating-point warnings."""
+    num, den = np.broadcast_arrays(np.asarray(num), np.asarray(den))
+    dtype = np.result_type(num.dtype, den.dtype, np.float32)
+    out = np.full(num.shape, np.nan, dtype=dtype)
+    np.divide(num, den, out=out, where=den > 0)
+    return out
+
+
+def safe_log(x: np.ndarray) -> np.ndarray:
+    """log(x) for x > 0, -inf for x == 0, without floating-point warnings."""
+    x = np.asarray(x)
+    out = np.full(x.shape, -np.inf, dtype=np.result_type(x.dtype, np.float32))
+    np.log(x, out=out, where=x > 0)
+    return out
+
+
+def percentile_interval(samples: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile interval of each row of ``samples`` (rows x resamples), NaN resamples ignored.
+
+    The low end is the lower order statistic at ``alpha / 2`` and the high end the
+    higher order statistic at ``1 - alpha / 2`` (numpy's ``method="lower"`` and
+    ``"higher"``): no interpolation, so infinite values are handled and the interval
+    is the same on any monotone scale (a log ratio's interval is the log of the
+    ratio's). A row with no valid resample gets NaN.
+    """
+    samples = np.asarray(samples)
+    if samples.ndim != 2:
+        raise ValueError("samples must be 2-D (rows x resamples)")
+    n_rows = samples.shape[0]
+    low = np.full(n_rows, np.nan)
+    high = np.full(n_rows, np.nan)
+    if n_rows == 0 or samples.shape[1] == 0:
+        return low, high
+    ordered = np.sort(samples, axis=1)  # NaN sort last
+    n_valid = np.count_nonzero(~np.isnan(samples), axis=1)
+    ok = n_valid > 0
+    lo_idx = np.floor((n_valid - 1) * (alpha / 2)).astype(np.intp)
+    hi_idx = np.ceil((n_valid - 1) * (1 - alpha / 2)).astype(np.intp)
+    lo_idx[~ok] = 0
+    hi_idx[~ok] = 0
+    rows = np.arange(n_rows)
+    low[ok] = ordered[rows, lo_idx][ok]
+    high[ok] = ordered[rows, hi_idx][ok]
+    return low, high
+
+
+def bootstrap_p(estimate: np.ndarray, samples: np.ndarray, n_boot: int) -> np.ndarray:
+    """Two-sided bootstrap p-value of ``estimate != 0`` for each row.
+
+    Twice the fraction of valid resamples on the other side of 0 from the
+    estimate (0 itself counts as the other side), floored at 1 / (n_boot + 1) and
+    capped at 1. NaN where the estimate is NaN or no resample is valid.
+    """
+    estimate = np.asarray(estimate, dtype=np.float64)
+    samples = np.asarray(samples)
+    n_valid = np.count_nonzero(~np.isnan(samples), axis=1)
+    below = np.count_nonzero(samples <= 0, axis=1)
+    above = np.count_nonzero(samples >= 0, axis=1)
+    other = np.where(estimate > 0, below, np.where(estimate < 0, above, n_valid))
+    p = np.full(estimate.shape, np.nan)
+    ok = (n_valid > 0) & np.isfinite(estimate)
+    p[ok] = np.clip(2.0 * other[ok] / n_valid[ok], 1.0 / (n_boot + 1), 1.0)
+    return p
+
+
+def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (q-values); NaN entries stay NaN and are not counted.
+
+    q_(i) = min over j >= i of p_(j) * m / j, capped at 1, where p_(1) <= ... <= p_(m)
+    are the m finite p-values.
+    """
+    p = np.asarray(p_values, dtype=np.float64)
+    q = np.full(p.shape, np.nan)
+    finite = np.isfinite(p)
+    m = int(finite.sum())
+    if m == 0:
+        return q
+    pv = p[finite]
+    if (pv < 0).any() or (pv > 1).any():
+        raise ValueError("p-values must lie in [0, 1]")
+    order = np.argsort(pv, kind="stable")
+    scaled = pv[order] * m / np.arange(1, m + 1)
+    scaled = np.minimum.accumulate(scaled[::-1])[::-1]
+    adjusted = np.empty(m)
+    adjusted[order] = np.minimum(scaled, 1.0)
+    q[finite] = adjusted
+    return q

@@ -1,0 +1,647 @@
+"""Deployment profiles and audit specs: their models, loaders and error messages.
+
+Two kinds of YAML files drive cg_gov:
+
+- a **deployment profile** (top key ``profile``) names the concept families that
+  a workflow needs, how much each matters and what it requires;
+- an **audit spec** (top key ``audit``) names the model under review, its
+  benchmark eval logs, the concept dictionary, the profile and the report.
+
+Both are strict pydantic models: an unknown key is an error, never ignored.
+Loading a file turns every problem into a :class:`~cg_gov.errors.SpecError`
+that names the file, the line and the key path (``families[2].importance``)
+and says what is allowed. Relative paths inside a spec are relative to the
+folder of the spec file (:func:`resolve_path`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+from cg_gov.errors import SpecError
+from cg_gov.specfile import (
+    ConceptId,
+    Device,
+    Loc,
+    NonEmptyStr,
+    Problems,
+    Slug,
+    SpecDocument,
+    parse_model,
+    raise_errors,
+    read_spec_document,
+    short_repr,
+)
+
+__all__ = [
+    "IMPORTANCE_LEVELS",
+    "AuditSpec",
+    "BenchmarkSpec",
+    "ConceptFamily",
+    "DictionarySpec",
+    "EvalLogSpec",
+    "ExtractionSettings",
+    "FieldMap",
+    "MatchingSettings",
+    "Profile",
+    "ReferenceSpec",
+    "ReportSpec",
+    "Requirement",
+    "SaeSpec",
+    "ScoringSettings",
+    "json_schema",
+    "load_audit",
+    "load_audit_with_profile",
+    "load_profile",
+    "resolve_path",
+    "spec_kind",
+]
+
+Importance = Literal["critical", "high", "medium", "low"]
+#: Importance levels, most important first.
+IMPORTANCE_LEVELS: tuple[str, ...] = get_args(Importance)
+
+EvalFormat = Literal["jsonl", "lm-eval", "inspect"]
+ReportFormat = Literal["html", "pdf", "json"]
+
+
+def _duplicate_problems(values: list[Any], list_name: str, item_key: str | None, what: str) -> list[tuple[Loc, str]]:
+    """Problems for repeated values in a list, located at the repeat (relative to the list)."""
+    first: dict[Any, int] = {}
+    problems: list[tuple[Loc, str]] = []
+    for index, value in enumerate(values):
+        if value is None or isinstance(value, (dict, list)):
+            continue
+        if value in first:
+            where = (index, item_key) if item_key else (index,)
+            problems.append((where, f"duplicate {what} {short_repr(value)} (first at {list_name}[{first[value]}])"))
+        else:
+            first[value] = index
+    return problems
+
+
+def _pin_problems(include: list[Any], exclude: list[Any]) -> list[tuple[Loc, str]]:
+    """Problems of a family's include/exclude lists, relative to the family."""
+    problems = [(("include",) + loc, msg) for loc, msg in _duplicate_problems(include, "include", None, "concept")]
+    problems += [(("exclude",) + loc, msg) for loc, msg in _duplicate_problems(exclude, "exclude", None, "concept")]
+    included = {c for c in include if isinstance(c, int)}
+    for index, concept in enumerate(exclude):
+        if isinstance(concept, int) and concept in included:
+            problems.append((("exclude", index), f"concept {concept} is both included and excluded"))
+    return problems
+
+
+def _raw_list(data: Any, key: str) -> list[Any]:
+    value = data.get(key) if isinstance(data, dict) else None
+    return value if isinstance(value, list) else []
+
+
+def _raw_field(items: list[Any], key: str) -> list[Any]:
+    return [item.get(key) if isinstance(item, dict) else None for item in items]
+
+
+def _prefixed(prefix: Loc, problems: list[tuple[Loc, str]]) -> list[tuple[Loc, str]]:
+    return [(prefix + loc, message) for loc, message in problems]
+
+
+class _Spec(BaseModel):
+    """Base of every spec model: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+# ---------------------------------------------------------------------------
+# Deployment profile
+# ---------------------------------------------------------------------------
+
+
+class Requirement(_Spec):
+    """What the deployment requires of one concept family."""
+
+    coverage: float | None = Field(
+        default=None,
+        gt=0,
+        description="Minimum coverage ratio of the family: how much the benchmark suite exercises its "
+        "concepts relative to their base rate in the reference sample (1.0 = as often as in the "
+        "reference; 0.25 = a quarter as often).",
+    )
+    performance: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Minimum saliency-weighted performance of the model on the family's items, "
+        "in [0, 1] (the benchmarks' own scores, 1 = all correct).",
+    )
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> Requirement:
+        if self.coverage is None and self.performance is None:
+            raise ValueError("must set coverage, performance or both")
+        return self
+
+
+class ConceptFamily(_Spec):
+    """A group of related concepts that the workflow needs, described in words."""
+
+    id: Slug = Field(description="Identifier of the family, a slug unique within the profile (e.g. 'refusal').")
+    title: NonEmptyStr | None = Field(
+        default=None, description="Human-readable name shown in reports; defaults to the id."
+    )
+    description: NonEmptyStr = Field(
+        description="What the family covers, in one or two sentences; the matcher embeds this text."
+    )
+    synonyms: list[NonEmptyStr] = Field(
+        default_factory=list, description="Other words and short phrases for the family, used by the matcher."
+    )
+    exemplars: list[NonEmptyStr] = Field(
+        default_factory=list,
+        description="Short example texts (conversation snippets) where the family matters; the matcher "
+        "looks at which concepts they activate.",
+    )
+    importance: Importance = Field(
+        description="How much the workflow depends on the family: critical, high, medium or low. "
+        "Drives the severity of findings."
+    )
+    require: Requirement | None = Field(
+        default=None, description="Minimum coverage and/or performance the deployment requires."
+    )
+    include: list[ConceptId] = Field(
+        default_factory=list, description="Concept ids always assigned to the family, whatever the matcher finds."
+    )
+    exclude: list[ConceptId] = Field(
+        default_factory=list, description="Concept ids never assigned to the family, whatever the matcher finds."
+    )
+    threshold: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Cosine-similarity threshold for this family; overrides matching.threshold.",
+    )
+    top_k: int | None = Field(
+        default=None, ge=1, description="Maximum number of matched concepts for this family; overrides matching.top_k."
+    )
+
+    @model_validator(mode="after")
+    def _check_pins(self) -> ConceptFamily:
+        problems = _pin_problems(self.include, self.exclude)
+        if problems:
+            raise Problems(problems)
+        return self
+
+    @property
+    def display_name(self) -> str:
+        """The title, or the id made readable."""
+        return self.title or self.id.replace("-", " ").replace("_", " ").capitalize()
+
+
+class MatchingSettings(_Spec):
+    """How the matcher maps families to concepts."""
+
+    threshold: float = Field(
+        default=0.45,
+        ge=0,
+        le=1,
+        description="Minimum cosine similarity between a family's text and a concept label. The default "
+        "is a starting point: the matcher calibrates it against the dictionary.",
+    )
+    top_k: int = Field(default=8, ge=1, description="Maximum number of concepts matched to each family.")
+    embedder: NonEmptyStr = Field(
+        default="default",
+        description="Sentence embedder: 'default' (the bundled all-MiniLM-L6-v2) or a path to a local "
+        "sentence-transformers model folder, relative to the profile file.",
+    )
+    use_exemplars: bool = Field(
+        default=True, description="Also weight concepts by how strongly the family's exemplars activate them."
+    )
+    margin_warning: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="Warn when a matched concept's similarity is within this margin of the threshold.",
+    )
+
+
+class Profile(_Spec):
+    """A deployment profile: the concept families a workflow needs."""
+
+    profile: Slug = Field(description="Identifier of the profile, a slug (e.g. 'customer-support').")
+    title: NonEmptyStr | None = Field(default=None, description="Human-readable name of the workflow.")
+    version: NonEmptyStr = Field(description='Version of the profile (quote it in YAML, e.g. "1.2").')
+    owner: NonEmptyStr = Field(description="Team or person accountable for the profile.")
+    description: NonEmptyStr = Field(description="The workflow the profile describes and why these families matter.")
+    families: list[ConceptFamily] = Field(min_length=1, description="The concept families the workflow needs.")
+    matching: MatchingSettings = Field(
+        default_factory=MatchingSettings, description="Settings of the family-to-concept matcher."
+    )
+
+    _source_file: Path | None = PrivateAttr(default=None)
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_as_text(cls, value: Any) -> Any:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        return value
+
+    @field_validator("families")
+    @classmethod
+    def _unique_family_ids(cls, families: list[ConceptFamily]) -> list[ConceptFamily]:
+        problems = _duplicate_problems([f.id for f in families], "families", "id", "family id")
+        if problems:
+            raise Problems(problems)
+        return families
+
+    @classmethod
+    def raw_problems(cls, data: Any) -> list[tuple[Loc, str]]:
+        """Rules across families, checked on raw YAML data (see cg_gov.specfile.parse_model)."""
+        families = _raw_list(data, "families")
+        problems = _prefixed(
+            ("families",), _duplicate_problems(_raw_field(families, "id"), "families", "id", "family id")
+        )
+        for index, family in enumerate(families):
+            if isinstance(family, dict):
+                pins = _pin_problems(_raw_list(family, "include"), _raw_list(family, "exclude"))
+                problems += _prefixed(("families", index), pins)
+        return problems
+
+    @property
+    def source_file(self) -> Path | None:
+        """The file the profile was loaded from, if any."""
+        return self._source_file
+
+    def family(self, family_id: str) -> ConceptFamily:
+        """The family with this id (KeyError if none)."""
+        for family in self.families:
+            if family.id == family_id:
+                return family
+        raise KeyError(family_id)
+
+    def resolve(self, p: str | os.PathLike) -> Path:
+        """A path written in the profile, resolved against the profile's folder."""
+        return resolve_path(self._source_file or Path("profile.yaml"), p)
+
+
+# ---------------------------------------------------------------------------
+# Audit spec
+# ---------------------------------------------------------------------------
+
+
+class SaeSpec(_Spec):
+    """Where the sparse autoencoder comes from: a local folder, or a sae-lens release."""
+
+    path: NonEmptyStr | None = Field(
+        default=None, description="Local sae-lens SAE folder (SAE.load_from_disk), relative to the audit file."
+    )
+    release: NonEmptyStr | None = Field(default=None, description="sae-lens release name (SAE.from_pretrained).")
+    sae_id: NonEmptyStr | None = Field(default=None, description="SAE id within the release.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SaeSpec:
+        if self.path is not None and (self.release is not None or self.sae_id is not None):
+            raise ValueError("set either path, or release and sae_id, not both")
+        if self.path is None:
+            if self.release is None and self.sae_id is None:
+                raise ValueError("must set path, or release and sae_id")
+            if self.release is None or self.sae_id is None:
+                missing = "release" if self.release is None else "sae_id"
+                raise Problems([((missing,), "required with " + ("sae_id" if missing == "release" else "release"))])
+        return self
+
+
+class DictionarySpec(_Spec):
+    """A concept dictionary: a language model, a hook layer, a sparse autoencoder and its labels."""
+
+    name: NonEmptyStr | None = Field(default=None, description="Short name of the dictionary in reports.")
+    model: NonEmptyStr = Field(
+        default="default",
+        description="Language model whose activations are read: 'default' (the embedded "
+        "SmolLM2-135M-Instruct) or a local transformers model folder, relative to the audit file.",
+    )
+    gguf_file: NonEmptyStr | None = Field(
+        default=None, description="Name of a GGUF weights file inside the model folder, if the model is GGUF."
+    )
+    hook_layer: int = Field(ge=0, description="Index of the transformer layer whose output the SAE reads.")
+    sae: SaeSpec = Field(description="The sparse autoencoder.")
+    labels: NonEmptyStr = Field(description="File of concept labels, relative to the audit file.")
+    labels_format: Literal["neuronpedia", "csv", "cg_gov"] | None = Field(
+        default=None,
+        description="Format of the labels file: 'neuronpedia' (jsonl export with index and description), "
+        "'csv' (index,label) or 'cg_gov' (cg_gov's own JSON). Guessed from the file suffix when omitted.",
+    )
+
+    def resolved_labels_format(self) -> str:
+        """The labels format, guessed from the file suffix when not given."""
+        if self.labels_format is not None:
+            return self.labels_format
+        suffix = Path(self.labels).suffix.lower()
+        return {".csv": "csv", ".jsonl": "neuronpedia", ".json": "cg_gov"}.get(suffix, "neuronpedia")
+
+
+class FieldMap(_Spec):
+    """Which record fields of an eval log hold the item id, text and score."""
+
+    id: NonEmptyStr = Field(default="id", description="Field holding the item id.")
+    input: NonEmptyStr = Field(default="input", description="Field holding the text the model saw (the prompt).")
+    score: NonEmptyStr = Field(default="score", description="Field holding the per-item score in [0, 1].")
+    response: NonEmptyStr | None = Field(
+        default=None, description="Field holding the model's response, when it should be read too."
+    )
+    target: NonEmptyStr | None = Field(default=None, description="Field holding the expected answer, if any.")
+
+
+class EvalLogSpec(_Spec):
+    """An eval log: where it is and how to read it."""
+
+    name: NonEmptyStr = Field(description="Name of the benchmark or sample.")
+    log: NonEmptyStr = Field(description="Eval log file or folder, relative to the audit file.")
+    format: EvalFormat = Field(
+        description="Log format: 'jsonl' (one record per item), 'lm-eval' (lm-evaluation-harness samples) "
+        "or 'inspect' (Inspect AI .eval/.json log)."
+    )
+    fields: FieldMap = Field(default_factory=FieldMap, description="Record fields, for jsonl logs.")
+
+
+class BenchmarkSpec(EvalLogSpec):
+    """One benchmark of the suite, with its per-item scores."""
+
+    filter: NonEmptyStr | None = Field(
+        default=None, description="lm-eval filter whose results are read (e.g. 'strict-match')."
+    )
+    metric: NonEmptyStr | None = Field(
+        default=None, description="lm-eval or Inspect metric used as the per-item score (e.g. 'exact_match')."
+    )
+    epochs: Literal["mean"] | Annotated[int, Field(ge=0)] | None = Field(
+        default=None,
+        description="For logs with several epochs per item: 'mean' averages them, an integer picks one epoch.",
+    )
+    description: NonEmptyStr | None = Field(default=None, description="What the benchmark tests, for the report.")
+
+    @field_validator("epochs", mode="before")
+    @classmethod
+    def _check_epochs(cls, value: Any) -> Any:
+        if value is None or value == "mean":
+            return value
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+        raise ValueError(f"must be 'mean' or an integer epoch number >= 0 (got {short_repr(value)})")
+
+
+class ReferenceSpec(EvalLogSpec):
+    """A sample of the deployment's real workload; its scores are not needed."""
+
+    name: NonEmptyStr = Field(default="workload", description="Name of the reference sample.")
+
+
+class ReportSpec(_Spec):
+    """Which report files to write, and where."""
+
+    formats: list[ReportFormat] = Field(
+        default_factory=lambda: ["html", "pdf", "json"],
+        min_length=1,
+        description="Report formats to write: any of html, pdf, json.",
+    )
+    out: NonEmptyStr | None = Field(
+        default=None,
+        description="Output folder, relative to the audit file. Default: reports/<audit id> in the "
+        "current working folder.",
+    )
+
+    @field_validator("formats")
+    @classmethod
+    def _unique_formats(cls, formats: list[str]) -> list[str]:
+        problems = _duplicate_problems(formats, "formats", None, "format")
+        if problems:
+            raise Problems(problems)
+        return formats
+
+
+class ExtractionSettings(_Spec):
+    """How activations are extracted from the language model."""
+
+    template: Literal["raw", "user", "user_assistant"] = Field(
+        default="user",
+        description="How item text is presented: 'raw' text, as a 'user' chat turn, or as a "
+        "'user_assistant' exchange with the response.",
+    )
+    exclude_special_tokens: bool = Field(
+        default=True, description="Leave BOS and chat-template tokens out of the per-item mean."
+    )
+    dtype: Literal["float32", "bfloat16"] = Field(default="bfloat16", description="Model dtype.")
+    device: Device = Field(default="cpu", description="Device: cpu, cuda, cuda:N or mps.")
+    batch_size: int = Field(default=16, ge=1, description="Items per forward pass.")
+    max_tokens: int = Field(default=256, ge=1, description="Items are truncated to this many tokens.")
+
+
+class ScoringSettings(_Spec):
+    """Statistics of concept and family scores."""
+
+    n_min: int = Field(
+        default=50, ge=1, description="Items with a concept active needed to call it supported in a benchmark."
+    )
+    min_benchmarks: int = Field(
+        default=5, ge=1, description="Benchmarks a concept must be supported in for the suite ranking."
+    )
+    ratio_k: float = Field(
+        default=4.0, gt=1, description="A concept is under-represented at ratio <= 1/k, over-represented at >= k."
+    )
+    bootstrap: int = Field(
+        default=1000, ge=0, description="Bootstrap resamples for confidence intervals (0 skips them)."
+    )
+    subsample_reruns: int = Field(
+        default=100, ge=0, description="Reruns of the random-subsampling robustness check (0 skips it)."
+    )
+    subsample_fraction: float = Field(
+        default=0.2, gt=0, lt=1, description="Fraction of each benchmark dropped in each rerun."
+    )
+    alpha: float = Field(
+        default=0.05, gt=0, lt=1, description="Significance level (two-sided intervals, Benjamini-Hochberg)."
+    )
+    seed: int = Field(default=0, ge=0, description="Seed of bootstraps and subsampling.")
+    epsilon: float = Field(
+        default=0.0, ge=0, description="Mean activation at or below which a concept counts as missing."
+    )
+
+
+def _dictionary_tag(value: Any) -> str:
+    return "default" if isinstance(value, str) else "custom"
+
+
+DictionaryChoice = Annotated[
+    Annotated[Literal["default"], Tag("default")] | Annotated[DictionarySpec, Tag("custom")],
+    Discriminator(_dictionary_tag),
+]
+
+
+class AuditSpec(_Spec):
+    """An audit: a model under review, its benchmark suite, a dictionary and a profile."""
+
+    audit: Slug = Field(description="Identifier of the audit, a slug; names the default output folder.")
+    description: NonEmptyStr | None = Field(default=None, description="What the audit is for.")
+    model: NonEmptyStr = Field(description="Name of the model under review, as the report should show it.")
+    profile: NonEmptyStr = Field(description="Deployment profile file, relative to the audit file.")
+    dictionary: DictionaryChoice = Field(
+        default="default",
+        description="Concept dictionary: 'default' (the bundled one) or a dictionary spec.",
+    )
+    benchmarks: list[BenchmarkSpec] = Field(
+        min_length=1, description="The benchmark suite: eval logs with per-item scores."
+    )
+    reference: ReferenceSpec | None = Field(
+        default=None,
+        description="Sample of the real workload, the base rate for coverage ratios; the dictionary's "
+        "reference corpus when omitted.",
+    )
+    report: ReportSpec = Field(default_factory=ReportSpec, description="Report formats and folder.")
+    extraction: ExtractionSettings = Field(
+        default_factory=ExtractionSettings, description="Activation extraction settings."
+    )
+    scoring: ScoringSettings = Field(default_factory=ScoringSettings, description="Scoring statistics settings.")
+    seed: int | None = Field(
+        default=None, ge=0, description="Seed of the whole audit; overrides scoring.seed when set."
+    )
+
+    _source_file: Path | None = PrivateAttr(default=None)
+
+    @field_validator("dictionary", mode="before")
+    @classmethod
+    def _check_dictionary(cls, value: Any) -> Any:
+        if value == "default" or isinstance(value, (dict, DictionarySpec)):
+            return value
+        raise ValueError(
+            f"must be 'default' or a mapping with keys model, hook_layer, sae, labels (got {short_repr(value)})"
+        )
+
+    @field_validator("benchmarks")
+    @classmethod
+    def _unique_benchmark_names(cls, benchmarks: list[BenchmarkSpec]) -> list[BenchmarkSpec]:
+        problems = _duplicate_problems([b.name for b in benchmarks], "benchmarks", "name", "benchmark name")
+        if problems:
+            raise Problems(problems)
+        return benchmarks
+
+    @classmethod
+    def raw_problems(cls, data: Any) -> list[tuple[Loc, str]]:
+        """Rules across benchmarks and report formats, checked on raw YAML data."""
+        names = _raw_field(_raw_list(data, "benchmarks"), "name")
+        problems = _prefixed(("benchmarks",), _duplicate_problems(names, "benchmarks", "name", "benchmark name"))
+        report = data.get("report") if isinstance(data, dict) else None
+        formats = _raw_list(report, "formats")
+        return problems + _prefixed(("report", "formats"), _duplicate_problems(formats, "formats", None, "format"))
+
+    @property
+    def source_file(self) -> Path | None:
+        """The file the audit spec was loaded from, if any."""
+        return self._source_file
+
+    @property
+    def effective_seed(self) -> int:
+        """The audit seed if set, else scoring.seed."""
+        return self.seed if self.seed is not None else self.scoring.seed
+
+    def resolve(self, p: str | os.PathLike) -> Path:
+        """A path written in the audit spec, resolved against the spec's folder."""
+        return resolve_path(self._source_file or Path("audit.yaml"), p)
+
+    def output_dir(self, override: str | os.PathLike | None = None) -> Path:
+        """Report folder: ``override`` (e.g. ``--out``, relative to the working folder), else
+        report.out (relative to the spec file), else ``reports/<audit id>``."""
+        if override is not None:
+            return Path(override)
+        if self.report.out is not None:
+            return self.resolve(self.report.out)
+        return Path("reports") / self.audit
+
+
+# ---------------------------------------------------------------------------
+# Paths and JSON Schema
+# ---------------------------------------------------------------------------
+
+
+def resolve_path(spec_file: str | os.PathLike, p: str | os.PathLike) -> Path:
+    """Resolve a path written in a spec: absolute paths (and ``~``) stay, relative ones are taken
+    relative to the folder of ``spec_file``."""
+    path = Path(os.path.expanduser(os.fspath(p)))
+    if path.is_absolute():
+        return path
+    return Path(os.path.normpath(Path(spec_file).parent / path))
+
+
+_SCHEMA_MODELS: dict[str, type[BaseModel]] = {"profile": Profile, "audit": AuditSpec}
+
+
+def json_schema(kind: str) -> dict[str, Any]:
+    """JSON Schema of a spec kind ('profile' or 'audit')."""
+    model = _SCHEMA_MODELS[kind]
+    schema = model.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return schema
+
+
+def spec_kind(data: Any) -> Literal["profile", "audit"] | None:
+    """'audit' when the mapping has a top key ``audit``, 'profile' when it has ``profile`` (and no
+    ``audit``: audit specs name their profile under ``profile``), else None."""
+    if not isinstance(data, dict):
+        return None
+    if "audit" in data:
+        return "audit"
+    if "profile" in data:
+        return "profile"
+    return None
+
+
+def _check_kind(doc: SpecDocument, expected: Literal["profile", "audit"]) -> None:
+    kind = spec_kind(doc.data)
+    if kind == expected:
+        return
+    names = {"profile": "a profile", "audit": "an audit spec"}
+    hint = f"this looks like {names[kind]}" if kind else None
+    raise SpecError(f"not {names[expected]}: top key '{expected}' is missing", file=str(doc.path), line=1, hint=hint)
+
+
+def load_profile(path: str | os.PathLike) -> Profile:
+    """Load and validate a deployment profile."""
+    doc = read_spec_document(path)
+    _check_kind(doc, "profile")
+    instance, errors = parse_model(doc, Profile)
+    if errors:
+        raise_errors(errors, doc.path)
+    return instance  # type: ignore[return-value]
+
+
+def load_audit(path: str | os.PathLike) -> AuditSpec:
+    """Load and validate an audit spec (its profile is not loaded)."""
+    doc = read_spec_document(path)
+    _check_kind(doc, "audit")
+    instance, errors = parse_model(doc, AuditSpec)
+    if errors:
+        raise_errors(errors, doc.path)
+    return instance  # type: ignore[return-value]
+
+
+def load_audit_with_profile(path: str | os.PathLike) -> tuple[AuditSpec, Profile, Path]:
+    """Load an audit spec and the profile it names. Returns (audit, profile, resolved profile path)."""
+    doc = read_spec_document(path)
+    _check_kind(doc, "audit")
+    audit, errors = parse_model(doc, AuditSpec)
+    if errors:
+        raise_errors(errors, doc.path)
+    assert isinstance(audit, AuditSpec)
+    profile_path = audit.resolve(audit.profile)
+    if not profile_path.is_file():
+        raise doc.error(
+            ("profile",), f"profile file not found: {profile_path}", hint="paths are relative to the audit file"
+        )
+    return audit, load_profile(profile_path), profile_path

