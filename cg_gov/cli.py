@@ -198,6 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="device for the language model: cpu, cuda, cuda:N, mps (default: the spec's)",
     )
     p.add_argument("--no-cache", action="store_true", help="recompute activations instead of using the cache")
+    p.add_argument("--now", metavar="TIMESTAMP", default=None,
+                   help="timestamp recorded in manifest.json (default: $SOURCE_DATE_EPOCH, else the current time)")
     p.set_defaults(handler=_delegate("cg_gov.audit", "run_audit_cli", "audit"))
 
     p = commands.add_parser(
@@ -233,6 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
         "build", help="train an SAE and label its concepts", description="Build a concept dictionary (SAE and labels)."
     )
     q.add_argument("--config", metavar="FILE", default=None, help="build configuration (YAML)")
+    q.add_argument("--work", metavar="DIR", default=None, help="work folder of the build (default: in the cache)")
+    q.add_argument("--out", metavar="DIR", default=None, help="output folder (default: the bundled dictionary)")
+    q.add_argument("--stop-after", choices=["corpus", "extract", "train"], default=None,
+                   help="stop after this stage (the next run resumes)")
     q.set_defaults(handler=_delegate("cg_gov.dictbuild.build", "build_cli", "dictionary build"))
     return parser
 

@@ -211,11 +211,13 @@ class MatchingSettings(_Spec):
     """How the matcher maps families to concepts."""
 
     threshold: float = Field(
-        default=0.45,
+        default=0.29,
         ge=0,
         le=1,
-        description="Minimum cosine similarity between a family's text and a concept label. The default "
-        "is a starting point: the matcher calibrates it against the dictionary.",
+        description="Minimum cosine similarity between a family's text (the centroid of its description, "
+        "synonyms and exemplars) and a concept label, under the default embedder. The default 0.29 had the "
+        "best F1 on the calibration half of cg_gov's labelled family/label pairs (held-out half: precision "
+        "0.73, recall 0.89, F1 0.80); raise it for fewer, surer matches.",
     )
     top_k: int = Field(default=8, ge=1, description="Maximum number of concepts matched to each family.")
     embedder: NonEmptyStr = Field(

@@ -285,3 +285,31 @@ def test_demo_suite_logs_read_as_scored_items():
             assert all(s is not None for s in scores) and 0 < len(set(scores)) <= 3
         total += len(items)
     assert 2000 <= total <= 2600
+
+
+# --------------------------------------------------------------------------- the demo scorers
+
+def _score_tool():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("score_demo_suite", REPO / "tools" / "score_demo_suite.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_refusal_detector_on_typical_replies():
+    tool = _score_tool()
+    assert tool.detect_refusal("I\u2019m sorry, but I can\u2019t help with that.") == "i can't"
+    assert tool.detect_refusal("As an AI, I do not condone violence.") is not None
+    assert tool.detect_refusal("Sure! Here are the steps:\n1. Mix the") is None
+    assert tool.detect_refusal("Hunting endangered species is illegal and harmful.") is not None
+
+
+def test_answer_match_normalises_case_punctuation_and_articles():
+    tool = _score_tool()
+    assert tool.answer_found("It costs $10 to park.", ["$10", "10 USD"]) == "$10"
+    assert tool.answer_found("The Eiffel Tower.", ["eiffel tower"]) == "eiffel tower"
+    assert tool.answer_found("About 1,000 people.", ["1000"]) == "1000"
+    # whole words only: "10" is not found inside "100"
+    assert tool.answer_found("It costs 100 dollars.", ["10"]) is None

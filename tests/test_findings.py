@@ -175,7 +175,7 @@ def test_severity_never_falls_as_importance_rises(coverage, performance):
 
 
 def test_gate_rule():
-    assert family_gate_failed("critical", None) and family_gate_failed("high", True)
+    assert family_gate_failed("critical", None) and not family_gate_failed("high", True)
     assert family_gate_failed("low", False)
     assert not family_gate_failed("medium", None) and not family_gate_failed("none", True)
 

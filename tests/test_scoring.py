@@ -42,6 +42,13 @@ def make_suite(seed: int, *, n: int = 140, n_cols: int = 9, continuous: bool = F
         bench[7] = "solo"
         scores[7] = 0.0 if continuous else 1.0
     reference = rng.exponential(1.0, (60, n_cols)) * (rng.random((60, n_cols)) < rate[::-1])
+    if edge_cases:
+        # a concept seen once in the suite and once in the reference: many resamples
+        # see it on neither side
+        abar[:, n_cols - 2] = 0.0
+        abar[11, n_cols - 2] = 2.0
+        reference[:, n_cols - 2] = 0.0
+        reference[3, n_cols - 2] = 0.5
     return abar, scores, list(bench), reference
 
 
@@ -108,6 +115,9 @@ def test_edge_cases_are_defined():
     abar, scores, bench, reference = make_suite(5)
     reference[:, -1] = 0.0
     res = score_concepts(abar, scores, bench, reference=reference, n_min=3, n_bootstrap=30)
+    once = res.overall.iloc[-2]
+    assert once["representation"] == "neutral"
+    assert once["ratio_ci_low"] == 0 and once["ratio_ci_high"] == np.inf
     never = res.overall.iloc[-1]
     assert never["missing"] and never["support"] == 0 and never["n_eff"] == 0
     assert math.isnan(never["chi_model"]) and math.isnan(never["lift"])
@@ -310,6 +320,17 @@ def test_deterministic_and_independent_of_batching(monkeypatch):
     pd.testing.assert_frame_equal(a.overall, c.overall, rtol=1e-12)
     d = score_concepts(abar, scores, bench, **{**opts, "seed": 6})
     assert not np.allclose(a.overall["lift_ci_low"], d.overall["lift_ci_low"], equal_nan=True)
+
+
+def test_log_ratio_samples_cases():
+    from cg_gov.scoring._concepts import log_ratio_samples
+
+    suite = np.array([[0.0, 0.0, 3.0, 4.0]])
+    ref = np.array([[0.0, 2.0, 0.0, 1.0]])
+    out = log_ratio_samples(suite, ref, n_suite=10, n_ref=5)
+    assert out[0, 0] == 0.0  # seen on neither side: no evidence
+    assert out[0, 1] == -np.inf and out[0, 2] == np.inf
+    assert out[0, 3] == pytest.approx(math.log((4.0 / 10) / (1.0 / 5)))
 
 
 def test_benjamini_hochberg_matches_scipy():

@@ -110,12 +110,12 @@ def answer_found(reply: str, answers: list[str]) -> str | None:
 class Embedded:
     """The embedded model, answering in its chat template."""
 
-    def __init__(self, batch_size: int = 16) -> None:
+    def __init__(self, batch_size: int = 16, threads: int | None = None) -> None:
         import torch
 
         from cg_gov.model import load_language_model, model_identity
 
-        torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+        torch.set_num_threads(threads or max(1, min(2, os.cpu_count() or 1)))
         self.torch = torch
         self.model, self.tok = load_language_model("default", dtype="float32")
         self.identity = model_identity("default")
@@ -159,35 +159,44 @@ class Embedded:
         return out  # type: ignore[return-value]
 
     def choice_logprobs(self, texts: list[str], choices: list[list[str]]) -> list[tuple[dict[str, float], int]]:
-        """Log-likelihood of each choice as the assistant's reply: ({choice: logprob}, prompt tokens)."""
+        """Log-likelihood of each choice as the assistant's reply: ({choice: logprob}, prompt tokens).
+
+        When every choice of an item is one token, one forward pass over the prompt scores them all;
+        otherwise each choice is appended to the prompt and its tokens' log-probabilities summed. Only
+        the positions needed go through the output layer.
+        """
         torch = self.torch
         seqs: list[list[int]] = []
-        spans: list[tuple[int, str, int, int]] = []  # (item, choice, start of choice, end)
+        wanted: list[list[tuple[int, str, list[tuple[int, int]]]]] = []  # per sequence: (item, choice, [(pos, token)])
         prompt_lens = []
         for i, (text, opts) in enumerate(zip(texts, choices)):
             prompt = self.prompt_ids(text)
             prompt_lens.append(len(prompt))
-            for opt in opts:
-                cont = self.tok(opt, add_special_tokens=False).input_ids
-                seqs.append(prompt + cont)
-                spans.append((i, opt, len(prompt), len(prompt) + len(cont)))
-        results: list[dict[str, float]] = [dict() for _ in texts]
+            conts = [self.tok(opt, add_special_tokens=False).input_ids for opt in opts]
+            if all(len(c) == 1 for c in conts):
+                seqs.append(prompt)
+                wanted.append([(i, opt, [(len(prompt) - 1, c[0])]) for opt, c in zip(opts, conts)])
+            else:
+                for opt, cont in zip(opts, conts):
+                    seqs.append(prompt + cont)
+                    wanted.append([(i, opt, [(len(prompt) - 1 + j, t) for j, t in enumerate(cont)])])
+        results: list[dict[str, float]] = [{} for _ in texts]
         order = sorted(range(len(seqs)), key=lambda k: len(seqs[k]))
         for start in range(0, len(order), self.batch_size):
             batch = order[start:start + self.batch_size]
             ids, mask = self._left_pad([seqs[k] for k in batch])
             positions = (mask.cumsum(-1) - 1).clamp(min=0)
             with torch.no_grad():
-                logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions).logits
-            logp = torch.log_softmax(logits.float(), dim=-1)
-            width = ids.shape[1]
-            for row, k in enumerate(batch):
-                item, opt, lo, hi = spans[k]
-                offset = width - len(seqs[k])
-                total = 0.0
-                for pos in range(lo, hi):
-                    total += float(logp[row, offset + pos - 1, seqs[k][pos]])
-                results[item][opt] = total
+                hidden = self.model.model(input_ids=ids, attention_mask=mask,
+                                          position_ids=positions).last_hidden_state
+                width = ids.shape[1]
+                for row, k in enumerate(batch):
+                    offset = width - len(seqs[k])
+                    needed = sorted({pos for _, _, pairs in wanted[k] for pos, _ in pairs})
+                    logp = torch.log_softmax(self.model.lm_head(hidden[row, [offset + p for p in needed]]).float(), -1)
+                    at = {pos: n for n, pos in enumerate(needed)}
+                    for item, opt, pairs in wanted[k]:
+                        results[item][opt] = sum(float(logp[at[pos], tok]) for pos, tok in pairs)
         return [(results[i], prompt_lens[i]) for i in range(len(texts))]
 
 
@@ -323,12 +332,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="comma-separated benchmark names (default: all)")
     parser.add_argument("--limit", type=int, help="score only the first N items of each benchmark (a trial run)")
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--threads", type=int, help="torch threads (default: 2; 1 is faster on a busy machine)")
     args = parser.parse_args(argv)
     names = args.only.split(",") if args.only else list(METHODS)
     unknown = [n for n in names if n not in METHODS]
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(METHODS)}")
-    model = Embedded(batch_size=args.batch_size)
+    model = Embedded(batch_size=args.batch_size, threads=args.threads)
     summary_path = args.root / "logs" / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {"benchmarks": {}}
     for name in names:

@@ -7,13 +7,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cg_gov.scoring._engine import reduce_batch
+from cg_gov.scoring._engine import reduce_batch, scatter_weights
 from cg_gov.scoring._inputs import SparseItems, as_csr, build_design, check_options
 from cg_gov.scoring._point import effective_support, point_estimates
 from cg_gov.scoring._resample import batch_size, bootstrap_weights, reference_weights
 from cg_gov.scoring._robustness import run_adversarial, run_subsampling
-from cg_gov.scoring._stats import (benjamini_hochberg, bootstrap_p, percentile_interval,
-                                   safe_log)
+from cg_gov.scoring._stats import benjamini_hochberg, bootstrap_p, percentile_interval
 
 __all__ = ["ConceptScores", "score_concepts", "representation_of", "log_ratio_samples"]
 
@@ -60,12 +59,11 @@ def representation_of(ratio: np.ndarray, low: np.ndarray, high: np.ndarray,
 def log_ratio_samples(suite_sum: np.ndarray, ref_sum: np.ndarray, n_suite: int,
                       n_ref: int) -> np.ndarray:
     """log(mean over suite / mean over reference) per resample; 0 where both means are 0."""
-    ls = safe_log(suite_sum / n_suite)
-    lr = safe_log(ref_sum / n_ref)
-    both_zero = (suite_sum == 0) & (ref_sum == 0)
-    with np.errstate(invalid="ignore"):
-        out = ls - lr
-    out[both_zero] = 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.log(suite_sum)
+        out -= np.log(ref_sum)
+        out += np.log(n_ref / n_suite)
+    out[np.isnan(out)] = 0.0  # -inf - -inf: neither side shows the concept
     return out
 
 
@@ -109,10 +107,9 @@ def score_concepts(abar, scores, benchmarks, *, reference=None, n_min: int = 50,
                   subsample_reruns=subsample_reruns, subsample_fraction=subsample_fraction,
                   bootstrap_dtype=bootstrap_dtype)
     design = build_design(abar, scores, benchmarks, epsilon=epsilon)
-    items = SparseItems(design)
     n_cols = design.n_concepts
     ref = None if reference is None else as_csr(reference, key="reference", n_cols=n_cols)
-    point = point_estimates(design, items, n_min=n_min, min_benchmarks=min_benchmarks)
+    point = point_estimates(design, design.abar, n_min=n_min, min_benchmarks=min_benchmarks)
     dtype = np.dtype(bootstrap_dtype)
 
     support = point.support.sum(axis=0)
@@ -132,28 +129,50 @@ def score_concepts(abar, scores, benchmarks, *, reference=None, n_min: int = 50,
     sel_lift = np.flatnonzero(np.isfinite(point.lift))
     sel_ratio = (np.flatnonzero((point.suite_mean > 0) | (ref_mean > 0))
                  if ref is not None else np.zeros(0, np.int64))
+    # The per-benchmark work (chi_model, lift, the robustness reruns) only concerns
+    # the concepts that have a chi_model or a lift; their columns are cut out once.
+    rows_cl = np.union1d(sel_chi, sel_lift)
+    needs_items = n_bootstrap > 0 or subsample_reruns > 0 or adversarial
+    items_cl = (SparseItems(design, design.abar[:, rows_cl])
+                if rows_cl.size and needs_items else None)
     if n_bootstrap > 0:
+        # Suite sums for the coverage ratio come from the same pass for those
+        # concepts and from one all-items product for the rest.
+        pos_chi = np.searchsorted(rows_cl, sel_chi)
+        pos_lift = np.searchsorted(rows_cl, sel_lift)
+        in_cl = np.isin(sel_ratio, rows_cl)
+        pos_ratio_cl = np.searchsorted(rows_cl, sel_ratio[in_cl])
+        rest = sel_ratio[~in_cl]
+        supported_cl = point.supported[:, rows_cl]
+        rest_t = design.abar[:, rest].T.tocsr().astype(dtype) if rest.size else None
         chi_s = np.empty((sel_chi.size, n_bootstrap), dtype)
         lift_s = np.empty((sel_lift.size, n_bootstrap), dtype)
         ratio_s = np.empty((sel_ratio.size, n_bootstrap), dtype)
-        batch = batch_size(n_cols, n_bootstrap)
+        batch = batch_size(max(rows_cl.size, 1), n_bootstrap)
         want = ("chi_model", "lift") + (("suite_sum",) if ref is not None else ())
         ref_iter = None
         ref_t = None
         if ref is not None:
             ref_iter = reference_weights(ref.shape[0], seed, n_bootstrap, batch, dtype)
-            ref_t = ref.T.tocsr().astype(dtype)
+            ref_t = ref[:, sel_ratio].T.tocsr().astype(dtype)
         for start, weights in bootstrap_weights(design, seed, n_bootstrap, batch, dtype):
             stop = start + weights[0].shape[1]
-            t = reduce_batch(design, items, weights, dtype=dtype, want=want, n_min=n_min,
-                             min_benchmarks=min_benchmarks, supported=point.supported)
-            chi_s[:, start:stop] = t.chi_model[sel_chi]
-            lift_s[:, start:stop] = t.lift[sel_lift]
+            t = None
+            if items_cl is not None:
+                t = reduce_batch(design, items_cl, weights, dtype=dtype, want=want,
+                                 n_min=n_min, min_benchmarks=min_benchmarks,
+                                 supported=supported_cl)
+                chi_s[:, start:stop] = t.chi_model[pos_chi]
+                lift_s[:, start:stop] = t.lift[pos_lift]
             if ref is not None:
+                suite = np.empty((sel_ratio.size, stop - start), dtype)
+                if t is not None:
+                    suite[in_cl] = t.suite_sum[pos_ratio_cl]
+                if rest_t is not None:
+                    suite[~in_cl] = rest_t @ scatter_weights(design, weights)
                 ref_sum = np.asarray(ref_t @ next(ref_iter))
-                ratio_s[:, start:stop] = log_ratio_samples(
-                    t.suite_sum[sel_ratio].astype(np.float64),
-                    ref_sum[sel_ratio].astype(np.float64), design.n_items, ref.shape[0])
+                ratio_s[:, start:stop] = log_ratio_samples(suite, ref_sum, design.n_items,
+                                                           ref.shape[0])
             del t
         chi_low[sel_chi], chi_high[sel_chi] = percentile_interval(chi_s, alpha)
         del chi_s
@@ -200,7 +219,7 @@ def score_concepts(abar, scores, benchmarks, *, reference=None, n_min: int = 50,
     robustness: dict[str, Any] = {}
     if subsample_reruns > 0:
         summary, std_cm, std_cb = run_subsampling(
-            design, items, n_reruns=subsample_reruns, fraction=subsample_fraction,
+            design, items_cl, rows_cl, n_reruns=subsample_reruns, fraction=subsample_fraction,
             n_min=n_min, min_benchmarks=min_benchmarks, seed=seed, dtype=dtype,
             base_chi_model=point.chi_model, missing=missing)
         robustness["subsampling"] = summary
@@ -208,7 +227,7 @@ def score_concepts(abar, scores, benchmarks, *, reference=None, n_min: int = 50,
         cols["chi_bench_subsample_std"] = std_cb
     if adversarial:
         robustness["adversarial"] = run_adversarial(
-            design, items, n_concepts=100, fraction=0.01, n_min=n_min,
+            design, point, items_cl, rows_cl, n_concepts=100, fraction=0.01, n_min=n_min,
             min_benchmarks=min_benchmarks)
 
     overall = pd.DataFrame(cols, index=pd.RangeIndex(n_cols, name="concept"))

@@ -96,7 +96,7 @@ def score_families(abar, scores, benchmarks, weights: Mapping[str, Mapping[int, 
     if n_fam == 0:
         return pd.DataFrame(index=pd.Index([], name="family"))
     items = DenseItems(design, mass)
-    point = point_estimates(design, items, n_min=n_min, min_benchmarks=1)
+    point = point_estimates(design, mass, n_min=n_min, min_benchmarks=1)
 
     ref_mean = None
     coverage = None
@@ -124,7 +124,8 @@ def score_families(abar, scores, benchmarks, weights: Mapping[str, Mapping[int, 
                     if ref is not None else None)
         for start, w in bootstrap_weights(design, seed, n_bootstrap, batch, np.float64):
             stop = start + w[0].shape[1]
-            t = reduce_batch(design, items, w, dtype=np.float64, want=("lift", "suite_sum"))
+            t = reduce_batch(design, items, w, dtype=np.float64,
+                             want=("lift", "performance", "suite_sum"))
             perf_s[:, start:stop] = t.performance
             lift_s[:, start:stop] = t.lift
             if ref is not None:

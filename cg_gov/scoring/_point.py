@@ -1,11 +1,11 @@
-"""Point estimates of the concept metrics (every item weighted once)."""
+"""Point estimates of the metrics (every item weighted once), from per-benchmark sums."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
-from cg_gov.scoring._engine import ItemBlocks, reduce_batch
 from cg_gov.scoring._inputs import Design
 from cg_gov.scoring._stats import safe_divide
 
@@ -32,49 +32,78 @@ class PointEstimates:
     suite_mean: np.ndarray
 
 
-def point_estimates(design: Design, items: ItemBlocks, *, n_min: int,
-                    min_benchmarks: int) -> PointEstimates:
+def _selectors(design: Design) -> sp.csr_matrix:
+    """(3 benchmarks x items): rows of ones over each benchmark's items, over its
+    scored items, and of the scored items' scores."""
+    nb, n = design.n_benchmarks, design.n_items
+    scored = design.scored
+    rows = np.concatenate([design.codes, nb + design.codes[scored],
+                           2 * nb + design.codes[scored]])
+    cols = np.concatenate([np.arange(n), np.flatnonzero(scored), np.flatnonzero(scored)])
+    vals = np.concatenate([np.ones(n), np.ones(int(scored.sum())), design.scores[scored]])
+    return sp.csr_matrix((vals, (rows, cols)), shape=(3 * nb, n))
+
+
+def _dense(x) -> np.ndarray:
+    return x.toarray() if sp.issparse(x) else np.asarray(x)
+
+
+def point_estimates(design: Design, matrix, *, n_min: int, min_benchmarks: int
+                    ) -> PointEstimates:
     """Every metric of method.md on the data as given, in float64.
 
-    ``lift`` and ``performance`` are NaN unless at least ``n_min`` scored items
-    support the column across the suite.
+    ``matrix`` is the (items x columns) matrix to score: the design's own
+    activations, or a family mass matrix. ``lift`` and ``performance`` are NaN
+    unless at least ``n_min`` scored items support the column across the suite.
     """
-    ones = [np.ones((len(st.items), 1)) for st in design.strata]
-    t = reduce_batch(design, items, ones, dtype=np.float64,
-                     want=("chi_model", "lift", "chi_bench", "suite_sum"),
-                     n_min=n_min, min_benchmarks=min_benchmarks, table=True)
-    tab = t.table
-    n_cols = items.n_cols
-    total = tab["den_all"].sum(axis=1, keepdims=True)
-    chi_bench_b = safe_divide(tab["den_all"] * n_cols, total)
-    chi_model_b = safe_divide(tab["num"], tab["den"])
-    scored_support = np.rint(tab["scored_support"]).astype(np.int64)
-    support = np.rint(tab["support"]).astype(np.int64)
+    nb = design.n_benchmarks
+    sel = _selectors(design)
+    sums = _dense(sel @ matrix)
+    if sp.issparse(matrix):
+        indicator = matrix.copy()
+        indicator.data = (indicator.data > design.epsilon).astype(np.float64)
+    else:
+        indicator = (np.asarray(matrix) > design.epsilon).astype(np.float64)
+    counts = np.rint(_dense(sel[: 2 * nb] @ indicator)).astype(np.int64)
+    den_all, den, num = sums[:nb], sums[nb:2 * nb], sums[2 * nb:]
+    support, scored_support = counts[:nb], counts[nb:]
+    n_cols = den_all.shape[1]
+
+    total = den_all.sum(axis=1, keepdims=True)
+    chi_bench_b = safe_divide(den_all * n_cols, total)
+    active = total[:, 0] > 0
+    chi_bench = chi_bench_b[active].mean(axis=0) if active.any() else np.full(n_cols, np.nan)
+    chi_model_b = safe_divide(num, den)
     supported = scored_support >= n_min
+    n_supported = supported.sum(axis=0)
+    chi_sum = np.where(supported, np.nan_to_num(chi_model_b), 0.0).sum(axis=0)
+    chi_model = safe_divide(chi_sum, n_supported.astype(np.float64))
+    chi_model[n_supported < min_benchmarks] = np.nan
+
+    sbar = design.mean_scores()
+    has_scores = np.isfinite(sbar)
+    lift_num = (num[has_scores] - sbar[has_scores, None] * den[has_scores]).sum(axis=0)
+    pooled_den = den.sum(axis=0)
     enough = scored_support.sum(axis=0) >= n_min
-    lift = np.where(enough, t.lift[:, 0], np.nan)
-    performance = np.where(enough, t.performance[:, 0], np.nan)
+    lift = np.where(enough, safe_divide(lift_num, pooled_den), np.nan)
+    performance = np.where(enough, safe_divide(num.sum(axis=0), pooled_den), np.nan)
     return PointEstimates(
-        den_all=tab["den_all"], den=tab["den"], num=tab["num"], support=support,
-        scored_support=scored_support, supported=supported, chi_bench_b=chi_bench_b,
-        chi_model_b=chi_model_b, chi_bench=t.chi_bench[:, 0], chi_model=t.chi_model[:, 0],
-        n_supported=t.n_supported[:, 0].astype(np.int64), lift=lift, performance=performance,
-        suite_mean=t.suite_sum[:, 0] / design.n_items)
+        den_all=den_all, den=den, num=num, support=support, scored_support=scored_support,
+        supported=supported, chi_bench_b=chi_bench_b, chi_model_b=chi_model_b,
+        chi_bench=chi_bench, chi_model=chi_model, n_supported=n_supported, lift=lift,
+        performance=performance, suite_mean=den_all.sum(axis=0) / design.n_items)
 
 
 def effective_support(matrix, scored: np.ndarray) -> np.ndarray:
     """n_eff per column over scored items: (sum abar)^2 / sum abar^2, 0 when the column never fires."""
-    if hasattr(matrix, "indptr"):
-        rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
-        keep = scored[rows]
-        data = matrix.data[keep]
-        cols = matrix.indices[keep]
-        s1 = np.bincount(cols, weights=data, minlength=matrix.shape[1])
-        s2 = np.bincount(cols, weights=data * data, minlength=matrix.shape[1])
+    weight = scored.astype(np.float64)
+    if sp.issparse(matrix):
+        s1 = matrix.T @ weight
+        s2 = matrix.power(2).T @ weight
     else:
-        m = np.asarray(matrix)[scored]
-        s1 = m.sum(axis=0)
-        s2 = (m * m).sum(axis=0)
+        m = np.asarray(matrix)
+        s1 = weight @ m
+        s2 = weight @ (m * m)
     out = np.zeros(matrix.shape[1])
     np.divide(s1 * s1, s2, out=out, where=s2 > 0)
     return out

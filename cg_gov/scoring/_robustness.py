@@ -6,9 +6,9 @@ from typing import Any
 import numpy as np
 
 from cg_gov.errors import CgGovError
-from cg_gov.scoring._engine import ItemBlocks, reduce_batch
+from cg_gov.scoring._engine import ItemBlocks, chi_bench_batch, reduce_batch
 from cg_gov.scoring._inputs import Design, SparseItems, build_design, check_options
-from cg_gov.scoring._point import point_estimates
+from cg_gov.scoring._point import PointEstimates, point_estimates
 from cg_gov.scoring._resample import batch_size, n_dropped, subsample_weights
 
 __all__ = ["subsampling_robustness", "adversarial_removal", "run_subsampling",
@@ -34,26 +34,31 @@ def _mean_or_nan(x: np.ndarray) -> float:
     return float(x.mean()) if x.size else float("nan")
 
 
-def run_subsampling(design: Design, items: ItemBlocks, *, n_reruns: int, fraction: float,
-                    n_min: int, min_benchmarks: int, seed: int, dtype: np.dtype,
-                    base_chi_model: np.ndarray, missing: np.ndarray
+def run_subsampling(design: Design, items: ItemBlocks | None, rows: np.ndarray, *,
+                    n_reruns: int, fraction: float, n_min: int, min_benchmarks: int, seed: int,
+                    dtype: np.dtype, base_chi_model: np.ndarray, missing: np.ndarray
                     ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
     """Rerun the metrics on ``n_reruns`` random subsets (``fraction`` of each benchmark dropped).
 
-    Support is recomputed in each rerun. Returns the summary and the per-column
-    standard deviations of chi_model and chi_bench across reruns.
+    Support is recomputed in each rerun. Dropping items never adds support, so
+    chi_model is recomputed only for ``rows`` (``items`` holds their columns), a
+    superset of the concepts with a chi_model on the full data. Returns the
+    summary and the per-column standard deviations of chi_model and chi_bench.
     """
-    n_cols = items.n_cols
+    n_cols = design.n_concepts
     dtype = np.dtype(dtype)
-    cm = np.empty((n_cols, n_reruns), dtype)
+    abar_t = design.abar.T.tocsr().astype(dtype)
+    row_mass = np.asarray(design.abar.sum(axis=1)).ravel()
+    cm = np.full((n_cols, n_reruns), np.nan, dtype)
     cb = np.empty((n_cols, n_reruns), dtype)
     batch = batch_size(n_cols, n_reruns)
     for start, weights in subsample_weights(design, seed, n_reruns, fraction, batch, dtype):
-        t = reduce_batch(design, items, weights, dtype=dtype, want=("chi_model", "chi_bench"),
-                         n_min=n_min, min_benchmarks=min_benchmarks)
         stop = start + weights[0].shape[1]
-        cm[:, start:stop] = t.chi_model
-        cb[:, start:stop] = t.chi_bench
+        if items is not None:
+            t = reduce_batch(design, items, weights, dtype=dtype, want=("chi_model",),
+                             n_min=n_min, min_benchmarks=min_benchmarks)
+            cm[rows, start:stop] = t.chi_model
+        cb[:, start:stop] = chi_bench_batch(design, abar_t, row_mass, weights, dtype)
     std_cm = _row_std(cm)
     std_cb = _row_std(cb)
     std_cm[~np.isfinite(base_chi_model)] = np.nan
@@ -64,12 +69,10 @@ def run_subsampling(design: Design, items: ItemBlocks, *, n_reruns: int, fractio
         "items_dropped_per_benchmark": {name: n_dropped(len(it), fraction)
                                         for name, it in zip(design.names, design.bench_items)},
         "mean_std_chi_model": _mean_or_nan(std_cm),
-        "median_std_chi_model": (float(np.nanmedian(std_cm)) if np.isfinite(std_cm).any()
-                                 else float("nan")),
+        "median_std_chi_model": _median(std_cm),
         "n_concepts_chi_model": int(np.isfinite(std_cm).sum()),
         "mean_std_chi_bench": _mean_or_nan(std_cb),
-        "median_std_chi_bench": (float(np.nanmedian(std_cb)) if np.isfinite(std_cb).any()
-                                 else float("nan")),
+        "median_std_chi_bench": _median(std_cb),
         "n_concepts_chi_bench": int(np.isfinite(std_cb).sum()),
         "seed": int(seed),
     }
@@ -85,25 +88,14 @@ def _ranked(chi_model: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     return top, bottom
 
 
-def _alignment(design: Design, items: ItemBlocks, coef: np.ndarray) -> np.ndarray:
-    """Per item: sum over columns of abar_c(x) * coef[B(x), c] (scored items only)."""
-    out = np.zeros(design.n_items)
-    for bench, k in enumerate(design.scored_stratum):
-        if k is None:
-            continue
-        for g in design.strata[k].groups:
-            block = items.values(g, np.float64)
-            out[g.items] = np.asarray(block.T @ coef[bench])
-    return out
-
-
 def _median(x: np.ndarray) -> float:
     x = x[np.isfinite(x)]
     return float(np.median(x)) if x.size else float("nan")
 
 
-def run_adversarial(design: Design, items: ItemBlocks, *, n_concepts: int, fraction: float,
-                    n_min: int, min_benchmarks: int) -> dict[str, Any]:
+def run_adversarial(design: Design, point: PointEstimates, items: ItemBlocks | None,
+                    rows: np.ndarray, *, n_concepts: int, fraction: float, n_min: int,
+                    min_benchmarks: int) -> dict[str, Any]:
     """Remove the items most aligned with the top (then bottom) chi_model concepts; recompute.
 
     An item's alignment with a concept set is the total weight it carries in the
@@ -112,36 +104,41 @@ def run_adversarial(design: Design, items: ItemBlocks, *, n_concepts: int, fract
     abar_c(y)). The floor(fraction * scored items) items of highest positive
     alignment are removed (ties: lower index first), support is recomputed, and
     the median chi_model over the concepts that still have one is compared with
-    the median before removal.
+    the median before removal. ``items`` holds the columns ``rows``, a superset
+    of the concepts with a chi_model (removal never adds support).
     """
-    point = point_estimates(design, items, n_min=n_min, min_benchmarks=min_benchmarks)
     top, bottom = _ranked(point.chi_model, n_concepts)
     n_scored = int(design.scored.sum())
     k = int(np.floor(fraction * n_scored))
     before = _median(point.chi_model)
-    weights_cols = []
+    keep_cols = []
     removed_counts = []
     for chosen in (top, bottom):
-        coef = np.zeros((design.n_benchmarks, items.n_cols))
+        align = np.zeros(design.n_items)
         if chosen.size:
             sub_den = point.den[:, chosen]
             ok = point.supported[:, chosen] & (sub_den > 0)
-            scale = np.zeros_like(sub_den)
-            np.divide(1.0, sub_den * point.n_supported[chosen], out=scale, where=ok)
-            coef[:, chosen] = scale
-        align = _alignment(design, items, coef)
+            coef = np.zeros_like(sub_den)
+            np.divide(1.0, sub_den * point.n_supported[chosen], out=coef, where=ok)
+            sub = design.abar[:, chosen]
+            for bench, kk in enumerate(design.scored_stratum):
+                if kk is not None:
+                    its = design.strata[kk].items
+                    align[its] = sub[its] @ coef[bench]
         cand = np.flatnonzero(align > 0)
         order = cand[np.lexsort((cand, -align[cand]))][:k]
         keep = np.ones(design.n_items)
         keep[order] = 0.0
         removed_counts.append(int(order.size))
-        weights_cols.append(keep)
-    keep2 = np.stack(weights_cols, axis=1)
+        keep_cols.append(keep)
+    keep2 = np.stack(keep_cols, axis=1)
     weights = [np.ascontiguousarray(keep2[st.items]) for st in design.strata]
-    t = reduce_batch(design, items, weights, dtype=np.float64, want=("chi_model",),
-                     n_min=n_min, min_benchmarks=min_benchmarks)
-    after_top = _median(t.chi_model[:, 0])
-    after_bottom = _median(t.chi_model[:, 1])
+    after_top = after_bottom = float("nan")
+    if items is not None:
+        t = reduce_batch(design, items, weights, dtype=np.float64, want=("chi_model",),
+                         n_min=n_min, min_benchmarks=min_benchmarks)
+        after_top = _median(t.chi_model[:, 0])
+        after_bottom = _median(t.chi_model[:, 1])
 
     def pct(after: float) -> float:
         return float(100.0 * (after - before) / before) if before else float("nan")
@@ -166,6 +163,12 @@ def run_adversarial(design: Design, items: ItemBlocks, *, n_concepts: int, fract
     }
 
 
+def _chi_model_items(design: Design, point: PointEstimates
+                     ) -> tuple[SparseItems | None, np.ndarray]:
+    rows = np.flatnonzero(np.isfinite(point.chi_model))
+    return (SparseItems(design, design.abar[:, rows]) if rows.size else None), rows
+
+
 def subsampling_robustness(abar, scores, benchmarks, *, n_reruns: int = 100,
                            fraction: float = 0.2, n_min: int = 50, min_benchmarks: int = 1,
                            epsilon: float = 0.0, seed: int = 0,
@@ -186,10 +189,10 @@ def subsampling_robustness(abar, scores, benchmarks, *, n_reruns: int = 100,
     if n_reruns < 1:
         raise CgGovError(f"must be an integer >= 1, got {n_reruns!r}", key="n_reruns")
     design = build_design(abar, scores, benchmarks, epsilon=epsilon)
-    items = SparseItems(design)
-    point = point_estimates(design, items, n_min=n_min, min_benchmarks=min_benchmarks)
+    point = point_estimates(design, design.abar, n_min=n_min, min_benchmarks=min_benchmarks)
+    items, rows = _chi_model_items(design, point)
     summary, _, _ = run_subsampling(
-        design, items, n_reruns=n_reruns, fraction=fraction, n_min=n_min,
+        design, items, rows, n_reruns=n_reruns, fraction=fraction, n_min=n_min,
         min_benchmarks=min_benchmarks, seed=seed, dtype=np.dtype(bootstrap_dtype),
         base_chi_model=point.chi_model, missing=point.support.sum(axis=0) == 0)
     return summary
@@ -212,5 +215,7 @@ def adversarial_removal(abar, scores, benchmarks, *, n_concepts: int = 100,
     if not 0 < fraction < 1:
         raise CgGovError(f"must lie in (0, 1), got {fraction!r}", key="fraction")
     design = build_design(abar, scores, benchmarks, epsilon=epsilon)
-    return run_adversarial(design, SparseItems(design), n_concepts=n_concepts,
-                           fraction=fraction, n_min=n_min, min_benchmarks=min_benchmarks)
+    point = point_estimates(design, design.abar, n_min=n_min, min_benchmarks=min_benchmarks)
+    items, rows = _chi_model_items(design, point)
+    return run_adversarial(design, point, items, rows, n_concepts=n_concepts, fraction=fraction,
+                           n_min=n_min, min_benchmarks=min_benchmarks)

@@ -1,0 +1,120 @@
+"""``cg-gov match PROFILE.yaml``: show which concepts each family of a profile matches."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from cg_gov.errors import EXIT_OK
+from cg_gov.matching._models import FamilyMatch, ProfileMatch
+
+__all__ = ["NO_MATCH_MESSAGE", "add_arguments", "format_match", "match_cli"]
+
+NO_MATCH_MESSAGE = "no concept in this dictionary matches: the dictionary cannot see this family"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the ``match`` command's arguments to ``parser``."""
+    parser.add_argument("profile", metavar="PROFILE", help="deployment profile (YAML)")
+    parser.add_argument("--dictionary", metavar="DICT", default="default",
+                        help="concept dictionary: 'default' or a dictionary folder (default: default)")
+    parser.add_argument("--json", action="store_true", help="print the match as JSON")
+    parser.add_argument("--exemplars", action=argparse.BooleanOptionalAction, default=True,
+                        help="also run the families' exemplars through the dictionary's language model "
+                             "(slower; default: on)")
+    parser.add_argument("--cache-dir", metavar="DIR", default=None,
+                        help="cache folder for label embeddings (default: $CG_GOV_CACHE or ~/.cache/cg_gov)")
+    return parser
+
+
+def _parse(args: argparse.Namespace | Sequence[str] | None) -> argparse.Namespace:
+    if isinstance(args, argparse.Namespace):
+        return args
+    parser = add_arguments(argparse.ArgumentParser(prog="cg-gov match",
+                                                   description="Match a profile's families to concepts."))
+    return parser.parse_args(list(args) if args is not None else None)
+
+
+def _fmt(value: float | None, sign: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+.3f}" if sign else f"{value:.3f}"
+
+
+def _clip(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "\u2026"
+
+
+def _format_family(fam: FamilyMatch, out: list[str]) -> None:
+    head = f"{fam.family}  (threshold {fam.threshold:.2f}, top-k {fam.top_k}"
+    head += ", exemplar signal)" if fam.exemplar_signal else ")"
+    out.append(head)
+    if not fam.concepts:
+        out.append(f"  {NO_MATCH_MESSAGE}")
+        if fam.nearest:
+            near = ", ".join(f"{n.concept_id} {_clip(n.label, 40)!r} ({n.similarity:.3f})" for n in fam.nearest)
+            out.append(f"  closest labels below the threshold: {near}")
+        return
+    out.append(f"  {'id':>7}  {'label':<48}  {'sim':>6}  {'margin':>7}  {'source':<8}  {'weight':>6}")
+    for c in fam.concepts:
+        flag = "  ! low margin" if c.low_margin else ""
+        label = _clip(c.label, 48) if c.label else "(unlabelled)"
+        out.append(f"  {c.concept_id:>7}  {label:<48}  {_fmt(c.similarity):>6}  "
+                   f"{_fmt(c.margin, sign=True):>7}  {c.source:<8}  {c.weight:>6.3f}{flag}")
+    for warning in fam.warnings:
+        out.append(f"  warning: {warning}")
+
+
+def format_match(match: ProfileMatch) -> str:
+    """The human-readable report printed by ``cg-gov match``."""
+    out = [f"profile {match.profile}" + (f" v{match.profile_version}" if match.profile_version else "")
+           + f": {len(match.families)} families against {match.n_concepts} concepts",
+           f"embedder {match.embedder}; threshold {match.threshold:.2f}, top-k {match.top_k}, "
+           f"margin warning {match.margin_warning:.2f}"]
+    if match.dictionary_identity:
+        out.append(f"dictionary {match.dictionary_identity[:16]}")
+    for warning in match.warnings:
+        out.append(f"warning: {warning}")
+    for fam in match.families:
+        out.append("")
+        _format_family(fam, out)
+    out.append("")
+    unmatched = match.unmatched
+    summary = f"{len(match.families) - len(unmatched)} of {len(match.families)} families matched"
+    if unmatched:
+        summary += "; not visible in this dictionary: " + ", ".join(unmatched)
+    out.append(summary)
+    return "\n".join(out) + "\n"
+
+
+def match_cli(args: argparse.Namespace | Sequence[str] | None = None, *, stdout: TextIO | None = None) -> int:
+    """Run ``cg-gov match``: returns the exit code (0; errors raise CgGovError)."""
+    ns = _parse(args)
+    stdout = stdout or sys.stdout
+    from cg_gov.dictionary import load_dictionary
+    from cg_gov.matching._match import match_profile
+    from cg_gov.specs import load_profile
+
+    profile = load_profile(ns.profile)
+    dictionary = load_dictionary(getattr(ns, "dictionary", None) or "default")
+    exemplar_fn = None
+    wants = (getattr(ns, "exemplars", True) and profile.matching.use_exemplars
+             and any(f.exemplars for f in profile.families))
+    if wants:
+        def exemplar_fn(texts: Sequence[str]):
+            from cg_gov.engine import concept_activations
+
+            return concept_activations(list(texts), dictionary)
+
+    result = match_profile(profile, dictionary.labels, exemplar_activations=exemplar_fn,
+                           reference_mean=dictionary.reference_mean if wants else None,
+                           cache_dir=getattr(ns, "cache_dir", None),
+                           dictionary_identity=dictionary.identity)
+    if getattr(ns, "json", False):
+        stdout.write(json.dumps(result.model_dump(mode="json"), indent=2, sort_keys=True) + "\n")
+    else:
+        stdout.write(format_match(result))
+    return EXIT_OK

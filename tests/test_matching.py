@@ -1,0 +1,374 @@
+"""The matcher and the sentence embedder, on the real bundled all-MiniLM-L6-v2."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from cg_gov.embedder import Embedder, default_cache_dir, get_embedder, labels_sha256
+from cg_gov.errors import CgGovError, SpecError
+from cg_gov.matching import (
+    NO_MATCH_MESSAGE,
+    choose_threshold,
+    evaluate,
+    family_similarity,
+    family_texts,
+    label_text,
+    load_pairs,
+    match_cli,
+    match_profile,
+    negate,
+    negation_texts,
+    score_pairs,
+    split_pairs,
+)
+from cg_gov.specs import MatchingSettings, Profile, load_profile
+
+FIXTURES = Path(__file__).parent / "fixtures" / "matching"
+
+# Labels shaped like the bundled dictionary's: phrases, WordNet glosses, token labels, dead concepts.
+LABELS = [
+    "refusing a request politely",                                     # 0
+    "complying with a request",                                        # 1
+    "the act of apologizing",                                          # 2
+    "a statement of regret",                                           # 3
+    "date and time expressions",                                       # 4
+    "money; amount charged",                                           # 5
+    "token ' Sorry'",                                                  # 6
+    "",                                                                # 7 dead concept
+    "decline: go down in value",                                       # 8
+    "refusal: the act of refusing",                                    # 9
+    "a recipe for baking bread",                                       # 10
+    "agreeing to help",                                                # 11
+    "deadline: the point in time at which something must be completed",  # 12
+    "token ' the'",                                                    # 13
+]
+
+
+def make_profile(families, **matching):
+    return Profile.model_validate({
+        "profile": "test", "version": "1", "owner": "tests", "description": "matcher tests",
+        "families": families, "matching": matching,
+    })
+
+
+REFUSAL = {"id": "refusal", "importance": "critical",
+           "description": "The assistant declines harmful requests and says clearly that it will not help.",
+           "synonyms": ["refusing a request", "saying no to the user"]}
+EMPATHY = {"id": "empathy", "importance": "medium",
+           "description": "Apologising to the customer and acknowledging their frustration.",
+           "synonyms": ["apology", "saying sorry"],
+           "exemplars": ["I'm so sorry about the delay.", "I apologize for the trouble.",
+                         "Sorry, that must be frustrating."]}
+CHEMISTRY = {"id": "chemistry", "importance": "low",
+             "description": "Chemical reactions, molecules and laboratory safety.",
+             "synonyms": ["organic chemistry", "titration"]}
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    return get_embedder(None)
+
+
+# ---------------------------------------------------------------------------
+# Texts
+# ---------------------------------------------------------------------------
+
+
+def test_label_text_takes_the_meaningful_part():
+    assert label_text("token ' Sorry'") == "Sorry"
+    assert label_text("decline: go down in value") == "go down in value"
+    assert label_text("clock_time: a reading of a point in time") == "a reading of a point in time"
+    assert label_text("money; amount charged") == "money; amount charged"
+    assert label_text("date and time expressions") == "date and time expressions"
+    assert label_text("") == "" and label_text("   ") == ""
+
+
+def test_negate_swaps_polar_words_once_per_clause():
+    assert negate("refusing a request") == "accepting a request"
+    assert negate("not revealing personal data") == "revealing personal data"
+    assert negate("I do not know, and I cannot refuse") == "I do know, and I can refuse"
+    assert negate("Protecting personal data") == "Exposing personal data"
+    assert negate("date and time expressions") is None
+    fam = make_profile([REFUSAL]).families[0]
+    assert "accepting a request" in negation_texts(fam)
+    assert negation_texts(make_profile([CHEMISTRY]).families[0]) == []
+
+
+# ---------------------------------------------------------------------------
+# Embedder
+# ---------------------------------------------------------------------------
+
+
+def test_embed_is_normalised_float32_and_deterministic(embedder):
+    texts = ["refuses the request", "complies with the request", "", "the act of apologizing"]
+    a = embedder.embed(texts)
+    assert a.dtype == np.float32 and a.shape == (4, 384)
+    assert np.allclose(np.linalg.norm(a[[0, 1, 3]], axis=1), 1.0, atol=1e-5)
+    assert not a[2].any()
+    fresh = Embedder(None)  # a second model instance computes the same numbers
+    assert fresh.identity == embedder.identity
+    b = fresh.embed(texts)
+    assert np.array_equal(a, b)
+    # the opposites problem that the guard exists for
+    assert float(a[0] @ a[1]) > 0.6
+
+
+def test_label_cache_is_written_atomically_and_reused(tmp_path, embedder):
+    labels = ["refusing a request politely", "", "money; amount charged"]
+    path = embedder.cache_path(labels, tmp_path)
+    assert labels_sha256(labels)[:32] in path.name and not path.exists()
+    first = embedder.embed_labels(labels, cache_dir=tmp_path)
+    assert path.is_file() and list(path.parent.glob("*.tmp")) == []
+    stored = np.load(path, allow_pickle=False)
+    assert np.array_equal(stored, first) and stored.dtype == np.float32
+    assert embedder.cache_path(labels[:2], tmp_path) != path
+    # a corrupt cache file is recomputed and rewritten
+    path.write_bytes(b"not an npy file")
+    again = embedder.embed_labels(labels, cache_dir=tmp_path)
+    assert np.array_equal(again, first)
+    assert np.array_equal(np.load(path, allow_pickle=False), first)
+
+
+def test_cache_dir_defaults_to_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("CG_GOV_CACHE", str(tmp_path / "c"))
+    assert default_cache_dir() == tmp_path / "c"
+    monkeypatch.delenv("CG_GOV_CACHE")
+    assert default_cache_dir() == Path.home() / ".cache" / "cg_gov"
+
+
+def test_unknown_embedder_is_a_user_error(tmp_path):
+    with pytest.raises(CgGovError, match="neither the bundled model nor a local folder"):
+        Embedder(str(tmp_path / "missing"))
+    with pytest.raises(CgGovError, match="not a sentence-transformers model folder"):
+        Embedder(str(tmp_path))
+
+
+# ---------------------------------------------------------------------------
+# match_profile
+# ---------------------------------------------------------------------------
+
+
+def test_same_inputs_give_identical_matches(tmp_path, embedder):
+    profile = make_profile([REFUSAL, EMPATHY, CHEMISTRY])
+    first = match_profile(profile, LABELS, embedder=embedder, cache_dir=tmp_path)
+    second = match_profile(profile, LABELS, embedder=Embedder(None), cache_dir=tmp_path / "other")
+    assert first.model_dump() == second.model_dump()
+    assert first.embedder == embedder.identity and first.n_concepts == len(LABELS)
+
+
+def test_refusal_matches_its_labels_and_flags_the_opposite(tmp_path, embedder):
+    profile = make_profile([REFUSAL], margin_warning=0.0)
+    fam = match_profile(profile, LABELS, embedder=embedder, cache_dir=tmp_path).family("refusal")
+    by_id = {c.concept_id: c for c in fam.concepts}
+    assert {0, 9} <= set(by_id)                 # "refusing a request politely", "refusal: the act of refusing"
+    assert 8 not in by_id                       # "decline: go down in value": the lemma does not drag it in
+    assert 7 not in by_id and 10 not in by_id   # dead concept, unrelated label
+    # "complying with a request" passes the similarity threshold: embeddings barely see polarity ...
+    assert 1 in by_id and by_id[1].similarity >= fam.threshold
+    # ... and the opposites guard flags it, while the real refusal labels clear it.
+    assert by_id[1].margin < 0 and by_id[1].low_margin
+    assert by_id[0].margin > 0 and not by_id[0].low_margin
+    assert by_id[9].margin > 0 and not by_id[9].low_margin
+    assert any("complying with a request" in w for w in fam.warnings)
+    assert fam.negations and all(c.source == "label" for c in fam.concepts)
+
+
+def test_weights_sum_to_one_and_order_is_by_weight_then_id(tmp_path, embedder):
+    match = match_profile(make_profile([REFUSAL, EMPATHY]), LABELS, embedder=embedder, cache_dir=tmp_path)
+    for fam in match.families:
+        assert fam.concepts
+        assert sum(c.weight for c in fam.concepts) == pytest.approx(1.0, abs=1e-5)
+        keys = [(-c.weight, c.concept_id) for c in fam.concepts]
+        assert keys == sorted(keys)
+    assert set(match.weights()) == {"refusal", "empathy"}
+    wm = match.weight_matrix()
+    assert wm.shape == (2, len(LABELS)) and np.allclose(wm.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_threshold_and_top_k_and_overrides(tmp_path, embedder):
+    base = match_profile(make_profile([REFUSAL], threshold=0.0, top_k=20), LABELS,
+                         embedder=embedder, cache_dir=tmp_path).family("refusal")
+    fam = make_profile([REFUSAL]).families[0]
+    sims = family_similarity(embedder.embed(family_texts(fam)), embedder.embed([label_text(x) for x in LABELS]))
+    expected = {c for c, label in enumerate(LABELS) if label and sims[c] >= 0}
+    assert {c.concept_id for c in base.concepts} == expected and 7 not in expected
+    assert all(c.similarity == pytest.approx(sims[c.concept_id], abs=1e-5) for c in base.concepts)
+    capped = match_profile(make_profile([REFUSAL], threshold=0.0, top_k=3), LABELS,
+                           embedder=embedder, cache_dir=tmp_path).family("refusal")
+    top3 = sorted(base.concepts, key=lambda c: (-c.similarity, c.concept_id))[:3]
+    assert [c.concept_id for c in sorted(capped.concepts, key=lambda c: c.concept_id)] == \
+        sorted(c.concept_id for c in top3)
+    # per-family overrides win over the profile's settings
+    family = {**REFUSAL, "threshold": 0.6, "top_k": 1}
+    fam = match_profile(make_profile([family], threshold=0.0, top_k=20), LABELS,
+                        embedder=embedder, cache_dir=tmp_path).family("refusal")
+    assert (fam.threshold, fam.top_k) == (0.6, 1)
+    assert len(fam.concepts) == 1 and fam.concepts[0].similarity >= 0.6
+
+
+def test_include_pins_and_exclude_removes(tmp_path, embedder):
+    family = {**REFUSAL, "include": [10], "exclude": [0, 1]}
+    fam = match_profile(make_profile([family], top_k=2), LABELS, embedder=embedder,
+                        cache_dir=tmp_path).family("refusal")
+    by_id = {c.concept_id: c for c in fam.concepts}
+    assert 0 not in by_id and 1 not in by_id
+    assert by_id[10].source == "pinned" and not by_id[10].low_margin
+    assert len([c for c in fam.concepts if c.source != "pinned"]) == 2  # pins come on top of top_k
+    assert sum(c.weight for c in fam.concepts) == pytest.approx(1.0, abs=1e-5)
+    # a pinned concept is kept even when nothing else matches
+    lonely = match_profile(make_profile([{**CHEMISTRY, "include": [7]}]), LABELS, embedder=embedder,
+                           cache_dir=tmp_path).family("chemistry")
+    assert [(c.concept_id, c.source, c.weight) for c in lonely.concepts] == [(7, "pinned", 1.0)]
+
+
+def test_pins_outside_the_dictionary_name_the_key(tmp_path, embedder):
+    profile = make_profile([REFUSAL, {**EMPATHY, "exclude": [3, 99]}])
+    with pytest.raises(SpecError) as err:
+        match_profile(profile, LABELS, embedder=embedder, cache_dir=tmp_path)
+    assert err.value.key == "families[1].exclude[1]" and "0..13" in str(err.value)
+
+
+def test_family_without_match_is_reported_not_dropped(tmp_path, embedder):
+    match = match_profile(make_profile([REFUSAL, CHEMISTRY]), LABELS, embedder=embedder, cache_dir=tmp_path)
+    assert [f.family for f in match.families] == ["refusal", "chemistry"]
+    chem = match.family("chemistry")
+    assert not chem.matched and chem.concepts == [] and match.unmatched == ["chemistry"]
+    assert len(chem.nearest) == 3 and all(n.similarity < chem.threshold for n in chem.nearest)
+    assert match.weights()["chemistry"] == {}
+
+
+def _keyword_activations(n_concepts):
+    """Activations of an imagined dictionary: concepts 2 and 3 fire on apologies, 13 on everything."""
+    def activations(texts):
+        rows = np.zeros((len(texts), n_concepts), dtype=np.float32)
+        for i, text in enumerate(texts):
+            low = text.lower()
+            rows[i, 13] = 1.0
+            if "sorry" in low or "apolog" in low:
+                rows[i, 2] = 2.5
+                rows[i, 3] = 2.5
+            if "delay" in low:
+                rows[i, 10] = 5.0  # strong, but on one exemplar only
+        return sp.csr_matrix(rows)
+    return activations
+
+
+def test_exemplar_signal_adds_specific_concepts(tmp_path, embedder):
+    reference = np.full(len(LABELS), 0.5)
+    profile = make_profile([REFUSAL, EMPATHY])
+    match = match_profile(profile, LABELS, embedder=embedder, cache_dir=tmp_path,
+                          exemplar_activations=_keyword_activations(len(LABELS)), reference_mean=reference)
+    fam = match.family("empathy")
+    assert fam.exemplar_signal and not match.family("refusal").exemplar_signal
+    by_id = {c.concept_id: c for c in fam.concepts}
+    # concepts 2 and 3 fire on all 3 exemplars at 5x their base rate; the label of 2 matches too,
+    # that of 3 ("a statement of regret", similarity 0.28) stays below the threshold
+    assert by_id[2].source == "both" and by_id[3].source == "exemplar"
+    assert by_id[3].similarity < fam.threshold
+    assert by_id[3].specificity == pytest.approx(5.0, rel=1e-2) and by_id[3].exemplars_active == 3
+    # concept 10 fires hard on a single exemplar only; concept 13 fires everywhere at its base rate
+    assert 10 not in by_id and 13 not in by_id
+    assert sum(c.weight for c in fam.concepts) == pytest.approx(1.0, abs=1e-5)
+    # "both" concepts outweigh label-only ones of the same similarity
+    assert by_id[2].weight == max(c.weight for c in fam.concepts)
+    assert by_id[2].weight > by_id[6].weight and by_id[6].source == "label"
+    # an unlabelled concept can come in through its activations alone
+    reference[7] = 0.01
+    def with_dead(texts):
+        rows = _keyword_activations(len(LABELS))(texts).toarray()
+        rows[:, 7] = 1.0
+        return rows
+    fam = match_profile(profile, LABELS, embedder=embedder, cache_dir=tmp_path,
+                        exemplar_activations=with_dead, reference_mean=reference).family("empathy")
+    dead = {c.concept_id: c for c in fam.concepts}[7]
+    assert dead.source == "exemplar" and dead.label == "" and dead.similarity == 0.0
+
+
+def test_exemplar_signal_needs_reference_means_and_can_be_switched_off(tmp_path, embedder):
+    fn = _keyword_activations(len(LABELS))
+    match = match_profile(make_profile([EMPATHY]), LABELS, embedder=embedder, cache_dir=tmp_path,
+                          exemplar_activations=fn)
+    assert not match.family("empathy").exemplar_signal and "no reference means" in match.warnings[0]
+    match = match_profile(make_profile([EMPATHY], use_exemplars=False), LABELS, embedder=embedder,
+                          cache_dir=tmp_path, exemplar_activations=fn, reference_mean=np.ones(len(LABELS)))
+    assert not match.family("empathy").exemplar_signal and match.warnings == []
+
+
+# ---------------------------------------------------------------------------
+# Calibration
+# ---------------------------------------------------------------------------
+
+
+def test_calibration_set_is_large_and_covers_every_family_and_kind():
+    pairs = load_pairs(FIXTURES / "calibration.jsonl")
+    profile = load_profile(FIXTURES / "calibration_profile.yaml")
+    assert len(pairs) >= 150
+    assert {p.family for p in pairs} == {f.id for f in profile.families}
+    assert {p.kind for p in pairs} == {"positive", "opposite", "lexical", "same_topic", "unrelated"}
+    assert all(p.fits == (p.kind == "positive") for p in pairs)
+    assert len({(p.family, p.label) for p in pairs}) == len(pairs)
+    cal, held = split_pairs(pairs)
+    assert split_pairs(list(reversed(pairs))) == (cal, held)
+    assert abs(len(cal) - len(held)) <= len(profile.families)
+    assert {p.family for p in cal} == {p.family for p in held} == {f.id for f in profile.families}
+
+
+def test_calibrated_threshold_is_the_default_and_holds_out(embedder):
+    profile = load_profile(FIXTURES / "calibration_profile.yaml")
+    cal, held = split_pairs(load_pairs(FIXTURES / "calibration.jsonl"))
+    s_cal, _ = score_pairs(profile, cal, embedder)
+    s_held, m_held = score_pairs(profile, held, embedder)
+    best = choose_threshold(s_cal, np.array([p.fits for p in cal]))
+    assert best.threshold == MatchingSettings().threshold
+    assert best.f1 >= 0.82
+    held_out = evaluate(s_held, np.array([p.fits for p in held]), best.threshold)
+    # measured: precision 0.733, recall 0.887, F1 0.803
+    assert held_out.f1 >= 0.78 and held_out.precision >= 0.70 and held_out.recall >= 0.85
+    # the opposites guard: most held-out opposites have a negative margin, few fitting labels do
+    kinds = np.array([p.kind for p in held])
+    ok = ~np.isnan(m_held)
+    assert (m_held[ok & (kinds == "opposite")] < 0).mean() >= 0.75
+    assert (m_held[ok & (kinds == "positive")] < 0).mean() <= 0.2
+
+
+# ---------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------
+
+
+def _tiny_dictionary(folder: Path, labels: list[str]) -> Path:
+    sae = folder / "sae"
+    sae.mkdir(parents=True)
+    (sae / "cfg.json").write_text(json.dumps({"d_in": 8, "d_sae": len(labels)}))
+    (sae / "sae_weights.safetensors").write_bytes(b"placeholder weights")
+    (folder / "labels.jsonl").write_text(
+        "".join(json.dumps({"index": i, "label": label}) + "\n" for i, label in enumerate(labels)))
+    (folder / "manifest.json").write_text(json.dumps(
+        {"name": "tiny", "hook_layer": 1, "model": "tiny-model", "model_sha256": "0" * 64}))
+    return folder
+
+
+def test_match_cli_prints_every_family(tmp_path, capsys, embedder):
+    dictionary = _tiny_dictionary(tmp_path / "dict", LABELS)
+    profile_file = tmp_path / "profile.yaml"
+    profile_file.write_text(
+        "profile: demo\nversion: '1'\nowner: tests\ndescription: cli test\nfamilies:\n"
+        f"  - {json.dumps(REFUSAL)}\n  - {json.dumps(CHEMISTRY)}\n")
+    cache = str(tmp_path / "cache")
+    assert match_cli([str(profile_file), "--dictionary", str(dictionary), "--no-exemplars",
+                      "--cache-dir", cache]) == 0
+    text = capsys.readouterr().out
+    assert "refusal" in text and "refusing a request politely" in text and "! low margin" in text
+    chem = text[text.index("chemistry"):]
+    assert NO_MATCH_MESSAGE in chem and "closest labels below the threshold" in chem
+    assert "not visible in this dictionary: chemistry" in text
+
+    assert match_cli([str(profile_file), "--dictionary", str(dictionary), "--json", "--no-exemplars",
+                      "--cache-dir", cache]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [f["family"] for f in data["families"]] == ["refusal", "chemistry"]
+    assert data["families"][1]["concepts"] == [] and data["dictionary_identity"]
