@@ -86,7 +86,48 @@ def run(pairs_path: Path, profile_path: Path) -> dict:
         {"family": p.family, "label": p.label, "similarity": round(float(s), 3),
          "margin": None if np.isnan(m) else round(float(m), 3)}
         for s, m, p in zip(s_all, m_all, all_pairs) if p.kind == "opposite" and s >= t]
+    out["ablations"] = _ablations(profile, calibration, held_out, emb)
     return out
+
+
+def _ablations(profile, calibration, held_out, emb) -> dict:
+    """Held-out AUC and F1 (threshold chosen on the calibration half) of other ways to score a pair:
+    how the family's texts are combined (centroid, max, mean over texts) and which part of a
+    "lemma: gloss" label is embedded (the gloss, as the matcher does, or the whole label)."""
+    from cg_gov.matching import family_texts, label_text
+
+    families = {f.id: f for f in profile.families}
+
+    def scores(pairs, combine, whole_label):
+        texts = [p.label.replace("_", " ") if whole_label and not p.label.startswith("token")
+                 else label_text(p.label) for p in pairs]
+        labels = emb.embed(texts)
+        out = np.zeros(len(pairs))
+        for i, p in enumerate(pairs):
+            t = emb.embed(family_texts(families[p.family])).astype(np.float64)
+            if combine == "centroid":
+                c = t.mean(axis=0)
+                out[i] = labels[i] @ (c / np.linalg.norm(c))
+            else:
+                sims = t @ labels[i]
+                out[i] = sims.max() if combine == "max" else sims.mean()
+        return out
+
+    def auc(s, y):
+        pos, neg = s[y], s[~y]
+        return float((pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean())
+
+    y_cal = np.array([p.fits for p in calibration])
+    y_held = np.array([p.fits for p in held_out])
+    result = {}
+    for whole in (False, True):
+        for combine in ("centroid", "max", "mean"):
+            s_cal, s_held = scores(calibration, combine, whole), scores(held_out, combine, whole)
+            t = choose_threshold(s_cal, y_cal).threshold
+            name = f"{combine}/{'whole label' if whole else 'gloss'}"
+            result[name] = {"held_out_auc": round(auc(s_held, y_held), 4),
+                            "held_out_f1": evaluate(s_held, y_held, t).f1, "threshold": t}
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:

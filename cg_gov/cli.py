@@ -214,6 +214,10 @@ def build_parser() -> argparse.ArgumentParser:
         default="default",
         help="concept dictionary: 'default' or a dictionary folder (default: default)",
     )
+    p.add_argument("--json", action="store_true", help="print the match as JSON")
+    p.add_argument("--exemplars", action=argparse.BooleanOptionalAction, default=True,
+                   help="run the families' exemplars through the language model (the exemplar signal)")
+    p.add_argument("--cache-dir", default=None, help="cache folder for label embeddings")
     p.set_defaults(handler=_delegate("cg_gov.matching", "match_cli", "match"))
 
     p = commands.add_parser(

@@ -165,25 +165,28 @@ class Embedder:
         getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         return int(getter())
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
+    def embed(self, texts: Sequence[str], *, memo: bool = True) -> np.ndarray:
         """Embed ``texts`` as an ``(n, dim)`` float32 array of unit rows (zero rows for empty texts).
 
-        Results are memoised per text for the life of this object, so repeated
-        family texts cost nothing.
+        With ``memo`` (the default) results are kept per text for the life of
+        this object, so repeated family texts cost nothing. With ``memo=False``
+        every text is encoded afresh and nothing is kept, so the result depends
+        on ``texts`` alone (label lists, cached on disk, are embedded this way).
         """
         texts = [str(t) for t in texts]
+        if not memo:
+            unique = sorted({t for t in texts if t.strip()})
+            if not unique:
+                return np.zeros((len(texts), self.dim), dtype=np.float32)
+            computed = dict(zip(unique, self._encode(unique)))
+            out = np.zeros((len(texts), computed[unique[0]].shape[0]), dtype=np.float32)
+            for i, text in enumerate(texts):
+                if text.strip():
+                    out[i] = computed[text]
+            return out
         todo = sorted({t for t in texts if t.strip() and t not in self._memo})
         if todo:
-            import torch
-
-            model = self._load()
-            with torch.inference_mode():
-                vectors = model.encode(todo, batch_size=self.batch_size, convert_to_numpy=True,
-                                       normalize_embeddings=False, show_progress_bar=False)
-            vectors = np.asarray(vectors, dtype=np.float64)
-            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-            vectors = (vectors / np.where(norms > 0, norms, 1.0)).astype(np.float32)
-            for text, vec in zip(todo, vectors):
+            for text, vec in zip(todo, self._encode(todo)):
                 vec.setflags(write=False)
                 self._memo[text] = vec
         if not texts:
@@ -196,6 +199,18 @@ class Embedder:
             if text.strip():
                 out[i] = self._memo[text]
         return out
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        """Unit-norm float32 rows for non-empty ``texts``, in fixed batches on CPU."""
+        import torch
+
+        model = self._load()
+        with torch.inference_mode():
+            vectors = model.encode(texts, batch_size=self.batch_size, convert_to_numpy=True,
+                                   normalize_embeddings=False, show_progress_bar=False)
+        vectors = np.asarray(vectors, dtype=np.float64)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return (vectors / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
     def cache_path(self, labels: Sequence[str], cache_dir: str | os.PathLike | None = None) -> Path:
         """Where the label embeddings of ``labels`` are cached."""
@@ -221,7 +236,7 @@ class Embedder:
             if (cached is not None and cached.dtype == np.float32 and cached.ndim == 2
                     and cached.shape[0] == len(labels)):
                 return cached
-        vectors = self.embed(labels)
+        vectors = self.embed(labels, memo=False)
         if use_cache:
             buf = io.BytesIO()
             np.save(buf, vectors, allow_pickle=False)

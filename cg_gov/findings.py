@@ -158,7 +158,9 @@ class MatchedConcept(_Model):
     similarity: float
     """Embedding similarity between the family's text and the concept's label (cosine)."""
     margin: float | None = None
-    """How far the similarity lies above the matcher's acceptance threshold; None for pinned concepts."""
+    """Opposites guard: similarity to the family's texts minus similarity to their negations (polar words
+    swapped for antonyms); negative means the label reads closer to the family's opposite. None when the
+    family has no polar word to negate."""
     source: ConceptSource
     """Why the concept matched: its label, the family's exemplars, both, or pinned by the profile."""
     weight: NonNegative

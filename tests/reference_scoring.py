@@ -110,6 +110,18 @@ def p_value(estimate, values, n_boot):
     return min(1.0, max(2.0 * other / len(valid), 1.0 / (n_boot + 1)))
 
 
+def p_value_normal(estimate, values):
+    from scipy.stats import norm
+
+    valid = [v for v in values if not math.isnan(v)]
+    if len(valid) < 2 or not math.isfinite(estimate):
+        return float("nan")
+    sd = float(np.std(valid, ddof=1))
+    if sd == 0:
+        return 1.0 if estimate == 0 else 0.0
+    return min(1.0, 2 * float(norm.sf(abs(estimate) / sd)))
+
+
 def bh(p):
     p = list(p)
     idx = [i for i, v in enumerate(p) if math.isfinite(v)]
@@ -142,7 +154,7 @@ def representation(ratio, low, high, observed, k):
 
 
 def score(abar, scores, benchmarks, *, reference=None, n_min=50, min_benchmarks=1, ratio_k=4.0,
-          n_bootstrap=100, alpha=0.05, seed=0, epsilon=0.0):
+          n_bootstrap=100, alpha=0.05, seed=0, epsilon=0.0, lift_p_method="bootstrap"):
     """Concept-level results as {column: list}, plus the per-benchmark rows."""
     A = dense(abar)
     scores = [float(s) for s in scores]
@@ -207,7 +219,8 @@ def score(abar, scores, benchmarks, *, reference=None, n_min=50, min_benchmarks=
         out["lift"].append(p["lift"])
         if math.isfinite(p["lift"]) and n_bootstrap:
             lo, hi = interval(lift_b[c], alpha)
-            pv = p_value(p["lift"], lift_b[c], n_bootstrap)
+            pv = (p_value(p["lift"], lift_b[c], n_bootstrap) if lift_p_method == "bootstrap"
+                  else p_value_normal(p["lift"], lift_b[c]))
         else:
             lo = hi = pv = float("nan")
         out["lift_ci_low"].append(lo)

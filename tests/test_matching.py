@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -101,6 +103,13 @@ def test_negate_swaps_polar_words_once_per_clause():
 # ---------------------------------------------------------------------------
 # Embedder
 # ---------------------------------------------------------------------------
+
+
+def test_importing_the_matcher_loads_no_model_library():
+    code = ("import sys, cg_gov.matching, cg_gov.embedder; "
+            "print(sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_embed_is_normalised_float32_and_deterministic(embedder):
@@ -286,6 +295,7 @@ def test_exemplar_signal_adds_specific_concepts(tmp_path, embedder):
                         exemplar_activations=with_dead, reference_mean=reference).family("empathy")
     dead = {c.concept_id: c for c in fam.concepts}[7]
     assert dead.source == "exemplar" and dead.label == "" and dead.similarity == 0.0
+    assert dead.margin is None and not dead.low_margin
 
 
 def test_exemplar_signal_needs_reference_means_and_can_be_switched_off(tmp_path, embedder):
@@ -372,3 +382,26 @@ def test_match_cli_prints_every_family(tmp_path, capsys, embedder):
     data = json.loads(capsys.readouterr().out)
     assert [f["family"] for f in data["families"]] == ["refusal", "chemistry"]
     assert data["families"][1]["concepts"] == [] and data["dictionary_identity"]
+
+
+@pytest.mark.slow
+def test_exemplar_signal_through_the_real_language_model(tmp_path, small_dictionary, embedder):
+    """Exemplars run through the embedded model and a (random, unlabelled) SAE."""
+    from cg_gov.engine import concept_activations
+
+    def activations(texts):
+        return concept_activations(texts, small_dictionary, cache_dir=tmp_path / "acts", progress=False)
+
+    reference = activations(["The weather is mild today.", "Add two cups of flour.",
+                             "The train leaves at noon.", "Cats sleep most of the day."])
+    reference_mean = np.asarray(reference.mean(axis=0)).ravel()
+    profile = make_profile([EMPATHY, CHEMISTRY])
+    kwargs = dict(embedder=embedder, cache_dir=tmp_path, exemplar_activations=activations,
+                  reference_mean=reference_mean, min_specificity=1.5)
+    first = match_profile(profile, small_dictionary.labels, **kwargs)
+    fam = first.family("empathy")
+    assert fam.exemplar_signal and not first.family("chemistry").exemplar_signal
+    assert fam.concepts and all(c.source == "exemplar" and c.label == "" for c in fam.concepts)
+    assert all(c.specificity >= 1.5 and c.exemplars_active >= 2 for c in fam.concepts)
+    assert sum(c.weight for c in fam.concepts) == pytest.approx(1.0, abs=1e-5)
+    assert match_profile(profile, small_dictionary.labels, **kwargs).model_dump() == first.model_dump()

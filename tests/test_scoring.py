@@ -92,7 +92,8 @@ def test_engine_matches_reference(seed, kind):
 
 def test_engine_matches_reference_with_min_benchmarks_and_epsilon():
     abar, scores, bench, reference = make_suite(3)
-    opts = dict(n_min=4, min_benchmarks=2, n_bootstrap=40, seed=3, epsilon=0.5, ratio_k=1.5)
+    opts = dict(n_min=4, min_benchmarks=2, n_bootstrap=40, seed=3, epsilon=0.5, ratio_k=1.5,
+                lift_p_method="normal")
     fast = score_concepts(abar, scores, bench, reference=reference, bootstrap_dtype="float64",
                           **opts)
     out, rows, missing_pct = ref_impl.score(abar, scores, bench, reference=reference, **opts)
@@ -146,7 +147,14 @@ def test_benchmark_of_zero_items_and_no_scores_anywhere():
     abar = np.zeros((6, 3))
     abar[:3, 0] = 1.0
     bench = ["a", "a", "a", "b", "b", "b"]
-    res = score_concepts(abar, [np.nan] * 6, bench, n_min=1, n_bootstrap=20)
+    reference = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    res = score_concepts(abar, [np.nan] * 6, bench, reference=reference, n_min=1,
+                         n_bootstrap=20, subsample_reruns=5, adversarial=True)
+    assert res.overall["representation"].tolist() == ["neutral", "unobserved", "unobserved"]
+    assert res.overall.loc[0, "coverage_ratio"] == pytest.approx(1.0)
+    assert res.robustness["subsampling"]["mean_std_chi_model"] is None
+    assert res.robustness["adversarial"]["median_chi_model"] is None
+    json.dumps(res.robustness, allow_nan=False)
     assert res.overall["chi_model"].isna().all() and res.overall["lift"].isna().all()
     assert res.per_benchmark.loc["b", "chi_bench"].isna().all()  # no activation at all in b
     assert res.overall["chi_bench"].tolist() == [3.0, 0.0, 0.0]  # only a counts
@@ -195,6 +203,26 @@ def test_families_match_reference():
     assert fam.loc["refusal", "coverage_weighted_mean"] == pytest.approx(
         (ratio[1] * 1.0 + ratio[3] * 0.5) / 1.5)
     assert math.isnan(fam.loc["empty_mass", "performance"])
+
+
+def test_families_without_reference_or_weights():
+    abar, scores, bench, _ = make_suite(14, n=80, n_cols=5)
+    fam = score_families(abar, scores, bench, {"b": {1: 1.0}, "a": {}}, n_min=3, n_bootstrap=20)
+    assert list(fam.index) == ["a", "b"]
+    assert "coverage" not in fam.columns and "representation" not in fam.columns
+    assert math.isnan(fam.loc["a", "lift"]) and fam.loc["a", "support"] == 0
+    assert fam.loc["a", "top_items"] == [] and fam.loc["b", "lift_ci_low"] < fam.loc["b", "lift"]
+    assert score_families(abar, scores, bench, {}).empty
+
+
+def test_import_stays_light():
+    import subprocess
+    import sys
+
+    code = ("import sys, cg_gov.scoring; "
+            "print(any(m in sys.modules for m in ('torch', 'transformers', 'sae_lens')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_subsampling_matches_reference():
@@ -250,6 +278,10 @@ def test_planted_failure_concept_has_significant_negative_lift():
     null = res.overall.drop(0)
     assert (null["lift_q"] < 0.05).sum() <= 1
     assert ((null["lift_ci_low"] < 0) & (null["lift_ci_high"] > 0)).mean() >= 0.8
+    normal = score_concepts(sp.csr_matrix(abar), scores, bench, n_min=30, n_bootstrap=400,
+                            seed=1, lift_p_method="normal").overall
+    assert normal.loc[0, "lift_p"] < 1e-6  # below the bootstrap floor of 1/401
+    assert (normal["lift_q"].drop(0) < 0.05).sum() <= 1
 
 
 def test_planted_under_and_over_representation():

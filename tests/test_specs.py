@@ -52,7 +52,7 @@ MINIMAL = (
 
 def test_defaults():
     m = MatchingSettings()
-    assert (m.threshold, m.top_k, m.embedder, m.use_exemplars, m.margin_warning) == (0.45, 8, "default", True, 0.05)
+    assert (m.threshold, m.top_k, m.embedder, m.use_exemplars, m.margin_warning) == (0.29, 8, "default", True, 0.0)
     e = ExtractionSettings()
     assert (e.template, e.exclude_special_tokens, e.dtype, e.device, e.batch_size, e.max_tokens) == (
         "user",

@@ -131,8 +131,6 @@ def stage_extract(cfg: dict, work: Path, windows: list[Window], split: str, mode
     idx = [i for i, w in enumerate(windows) if _split(w, cfg["corpus"]["holdout_share"], _ref_share(cfg, windows)) == split]
     max_tokens = int(cfg["corpus"]["max_tokens"])
     prepared = []
-    for template in ("raw", "user", "user_assistant"):
-        pass
     # tokenise each window with its own template
     by_template: dict[str, list[int]] = {}
     for i in idx:
@@ -187,12 +185,11 @@ def _ref_share(cfg: dict, windows: list[Window]) -> float:
 # ------------------------------------------------------------------ stage 3
 
 
-def stage_train(cfg: dict, work: Path, layer: int) -> Path:
+def stage_train(cfg: dict, work: Path, layer: int, out: Path) -> Path:
     import torch
     from sae_lens import SAETrainer, TopKTrainingSAE, TopKTrainingSAEConfig
     from sae_lens.config import LoggingConfig, SAETrainerConfig
 
-    out = work / "sae_trained"
     if (out / "cfg.json").is_file():
         return out
     scfg = cfg["sae"]
@@ -235,7 +232,7 @@ def stage_train(cfg: dict, work: Path, layer: int) -> Path:
     _say(f"training SAE: {n:,} tokens x {epochs} epochs, d_sae={scfg['d_sae']}, k={scfg['k']}")
     trainer = SAETrainer(cfg=tcfg, sae=sae, data_provider=provider())
     trained = trainer.fit()
-    tmp = work / "sae_trained.tmp"
+    tmp = out.with_name(out.name + ".tmp")
     trained.save_inference_model(str(tmp))
     os.replace(tmp, out)
     return out
@@ -248,7 +245,7 @@ def stage_quality(work: Path, sae_dir: Path) -> dict:
     import torch
     from sae_lens import SAE
 
-    out = work / "quality.json"
+    out = sae_dir / "quality.json"
     if out.is_file():
         return json.loads(out.read_text())
     sae = SAE.load_from_disk(str(sae_dir))
@@ -281,9 +278,10 @@ def build(config_path: Path, work: Path | None = None, out_dir: Path | None = No
     from ..model import cache_dir, load_language_model
 
     cfg = load_config(config_path)
-    layer = int(cfg["hook_layer"])
-    cfg_hash = hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:12]
-    work = work or (cache_dir() / "dictbuild" / cfg_hash)
+    # the corpus depends on these keys only; later stages live in sub-folders keyed by their own settings
+    corpus_hash = hashlib.sha256(json.dumps([cfg["corpus"], cfg["wheels"], cfg.get("seed", 0)],
+                                            sort_keys=True).encode()).hexdigest()[:12]
+    work = work or (cache_dir() / "dictbuild" / corpus_hash)
     work.mkdir(parents=True, exist_ok=True)
     out_dir = out_dir or default_dictionary_path()
     _say(f"work folder {work}")
@@ -298,13 +296,30 @@ def build(config_path: Path, work: Path | None = None, out_dir: Path | None = No
     _say(f"corpus ready: {len(windows)} windows")
     if stop_after == "corpus":
         return work
+    if cfg["hook_layer"] == "auto":
+        probe_file = work / "layer_probe.json"
+        if not probe_file.is_file():
+            from .probe import main as probe_main
+
+            _say("choosing the hook layer with the layer probe")
+            probe_main(["--work", str(work)])
+        cfg["hook_layer"] = json.loads(probe_file.read_text())["chosen_layer"]
+    layer = int(cfg["hook_layer"])
+    _say(f"hook layer {layer}")
+    corpus_work = work
+    work = corpus_work / f"layer{layer}"
+    work.mkdir(exist_ok=True)
+    for name in ("corpus_sources.json", "layer_probe.json"):
+        if (corpus_work / name).is_file() and not (work / name).is_file():
+            (work / name).write_bytes((corpus_work / name).read_bytes())
     model, tok = lm("bfloat16")
     for split in ("holdout", "train"):
         meta = stage_extract(cfg, work, windows, split, model, tok, layer)
         _say(f"extracted {split}: {meta['tokens']:,} tokens")
     if stop_after == "extract":
         return work
-    sae_dir = stage_train(cfg, work, layer)
+    sae_hash = hashlib.sha256(json.dumps(cfg["sae"], sort_keys=True).encode()).hexdigest()[:12]
+    sae_dir = stage_train(cfg, work, layer, work / f"sae-{sae_hash}")
     q = stage_quality(work, sae_dir)
     _say(f"quality: {q}")
     if stop_after == "train":

@@ -26,7 +26,9 @@ from typing import Iterator
 
 from ..errors import CgGovError
 
-__all__ = ["Window", "SourceRecord", "assemble_corpus", "fetch_wheels"]
+__all__ = ["Window", "SourceRecord", "assemble_corpus", "fetch_wheels", "demo_item_texts"]
+
+REPO_DEMO_ITEMS = Path(__file__).resolve().parents[2]
 
 
 @dataclass

@@ -139,7 +139,7 @@ def _bundled_embedder(work: Path):
 
 def stage_label(cfg: dict, work: Path, sae_dir: Path, windows, tok) -> list[dict]:
 
-    out_file = work / "labels.json"
+    out_file = sae_dir / "labels.json"
     if out_file.is_file():
         return json.loads(out_file.read_text())
     lcfg = cfg["labels"]
@@ -217,6 +217,20 @@ def stage_label(cfg: dict, work: Path, sae_dir: Path, windows, tok) -> list[dict
     return labels
 
 
+def _shared_runs(texts: list[str], demo: set[str], n: int = 8) -> int:
+    """How many texts share a run of ``n`` consecutive words with a demo item."""
+    runs = set()
+    for d in demo:
+        w = d.split()
+        runs.update(" ".join(w[i:i + n]) for i in range(0, max(1, len(w) - n + 1)))
+    count = 0
+    for t in texts:
+        w = t.split()
+        if any(" ".join(w[i:i + n]) in runs for i in range(0, max(1, len(w) - n + 1))):
+            count += 1
+    return count
+
+
 def stage_package(cfg: dict, work: Path, sae_dir: Path, windows, labels: list[dict], quality: dict,
                   out_dir: Path, config_path: Path) -> None:
     """Write the shippable dictionary: SAE, labels, reference activations, manifest, DICTIONARY.md."""
@@ -244,6 +258,16 @@ def stage_package(cfg: dict, work: Path, sae_dir: Path, windows, labels: list[di
                     "token_level_concepts": sum(1 for l in live if l.get("token_share", 0) >= 0.5),
                     "dead_in_training": sum(1 for l in labels if l.get("dead"))})
     sources = json.loads((work / "corpus_sources.json").read_text())
+    # the split from the demo suite, checked again against the items as they are now
+    from .corpus import REPO_DEMO_ITEMS, demo_item_texts
+
+    demo = demo_item_texts(REPO_DEMO_ITEMS)
+    norm = [" ".join(w.text.split()).lower() for w in windows]
+    sources["demo_overlap_check"] = {
+        "demo_items": len(demo),
+        "windows_equal_to_a_demo_item": sum(1 for t in norm if t in demo),
+        "windows_sharing_an_8_word_run_with_a_demo_item": _shared_runs(norm, demo),
+    }
     holdout, ref = cfg["corpus"]["holdout_share"], _ref_share(cfg, windows)
     split_counts = Counter(_split(w, holdout, ref) for w in windows)
     manifest = {

@@ -46,7 +46,7 @@ def main(argv=None) -> int:
 
     p = argparse.ArgumentParser()
     p.add_argument("--work", default=None)
-    p.add_argument("--per-source", type=int, default=80)
+    p.add_argument("--per-source", type=int, default=50)
     p.add_argument("--tolerance", type=float, default=0.01)
     a = p.parse_args(argv)
     work = Path(a.work) if a.work else sorted((cache_dir() / "dictbuild").glob("*/corpus.jsonl"))[-1].parent
@@ -59,7 +59,7 @@ def main(argv=None) -> int:
     for src in sorted(by_src):
         members = by_src[src]
         chosen += [members[j] for j in rng.choice(len(members), min(a.per_source, len(members)), replace=False)]
-    model, tok = load_language_model("default", dtype="float32")
+    model, tok = load_language_model("default", dtype="bfloat16")
     n_layers = model.config.num_hidden_layers
     feats = np.zeros((len(chosen), n_layers - 1, model.config.hidden_size), np.float32)
     last = np.zeros_like(feats)
@@ -70,8 +70,8 @@ def main(argv=None) -> int:
         with torch.inference_mode():
             hs = model(torch.tensor([prep.input_ids]), output_hidden_states=True).hidden_states
         for layer in range(n_layers - 1):   # the last entry is after the final norm
-            feats[j, layer] = hs[layer + 1][0][m].mean(0).numpy()
-            last[j, layer] = hs[layer + 1][0][m][-1].numpy()
+            feats[j, layer] = hs[layer + 1][0][m].float().mean(0).numpy()
+            last[j, layer] = hs[layer + 1][0][m][-1].float().numpy()
     y_src = np.array([windows[i].source for i in chosen])
     results = []
     for layer in range(n_layers - 1):

@@ -227,7 +227,7 @@ def match_profile(profile: Any, labels: Sequence[str], *, embedder: Embedder | s
         margin_warning = float(settings.margin_warning)
         concepts = []
         for c in sorted(chosen, key=lambda c: (-chosen[c], c)):
-            m = None if margin is None else round(float(margin[c]), _ROUND)
+            m = None if margin is None or not live[c] else round(float(margin[c]), _ROUND)
             concepts.append(ConceptMatch(
                 concept_id=c, label=labels[c], source=source[c],
                 similarity=round(float(sim[c]), _ROUND), margin=m,

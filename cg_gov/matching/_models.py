@@ -32,7 +32,7 @@ class ConceptMatch(_Model):
     margin: float | None
     """Opposites guard: similarity of the label to the family's texts minus its similarity to their
     negations (polar words swapped for antonyms). Negative: the label reads closer to the family's
-    opposite. None when the family has no polar word to negate."""
+    opposite. None when the family has no polar word to negate, or the concept has no label."""
     low_margin: bool
     """True when ``margin`` is below the profile's ``margin_warning``: check that the concept is
     not the family's opposite. Never set for pinned concepts."""

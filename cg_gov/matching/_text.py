@@ -6,8 +6,9 @@ as the text that carries its meaning:
 - ``"lemma: gloss"`` (a WordNet entry such as ``"decline: go down in value"``):
   the gloss alone. The lemma is ambiguous (``decline`` also means *refuse*)
   and pulls every sense of the word towards a family that uses the word; the
-  gloss says which sense the concept is. On the calibration set this raised
-  the AUC of label similarity from 0.87 to 0.91.
+  gloss says which sense the concept is. On the held-out half of the
+  calibration set this raised the AUC of label similarity from 0.88 to 0.91
+  (``benchmarks/matching.py``, ``ablations``).
 - ``"token ' Sorry'"`` (a concept that fires on one word piece): the token text.
 - anything else: as written, with ``_`` read as a space.
 

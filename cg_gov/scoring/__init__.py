@@ -4,10 +4,12 @@ Public functions: :func:`score_concepts` (every concept-level metric, with
 bootstrap intervals, BH-corrected lift p-values and, on request, the paper's
 robustness checks), :func:`score_families` (family coverage, performance and
 lift), :func:`subsampling_robustness`, :func:`adversarial_removal` and
-:func:`benjamini_hochberg`. Everything is numpy/scipy: weighted sums over items
-are sparse-times-dense products, batched over resamples; no loop runs over
-concepts. ``tests/reference_scoring.py`` is a plain, loop-by-loop version of the
-same definitions that the tests hold this engine to.
+:func:`benjamini_hochberg`. Everything is numpy/scipy and no loop runs over
+concepts: point estimates are per-benchmark sums from one sparse product;
+resamples and reruns are batches of item weightings, and their weighted sums
+are sparse-times-dense products (``_engine``). ``tests/reference_scoring.py`` is
+a plain, loop-by-loop version of the same definitions that the tests hold this
+engine to.
 
 Definitions that method.md leaves open, fixed here:
 
@@ -19,7 +21,9 @@ Definitions that method.md leaves open, fixed here:
   at least ``n_min`` scored items have abar_c > epsilon across the suite: with
   fewer, the bootstrap cannot see the uncertainty (one item gives a
   zero-width interval and the smallest p-value). The BH correction runs over
-  the concepts with a lift p-value.
+  the concepts with a lift p-value. A single-item benchmark adds nothing to a
+  lift's numerator (its item is its mean) but adds its activation to the
+  denominator, as the formula says.
 - **Suite-level chi_model** is NaN when fewer than ``min_benchmarks`` benchmarks
   support the concept. chi_model(c, B) in the per-benchmark table is given
   wherever c has activation on B's scored items, supported or not.
@@ -30,6 +34,8 @@ Definitions that method.md leaves open, fixed here:
   neither side does. Under/over-representation needs the bootstrap interval
   of the log ratio to exclude 0, so nothing is flagged with n_bootstrap=0.
 - **n_eff** is over scored items, 0 when the concept never fires on one.
+- **epsilon** only decides "missing" and support counts; sums use abar as is.
+- No division warning leaks: undefined ratios are NaN by construction.
 
 Where the engine goes beyond or departs from method.md:
 
@@ -44,7 +50,10 @@ Where the engine goes beyond or departs from method.md:
   ratio scale. In a resample where neither the suite nor the reference shows a
   concept its log ratio counts as 0 (no evidence either way), which can only
   widen the interval towards 1. The lift p-value is twice the fraction of
-  resamples on the other side of 0, floored at 1 / (n_bootstrap + 1).
+  resamples on the other side of 0, floored at 1 / (n_bootstrap + 1). That
+  floor caps what Benjamini-Hochberg can find over tens of thousands of
+  concepts (it needs m / (0.05 (n_bootstrap + 1)) concepts at the floor), so
+  ``lift_p_method="normal"`` offers 2 Phi(-|lift| / sd_bootstrap) instead.
 - **Precision.** Point estimates are float64; resample sums default to float32
   (``bootstrap_dtype``), which halves the bootstrap time and moves interval
   ends by about 1e-6 relative.

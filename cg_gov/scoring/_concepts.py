@@ -12,7 +12,7 @@ from cg_gov.scoring._inputs import SparseItems, as_csr, build_design, check_opti
 from cg_gov.scoring._point import effective_support, point_estimates
 from cg_gov.scoring._resample import batch_size, bootstrap_weights, reference_weights
 from cg_gov.scoring._robustness import run_adversarial, run_subsampling
-from cg_gov.scoring._stats import benjamini_hochberg, bootstrap_p, percentile_interval
+from cg_gov.scoring._stats import benjamini_hochberg, lift_p_values, percentile_interval
 
 __all__ = ["ConceptScores", "score_concepts", "representation_of", "log_ratio_samples"]
 
@@ -71,7 +71,8 @@ def score_concepts(abar, scores, benchmarks, *, reference=None, n_min: int = 50,
                    min_benchmarks: int = 1, ratio_k: float = 4.0, n_bootstrap: int = 1000,
                    alpha: float = 0.05, seed: int = 0, epsilon: float = 0.0,
                    subsample_reruns: int = 0, subsample_fraction: float = 0.2,
-                   adversarial: bool = False, bootstrap_dtype: str = "float32") -> ConceptScores:
+                   adversarial: bool = False, bootstrap_dtype: str = "float32",
+                   lift_p_method: str = "bootstrap") -> ConceptScores:
     """Score every concept of a suite: coverage, performance, lift, intervals, checks.
 
     Args:
@@ -94,6 +95,11 @@ def score_concepts(abar, scores, benchmarks, *, reference=None, n_min: int = 50,
         adversarial: run the adversarial-removal check (top/bottom 100, 1%).
         bootstrap_dtype: float precision of resample sums ("float32" halves
             the time; point estimates are always float64).
+        lift_p_method: "bootstrap" (twice the share of resamples across 0,
+            floored at 1/(n_bootstrap+1)) or "normal" (2 Phi(-|lift|/sd_boot)).
+            With m tested concepts, BH at level 0.05 can reject on bootstrap
+            p-values only when at least m / (0.05 (n_bootstrap + 1)) concepts
+            sit at the floor (m/50 at 1,000 resamples); "normal" has no floor.
 
     The ``overall`` frame has, per concept: chi_bench, chi_model,
     chi_model_ci_low/high, n_supported_benchmarks, lift, lift_ci_low/high,
@@ -105,7 +111,7 @@ def score_concepts(abar, scores, benchmarks, *, reference=None, n_min: int = 50,
     check_options(n_min=n_min, min_benchmarks=min_benchmarks, ratio_k=ratio_k,
                   n_bootstrap=n_bootstrap, alpha=alpha, epsilon=epsilon,
                   subsample_reruns=subsample_reruns, subsample_fraction=subsample_fraction,
-                  bootstrap_dtype=bootstrap_dtype)
+                  bootstrap_dtype=bootstrap_dtype, lift_p_method=lift_p_method)
     design = build_design(abar, scores, benchmarks, epsilon=epsilon)
     n_cols = design.n_concepts
     ref = None if reference is None else as_csr(reference, key="reference", n_cols=n_cols)
@@ -148,7 +154,7 @@ def score_concepts(abar, scores, benchmarks, *, reference=None, n_min: int = 50,
         chi_s = np.empty((sel_chi.size, n_bootstrap), dtype)
         lift_s = np.empty((sel_lift.size, n_bootstrap), dtype)
         ratio_s = np.empty((sel_ratio.size, n_bootstrap), dtype)
-        batch = batch_size(max(rows_cl.size, 1), n_bootstrap)
+        batch = batch_size(max(rows_cl.size, sel_ratio.size, design.n_items), n_bootstrap)
         want = ("chi_model", "lift") + (("suite_sum",) if ref is not None else ())
         ref_iter = None
         ref_t = None
@@ -177,7 +183,8 @@ def score_concepts(abar, scores, benchmarks, *, reference=None, n_min: int = 50,
         chi_low[sel_chi], chi_high[sel_chi] = percentile_interval(chi_s, alpha)
         del chi_s
         lift_low[sel_lift], lift_high[sel_lift] = percentile_interval(lift_s, alpha)
-        lift_p[sel_lift] = bootstrap_p(point.lift[sel_lift], lift_s, n_bootstrap)
+        lift_p[sel_lift] = lift_p_values(point.lift[sel_lift], lift_s, n_bootstrap,
+                                         lift_p_method)
         del lift_s
         if ref is not None:
             lo, hi = percentile_interval(ratio_s, alpha)
@@ -259,7 +266,8 @@ def score_concepts(abar, scores, benchmarks, *, reference=None, n_min: int = 50,
         "epsilon": float(epsilon), "subsample_reruns": int(subsample_reruns),
         "subsample_fraction": float(subsample_fraction), "adversarial": bool(adversarial),
         "adversarial_n_concepts": 100, "adversarial_fraction": 0.01,
-        "bootstrap_dtype": bootstrap_dtype, "ci_method": CI_METHOD, "resampling": RESAMPLING,
+        "bootstrap_dtype": bootstrap_dtype, "lift_p_method": lift_p_method,
+        "ci_method": CI_METHOD, "resampling": RESAMPLING,
         "n_items": int(design.n_items), "n_scored_items": int(design.scored.sum()),
         "n_concepts": int(n_cols), "n_benchmarks": int(nb),
         "n_reference_items": None if ref is None else int(ref.shape[0]),

@@ -14,7 +14,7 @@ from cg_gov.scoring._engine import reduce_batch
 from cg_gov.scoring._inputs import DenseItems, as_csr, build_design, check_options
 from cg_gov.scoring._point import effective_support, point_estimates
 from cg_gov.scoring._resample import batch_size, bootstrap_weights, reference_weights
-from cg_gov.scoring._stats import benjamini_hochberg, bootstrap_p, percentile_interval
+from cg_gov.scoring._stats import benjamini_hochberg, lift_p_values, percentile_interval
 
 __all__ = ["score_families"]
 
@@ -57,7 +57,8 @@ def _top_items(mass: np.ndarray, n: int) -> list[int]:
 def score_families(abar, scores, benchmarks, weights: Mapping[str, Mapping[int, float]],
                    reference=None, *, n_min: int = 50, ratio_k: float = 4.0,
                    n_bootstrap: int = 1000, alpha: float = 0.05, seed: int = 0,
-                   epsilon: float = 0.0, n_top_items: int = 10) -> pd.DataFrame:
+                   epsilon: float = 0.0, n_top_items: int = 10,
+                   lift_p_method: str = "bootstrap") -> pd.DataFrame:
     """Score concept families (one row per family, sorted by name).
 
     Each family F is scored through its per-item mass m_F(x) = sum_c w_F(c) abar_c(x):
@@ -74,8 +75,9 @@ def score_families(abar, scores, benchmarks, weights: Mapping[str, Mapping[int, 
       ratio(c), over the family's concepts with a finite ratio, without interval.
       These columns appear only when a reference is given.
     - ``performance`` = sum_x m_F(x) s(x) / sum_x m_F(x) over scored items.
-    - ``lift`` = the lift formula with m_F in place of abar_c, with ``lift_p`` and
-      ``lift_q`` (Benjamini-Hochberg across families).
+    - ``lift`` = the lift formula with m_F in place of abar_c, with ``lift_p``
+      (by ``lift_p_method``, as in :func:`score_concepts`) and ``lift_q``
+      (Benjamini-Hochberg across families).
     - performance and lift (and their intervals) are NaN unless at least
       ``n_min`` scored items have m_F > epsilon.
     - ``n_eff`` (over scored items), ``support``, ``scored_support``,
@@ -86,7 +88,7 @@ def score_families(abar, scores, benchmarks, weights: Mapping[str, Mapping[int, 
     and its concepts are judged on the same resamples.
     """
     check_options(n_min=n_min, ratio_k=ratio_k, n_bootstrap=n_bootstrap, alpha=alpha,
-                  epsilon=epsilon)
+                  epsilon=epsilon, lift_p_method=lift_p_method)
     design = build_design(abar, scores, benchmarks, epsilon=epsilon)
     n_cols = design.n_concepts
     names, wmat = _weight_matrix(weights, n_cols)
@@ -119,7 +121,7 @@ def score_families(abar, scores, benchmarks, weights: Mapping[str, Mapping[int, 
         perf_s = np.empty((n_fam, n_bootstrap))
         lift_s = np.empty((n_fam, n_bootstrap))
         cov_s = np.empty((n_fam, n_bootstrap))
-        batch = batch_size(n_fam, n_bootstrap)
+        batch = batch_size(max(n_fam, design.n_items), n_bootstrap)
         ref_iter = (reference_weights(ref.shape[0], seed, n_bootstrap, batch, np.float64)
                     if ref is not None else None)
         for start, w in bootstrap_weights(design, seed, n_bootstrap, batch, np.float64):
@@ -137,7 +139,8 @@ def score_families(abar, scores, benchmarks, weights: Mapping[str, Mapping[int, 
         perf_lo[enough], perf_hi[enough] = lo[enough], hi[enough]
         lo, hi = percentile_interval(lift_s, alpha)
         lift_lo[enough], lift_hi[enough] = lo[enough], hi[enough]
-        lift_p[enough] = bootstrap_p(point.lift[enough], lift_s[enough], n_bootstrap)
+        lift_p[enough] = lift_p_values(point.lift[enough], lift_s[enough], n_bootstrap,
+                                       lift_p_method)
         if ref is not None:
             lo, hi = percentile_interval(cov_s, alpha)
             seen = (point.suite_mean > 0) | (ref_mean > 0)

@@ -150,7 +150,7 @@ def as_csr(matrix: Any, *, key: str, n_cols: int | None = None) -> sp.csr_matrix
 def check_options(*, n_min: int = 1, min_benchmarks: int = 1, ratio_k: float = 4.0,
                   n_bootstrap: int = 0, alpha: float = 0.05, epsilon: float = 0.0,
                   subsample_reruns: int = 0, subsample_fraction: float = 0.2,
-                  bootstrap_dtype: str = "float64") -> None:
+                  bootstrap_dtype: str = "float64", lift_p_method: str = "bootstrap") -> None:
     """Raise CgGovError on an option outside its domain."""
     def bad(key: str, message: str) -> CgGovError:
         return CgGovError(message, key=key)
@@ -171,6 +171,8 @@ def check_options(*, n_min: int = 1, min_benchmarks: int = 1, ratio_k: float = 4
         raise bad("subsample_reruns", f"must be an integer >= 0, got {subsample_reruns!r}")
     if not 0 < subsample_fraction < 1:
         raise bad("subsample_fraction", f"must lie in (0, 1), got {subsample_fraction!r}")
+    if lift_p_method not in ("bootstrap", "normal"):
+        raise bad("lift_p_method", f"must be 'bootstrap' or 'normal', got {lift_p_method!r}")
     if bootstrap_dtype not in ("float32", "float64"):
         raise bad("bootstrap_dtype", f"must be 'float32' or 'float64', got {bootstrap_dtype!r}")
 
@@ -281,7 +283,9 @@ class SparseItems:
     def indicator(self, group: Group) -> sp.csr_matrix:
         block = self._indicator.get(group.index)
         if block is None:
-            base = self.values(group, np.float64)
+            base = self._values.get((group.index, "float64"))
+            if base is None:
+                base = self._block(group)  # float64, not kept
             keep = base.data > self.design.epsilon
             block = sp.csr_matrix((keep.astype(np.float32), base.indices.copy(), base.indptr.copy()),
                                   shape=base.shape)

@@ -28,9 +28,9 @@ def _streams(seed: int) -> list[np.random.SeedSequence]:
     return np.random.SeedSequence(seed).spawn(4)
 
 
-def batch_size(n_cols: int, requested: int, budget: int = 2 ** 23) -> int:
-    """Resamples per batch: about ``budget`` elements per (columns x batch) array, at most 256."""
-    return int(max(1, min(requested, 256, budget // max(n_cols, 1))))
+def batch_size(n_rows: int, requested: int, budget: int = 2 ** 24) -> int:
+    """Resamples per batch: about ``budget`` elements per (rows x batch) array, at most 256."""
+    return int(max(1, min(requested, 256, budget // max(n_rows, 1))))
 
 
 def _counts(draws: np.ndarray, dtype: np.dtype) -> np.ndarray:

@@ -29,6 +29,18 @@ def _row_std(x: np.ndarray) -> np.ndarray:
     return np.sqrt(out)
 
 
+def _json_ready(d: dict[str, Any]) -> dict[str, Any]:
+    """The dict with non-finite floats replaced by None, so that strict JSON accepts it."""
+    out: dict[str, Any] = {}
+    for key, value in d.items():
+        if isinstance(value, dict):
+            value = _json_ready(value)
+        elif isinstance(value, float) and not np.isfinite(value):
+            value = None
+        out[key] = value
+    return out
+
+
 def _mean_or_nan(x: np.ndarray) -> float:
     x = x[np.isfinite(x)]
     return float(x.mean()) if x.size else float("nan")
@@ -51,7 +63,7 @@ def run_subsampling(design: Design, items: ItemBlocks | None, rows: np.ndarray, 
     row_mass = np.asarray(design.abar.sum(axis=1)).ravel()
     cm = np.full((n_cols, n_reruns), np.nan, dtype)
     cb = np.empty((n_cols, n_reruns), dtype)
-    batch = batch_size(n_cols, n_reruns)
+    batch = batch_size(max(n_cols, design.n_items), n_reruns)
     for start, weights in subsample_weights(design, seed, n_reruns, fraction, batch, dtype):
         stop = start + weights[0].shape[1]
         if items is not None:
@@ -76,7 +88,7 @@ def run_subsampling(design: Design, items: ItemBlocks | None, rows: np.ndarray, 
         "n_concepts_chi_bench": int(np.isfinite(std_cb).sum()),
         "seed": int(seed),
     }
-    return summary, std_cm, std_cb
+    return _json_ready(summary), std_cm, std_cb
 
 
 def _ranked(chi_model: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -143,7 +155,7 @@ def run_adversarial(design: Design, point: PointEstimates, items: ItemBlocks | N
     def pct(after: float) -> float:
         return float(100.0 * (after - before) / before) if before else float("nan")
 
-    return {
+    return _json_ready({
         "n_concepts": int(n_concepts),
         "n_top_concepts": int(top.size),
         "n_bottom_concepts": int(bottom.size),
@@ -160,7 +172,7 @@ def run_adversarial(design: Design, point: PointEstimates, items: ItemBlocks | N
         "change_bottom_pct": pct(after_bottom),
         "direction_top_as_paper": bool(after_top < before),
         "direction_bottom_as_paper": bool(after_bottom > before),
-    }
+    })
 
 
 def _chi_model_items(design: Design, point: PointEstimates
@@ -181,7 +193,7 @@ def subsampling_robustness(abar, scores, benchmarks, *, n_reruns: int = 100,
     chi_bench(c), averaged over concepts: for chi_model the concepts that have
     one on the full data, for chi_bench the concepts that fire somewhere in the
     suite. The paper reports 0.014 (chi_model) and 0.025 (chi_bench) for Llama.
-    Returns a JSON-ready dict.
+    Returns a JSON-ready dict (a value that cannot be computed is None).
     """
     check_options(n_min=n_min, min_benchmarks=min_benchmarks, epsilon=epsilon,
                   subsample_reruns=n_reruns, subsample_fraction=fraction,
@@ -207,7 +219,8 @@ def adversarial_removal(abar, scores, benchmarks, *, n_concepts: int = 100,
     ``n_concepts`` highest chi_model concepts (then, separately, the lowest), and
     recomputes the median chi_model. The paper's direction: removing the best
     concepts' items lowers the median, removing the worst's raises it
-    (``direction_*_as_paper``). Returns a JSON-ready dict.
+    (``direction_*_as_paper``). Returns a JSON-ready dict (a value that cannot be
+    computed is None).
     """
     check_options(n_min=n_min, min_benchmarks=min_benchmarks, epsilon=epsilon)
     if int(n_concepts) != n_concepts or n_concepts < 1:

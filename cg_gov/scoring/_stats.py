@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["benjamini_hochberg", "percentile_interval", "bootstrap_p", "safe_divide",
-           "safe_log"]
+__all__ = ["benjamini_hochberg", "percentile_interval", "bootstrap_p", "normal_p", "lift_p_values",
+           "safe_divide"]
 
 
 def safe_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -13,14 +13,6 @@ def safe_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     dtype = np.result_type(num.dtype, den.dtype, np.float32)
     out = np.full(num.shape, np.nan, dtype=dtype)
     np.divide(num, den, out=out, where=den > 0)
-    return out
-
-
-def safe_log(x: np.ndarray) -> np.ndarray:
-    """log(x) for x > 0, -inf for x == 0, without floating-point warnings."""
-    x = np.asarray(x)
-    out = np.full(x.shape, -np.inf, dtype=np.result_type(x.dtype, np.float32))
-    np.log(x, out=out, where=x > 0)
     return out
 
 
@@ -71,6 +63,43 @@ def bootstrap_p(estimate: np.ndarray, samples: np.ndarray, n_boot: int) -> np.nd
     ok = (n_valid > 0) & np.isfinite(estimate)
     p[ok] = np.clip(2.0 * other[ok] / n_valid[ok], 1.0 / (n_boot + 1), 1.0)
     return p
+
+
+def normal_p(estimate: np.ndarray, samples: np.ndarray) -> np.ndarray:
+    """Two-sided p-value of ``estimate != 0`` from a normal with the resamples' standard deviation.
+
+    2 * Phi(-|estimate| / sd), sd over the valid resamples (ddof=1). Unlike
+    :func:`bootstrap_p` it is not limited to multiples of 1 / (n_boot + 1), which
+    matters when Benjamini-Hochberg runs over tens of thousands of concepts.
+    NaN where the estimate is NaN or fewer than two resamples are valid.
+    """
+    from scipy.special import ndtr
+
+    estimate = np.asarray(estimate, dtype=np.float64)
+    x = np.asarray(samples, dtype=np.float64)
+    valid = ~np.isnan(x)
+    n = valid.sum(axis=1)
+    mean = np.zeros(len(x))
+    np.divide(np.where(valid, x, 0.0).sum(axis=1), n, out=mean, where=n > 0)
+    dev = np.where(valid, x - mean[:, None], 0.0)
+    var = np.full(len(x), np.nan)
+    np.divide((dev * dev).sum(axis=1), n - 1, out=var, where=n >= 2)
+    ok = np.isfinite(estimate) & np.isfinite(var)
+    p = np.full(estimate.shape, np.nan)
+    sd = np.sqrt(var[ok])
+    z = np.full(sd.shape, np.inf)
+    np.divide(np.abs(estimate[ok]), sd, out=z, where=sd > 0)
+    z[(sd == 0) & (estimate[ok] == 0)] = 0.0
+    p[ok] = np.minimum(1.0, 2.0 * ndtr(-z))
+    return p
+
+
+def lift_p_values(estimate: np.ndarray, samples: np.ndarray, n_boot: int, method: str
+                  ) -> np.ndarray:
+    """p-values of a lift by ``method``: "bootstrap" (:func:`bootstrap_p`) or "normal"."""
+    if method == "bootstrap":
+        return bootstrap_p(estimate, samples, n_boot)
+    return normal_p(estimate, samples)
 
 
 def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:

@@ -1,0 +1,143 @@
+"""DICTIONARY.md: the human-readable card of a built dictionary.
+
+    python -m cg_gov.dictbuild.card [--dictionary DIR] [--out FILE]
+
+How it was built, its measured quality, 40 concepts drawn at random with
+their labels and contexts (so a reader can judge the labels by eye), and the
+matchability check: the best matches of every family of the example profiles.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from pathlib import Path
+
+from ..io import atomic_write_text
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _fmt(x, nd=3):
+    return "n/a" if x is None else (f"{x:.{nd}f}" if isinstance(x, float) else str(x))
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ").replace("`", "'")
+
+
+def write_card(folder: Path, out: Path, profiles: list[Path], use_exemplars: bool = True) -> str:
+    from ..dictionary import load_dictionary
+    from ..matching import match_profile
+    from ..specs import load_profile
+
+    d = load_dictionary(folder)
+    m = d.manifest
+    q = m.get("quality", {})
+    lines = [f"# The bundled concept dictionary: `{m.get('name')}`", "",
+             "A sparse autoencoder (sae-lens TopK) over the residual stream of the embedded model "
+             "SmolLM2-135M-Instruct, with an automatic label per concept. Rebuild it with "
+             f"`{m.get('build_command')}` (the recipe is `specs/dictionary/default.yaml`).", "",
+             "## How it was built", "",
+             f"- **Hook**: {m.get('hook')}.",
+             f"- **SAE**: {m.get('architecture')} with {m.get('d_sae')} concepts, k = {m.get('k')}; trained on "
+             f"{m.get('training', {}).get('tokens', 0):,} tokens for {m.get('training', {}).get('epochs')} epoch(s).",
+             f"- **Identity**: `{d.identity}` (sha256 over the model weights, hook layer, SAE files and labels).",
+             ""]
+    probe = m.get("layer_probe")
+    if probe:
+        lines += ["### Choice of the layer", "",
+                  "A ridge probe (5-fold) predicted each corpus window's source from the residual vector "
+                  "of its last token at every layer (the vector can only know the kind of text through "
+                  "attention to its context). The earliest layer within "
+                  f"{probe['tolerance']:.0%} of the best accuracy was chosen, since every layer above the "
+                  "hook costs compute on every audited item.", "",
+                  "| layer | last-token accuracy | mean-pooled accuracy |", "|---|---|---|"]
+        for r in probe["results"]:
+            mark = " **(chosen)**" if r["layer"] == probe["chosen_layer"] else ""
+            lines.append(f"| {r['layer']}{mark} | {r['last_token_accuracy']:.3f} | {r['mean_pooled_accuracy']:.3f} |")
+        lines.append("")
+    corpus = m.get("corpus", {})
+    lines += ["### Training corpus", "",
+              "Windows of about 90 words from text that installs from package registries; half of the "
+              "plain-text windows are shown to the model as a user turn of the chat template, as audited "
+              "items are. The demo suite's benchmark files are never read, and any window equal to a demo "
+              f"item is dropped ({corpus.get('windows_dropped_as_demo_items', 0)} were).", "",
+              "| source | package | version | licence | words | windows |", "|---|---|---|---|---|---|"]
+    for s in corpus.get("sources", []):
+        lines.append(f"| {s['source']} | {s['package']} | {s['version']} | {_md_escape(s['licence'])} | "
+                     f"{s['words']:,} | {s['windows']:,} |")
+    lines += ["", f"Split (by sha256 of each window): {json.dumps(corpus.get('splits', {}))}.", "",
+              "## Measured quality (held-out windows)", "",
+              "| measure | value | target |", "|---|---|---|",
+              f"| fraction of variance explained | {_fmt(q.get('variance_explained'))} | >= 0.75 |",
+              f"| mean L0 (active concepts per token) | {_fmt(q.get('mean_l0'), 1)} | |",
+              f"| dead concepts (never fired on held-out tokens) | {_fmt(q.get('dead_fraction'))} | <= 0.10 |",
+              f"| label AUROC, mean over labelled concepts | {_fmt(q.get('label_auroc_mean'))} | >= 0.80 |",
+              f"| label AUROC, median | {_fmt(q.get('label_auroc_median'))} | |",
+              f"| labelled concepts | {q.get('labelled_concepts')} of {d.n_concepts} | |",
+              f"| token-level concepts (label names the token) | {q.get('token_level_concepts')} | |",
+              f"| held-out tokens | {q.get('heldout_tokens', 0):,} | |", "",
+              "Label AUROC: for each concept, its label is embedded (all-MiniLM-L6-v2) and compared with "
+              "the half of its top contexts that were not used to choose the label, against 400 contexts "
+              "of other concepts; 0.5 is chance.", ""]
+    rng = random.Random(0)
+    live = [i for i, l in enumerate(d.labels) if l]
+    lines += ["## 40 concepts drawn at random", "",
+              "Peak token in [brackets]. Judge the labels by eye.", ""]
+    for i in sorted(rng.sample(live, min(40, len(live)))):
+        info = d.label_info[i]
+        lines.append(f"- **{i}**: {_md_escape(d.labels[i])}  (AUROC {_fmt(info.get('confidence'), 2)}, "
+                     f"fires on {info.get('fired_share', 0):.2%} of tokens)")
+        for ex in info.get("examples", [])[:3]:
+            lines.append(f"  - `{_md_escape(ex)[:160]}`")
+    lines += ["", "## Matchability of the example profiles", "",
+              "Every family of `specs/profiles/` matched against the labels (label similarity"
+              + (" and the exemplar signal" if use_exemplars else "") + "); the best three matches per "
+              "family. A family with no match is a finding about this dictionary.", ""]
+    exemplar = None
+    if use_exemplars:
+        from ..engine import concept_activations
+
+        def exemplar(texts):
+            return concept_activations(texts, d, progress=False)
+    for p in profiles:
+        prof = load_profile(p)
+        pm = match_profile(prof, d.labels, exemplar_activations=exemplar, reference_mean=d.reference_mean,
+                           dictionary_identity=d.identity)
+        lines += [f"### {prof.profile} ({p.name})", "", "| family | matches (id: label, similarity, source) |",
+                  "|---|---|"]
+        for fm in pm.families:
+            if not fm.concepts:
+                near = "; ".join(f"{n.concept_id}: {_md_escape(n.label)} ({n.similarity:.2f})" for n in fm.nearest[:2])
+                lines.append(f"| {fm.family} | **no match**: the dictionary cannot see this family"
+                             + (f" (nearest: {near})" if near else "") + " |")
+                continue
+            best = sorted(fm.concepts, key=lambda c: -c.similarity)[:3]
+            lines.append(f"| {fm.family} | " + "; ".join(
+                f"{c.concept_id}: {_md_escape(c.label)} ({c.similarity:.2f}, {c.source})" for c in best) + " |")
+        lines.append("")
+    text = "\n".join(lines) + "\n"
+    atomic_write_text(out, text)
+    return text
+
+
+def main(argv=None) -> int:
+    from ..dictionary import default_dictionary_path
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dictionary", default=str(default_dictionary_path()))
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--no-exemplars", action="store_true")
+    a = ap.parse_args(argv)
+    folder = Path(a.dictionary)
+    out = Path(a.out) if a.out else folder / "DICTIONARY.md"
+    profiles = sorted((REPO_ROOT / "specs" / "profiles").glob("*.yaml"))
+    write_card(folder, out, profiles, use_exemplars=not a.no_exemplars)
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
