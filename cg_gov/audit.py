@@ -31,6 +31,10 @@ EVIDENCE_CHARS = 320
 SUITE_ROWS = 10
 #: Performance needs this many effective items before a family can be called weak or ok.
 MIN_FAMILY_N_EFF = 10.0
+#: Lift p-values from the bootstrap's standard error (normal approximation). A
+#: bootstrap-fraction p-value cannot fall below 1/(B+1), so with thousands of
+#: concepts Benjamini-Hochberg could never reject; the normal form can.
+LIFT_P_METHOD = "normal"
 
 
 class _Stages:
@@ -154,14 +158,17 @@ def _concept_row(c: int, labels: Sequence[str], ov) -> dict[str, Any]:
 
 
 def _coverage_distribution(ov) -> dict[str, Any]:
+    """chi_bench of all concepts sorted high to low, sampled at log-spaced ranks (0 = most covered)."""
     chi = np.sort(np.nan_to_num(ov["chi_bench"].to_numpy(dtype=float), nan=0.0))[::-1]
     n = len(chi)
-    ranks = sorted(set(np.unique(np.geomspace(1, max(n, 1), num=min(n, 60)).astype(int)).tolist()))
+    ranks = sorted(set((np.unique(np.geomspace(1, max(n, 1), num=min(n, 60)).astype(int)) - 1).tolist()))
     total = chi.sum()
-    return {"n_concepts": n, "n_zero": int((chi <= 0).sum()), "ranks": ranks,
-            "chi_bench": [float(chi[r - 1]) for r in ranks],
-            **({"top1_share": float(chi[: max(1, n // 100)].sum() / total),
-                "top10_share": float(chi[: max(1, n // 10)].sum() / total)} if total > 0 else {})}
+    out: dict[str, Any] = {"n_concepts": n, "n_zero": int((chi <= 0).sum()), "ranks": ranks,
+                           "chi_bench": [float(chi[r]) for r in ranks]}
+    if total > 0:
+        out["top_1pct_share"] = float(chi[: max(1, n // 100)].sum() / total)
+        out["top_10pct_share"] = float(chi[: max(1, n // 10)].sum() / total)
+    return out
 
 
 def _robustness(rob: dict[str, Any] | None) -> dict[str, float | bool]:
@@ -257,7 +264,8 @@ def derive_findings(*, spec, profile, dictionary, items, concept_scores, family_
                             "n_eff": n_eff, "n_scored": int(get("scored_support") or 0)},
             "requirement": {"min_coverage_ratio": req.coverage if req else None,
                             "min_performance": req.performance if req else None, "met": met},
-            "benchmarks": [{"name": k, "share": float(v)} for k, v in sorted(shares.items(), key=lambda kv: (-kv[1], kv[0]))],
+            "benchmarks": [{"name": k, "share": float(v)} for k, v in sorted(shares.items(), key=lambda kv: (-kv[1], kv[0]))
+                           if _finite(v) and v > 0],
             "evidence": evidence,
             "caveats": _caveats_for(cov_stat, perf_stat, n_eff, matched),
         })
@@ -307,6 +315,7 @@ def derive_findings(*, spec, profile, dictionary, items, concept_scores, family_
                 "n_bootstrap": sset.bootstrap, "alpha": sset.alpha, "seed": sset.seed, "epsilon": sset.epsilon,
                 "subsample_reruns": sset.subsample_reruns, "subsample_fraction": sset.subsample_fraction,
                 "reference": reference_name, "min_family_n_eff": MIN_FAMILY_N_EFF,
+                "lift_p_method": LIFT_P_METHOD,
                 "matching_threshold": matches.threshold, "matching_top_k": matches.top_k,
                 "extraction_template": spec.extraction.template, "extraction_dtype": spec.extraction.dtype,
                 "max_tokens": spec.extraction.max_tokens}
@@ -452,7 +461,7 @@ def run_audit(spec_path: str | os.PathLike, *, out: str | os.PathLike | None = N
                         min_benchmarks=sset.min_benchmarks, ratio_k=sset.ratio_k, n_bootstrap=sset.bootstrap,
                         alpha=sset.alpha, seed=sset.seed, epsilon=sset.epsilon,
                         subsample_reruns=sset.subsample_reruns, subsample_fraction=sset.subsample_fraction,
-                        adversarial=True)
+                        adversarial=True, lift_p_method=LIFT_P_METHOD)
     stages.done(f"{int(cs.overall['chi_model'].notna().sum())} concepts with a chi_model; "
                 f"{cs.suite_missing} missing from the whole suite")
 
@@ -470,7 +479,7 @@ def run_audit(spec_path: str | os.PathLike, *, out: str | os.PathLike | None = N
     stages.start("scoring families")
     fs = score_families(acts.abar, scores, bench_names, matches.weights(), reference=ref_abar, n_min=sset.n_min,
                         ratio_k=sset.ratio_k, n_bootstrap=sset.bootstrap, alpha=sset.alpha, seed=sset.seed,
-                        epsilon=sset.epsilon)
+                        epsilon=sset.epsilon, lift_p_method=LIFT_P_METHOD)
     drift = None
     if workload is not None:
         drift = _drift(workload, acts.abar, ref_abar, fs, matches, dictionary.labels, sset.ratio_k, reference_name)

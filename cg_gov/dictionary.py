@@ -19,7 +19,7 @@ import numpy as np
 from .errors import DictionaryError
 from .io import sha256_file
 
-__all__ = ["ConceptDictionary", "load_dictionary", "read_labels", "default_dictionary_path"]
+__all__ = ["ConceptDictionary", "load_dictionary", "read_labels", "sniff_labels_format", "default_dictionary_path"]
 
 
 def default_dictionary_path() -> Path:
@@ -81,6 +81,20 @@ def read_labels(path: str | Path, fmt: str, n_concepts: int) -> tuple[list[str],
         labels[idx] = row["label"]
         info[idx] = row
     return labels, info
+
+
+def sniff_labels_format(path: Path) -> str:
+    """csv by suffix; for JSON lines, neuronpedia when rows carry ``description``, else cg_gov."""
+    if path.suffix.lower() == ".csv":
+        return "csv"
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    return "neuronpedia" if '"description"' in line else "cg_gov"
+    except (OSError, UnicodeDecodeError):
+        pass
+    return "cg_gov"
 
 
 def _layer_from_hook(hook_name: str) -> int | None:
@@ -222,7 +236,7 @@ def load_dictionary(spec: Any = "default", *, base_dir: str | Path | None = None
     labels_file = d.get("labels")
     if labels_file:
         labels_path = Path(labels_file) if Path(labels_file).is_absolute() else base / labels_file
-        labels, info = read_labels(labels_path, d.get("labels_format") or "cg_gov", d_sae)
+        labels, info = read_labels(labels_path, d.get("labels_format") or sniff_labels_format(labels_path), d_sae)
         label_hash = sha256_file(labels_path)
     else:
         labels, info, label_hash = [""] * d_sae, [{} for _ in range(d_sae)], "no-labels"
