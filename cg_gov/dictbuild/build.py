@@ -341,6 +341,12 @@ def build_cli(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    threads = os.environ.get("CG_GOV_THREADS")
+    if threads:
+        import torch
+
+        # bf16 kernels slow down badly when their threads compete with another process for cores
+        torch.set_num_threads(int(threads))
     p = argparse.ArgumentParser(prog="cg-gov dictionary build")
     p.add_argument("--config")
     p.add_argument("--work")

@@ -1,0 +1,158 @@
+"""`cg-gov audit` end to end on the embedded default: the real model, the bundled
+dictionary, the demo suite's real eval logs, the real PDF renderer."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "specs" / "audits" / "demo.yaml"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("cg_gov_cache")
+
+
+def run_cli(args, cache_dir, cwd=REPO):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "CG_GOV_CACHE": str(cache_dir), "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, "-m", "cg_gov", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=1800)
+
+
+def demo_copy(tmp_path: Path, *, edit_audit=None, edit_profile=None) -> Path:
+    """A copy of the demo audit and its profile whose log paths point at the repo's logs."""
+    spec = yaml.safe_load(DEMO.read_text())
+    profile = yaml.safe_load((REPO / "specs" / "profiles" / "customer-support.yaml").read_text())
+    for b in spec["benchmarks"]:
+        b["log"] = str((DEMO.parent / b["log"]).resolve())
+    spec["profile"] = "profile.yaml"
+    spec["report"]["out"] = "out"
+    if edit_audit:
+        edit_audit(spec)
+    if edit_profile:
+        edit_profile(profile)
+    (tmp_path / "profile.yaml").write_text(yaml.safe_dump(profile, sort_keys=False))
+    path = tmp_path / "audit.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="module")
+def demo_run(cache_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    proc = run_cli(["audit", str(DEMO), "--out", str(out), "--now", "2026-01-01T00:00:00Z"], cache_dir)
+    return proc, out
+
+
+def test_demo_report_is_complete_and_traceable(demo_run):
+    proc, out = demo_run
+    assert proc.returncode in (0, 1), proc.stderr[-3000:]
+    findings = json.loads((out / "findings.json").read_text())
+    assert ("gate: FAIL" in proc.stdout) == (proc.returncode == 1) == (findings["summary"]["gate"] == "fail")
+    profile = yaml.safe_load((REPO / "specs" / "profiles" / "customer-support.yaml").read_text())
+    assert sorted(f["id"] for f in findings["families"]) == sorted(f["id"] for f in profile["families"])
+    for fam in findings["families"]:
+        assert {"id", "importance", "severity", "matched_concepts", "coverage", "performance"} <= set(fam)
+        assert {"ratio", "ci", "status"} <= set(fam["coverage"])
+        assert {"score", "lift", "ci", "status"} <= set(fam["performance"])
+        for c in fam["matched_concepts"]:
+            assert {"concept_id", "label", "similarity"} <= set(c)
+    # the statistics of the paper and beyond are in the findings
+    rob = findings["suite_findings"]["robustness"]
+    assert "subsample_std_chi_model_mean" in rob and "direction_ok" in rob
+    assert findings["suite_findings"]["weakest"] and findings["suite_findings"]["strongest"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    spec = yaml.safe_load(DEMO.read_text())
+    assert [i["name"] for i in manifest["inputs"]] == [b["name"] for b in spec["benchmarks"]]
+    assert all(re.fullmatch(r"[0-9a-f]{64}", i["sha256"]) for i in manifest["inputs"])
+    assert manifest["created"] == "2026-01-01T00:00:00Z"
+    assert len(manifest["dictionary"]["identity"]) == 64
+    pdf = (out / "report.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF") and b"findings.json" in pdf and b"manifest.json" in pdf
+    html = (out / "report.html").read_text()
+    assert "<script" not in html.lower()
+
+
+def test_rerun_is_byte_identical_and_served_from_cache(demo_run, cache_dir, tmp_path):
+    _proc, out = demo_run
+    proc = run_cli(["audit", str(DEMO), "--out", str(tmp_path), "--now", "2027-01-01T00:00:00Z"], cache_dir)
+    assert proc.returncode in (0, 1), proc.stderr[-3000:]
+    assert (tmp_path / "findings.json").read_bytes() == (out / "findings.json").read_bytes()
+    m = re.search(r"(\d+)/(\d+) from cache", proc.stderr)
+    assert m and m.group(1) == m.group(2)
+
+
+def test_profile_change_reuses_activations_and_changes_findings(demo_run, cache_dir, tmp_path):
+    _proc, out = demo_run
+
+    def drop_family(profile):
+        profile["families"] = [f for f in profile["families"] if f["id"] != "empathy-and-apology"]
+        profile["version"] = "9.9"
+
+    spec = demo_copy(tmp_path, edit_profile=drop_family)
+    proc = run_cli(["audit", str(spec)], cache_dir)
+    assert proc.returncode in (0, 1), proc.stderr[-3000:]
+    m = re.search(r"(\d+)/(\d+) from cache", proc.stderr)
+    assert m and m.group(1) == m.group(2)
+    new = json.loads((tmp_path / "out" / "findings.json").read_text())
+    assert "empathy-and-apology" not in [f["id"] for f in new["families"]]
+    diff = run_cli(["diff", str(out), str(tmp_path / "out"), "--out", str(tmp_path / "diff")], cache_dir)
+    assert diff.returncode in (0, 1), diff.stderr[-2000:]
+    d = json.loads((tmp_path / "diff" / "diff.json").read_text())
+    assert "empathy-and-apology" in json.dumps(d)
+
+
+def test_unmet_requirement_fails_the_gate(cache_dir, tmp_path):
+    def impossible(profile):
+        profile["families"][0]["require"] = {"coverage": 1000.0}
+
+    spec = demo_copy(tmp_path, edit_profile=impossible)
+    proc = run_cli(["audit", str(spec)], cache_dir)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    findings = json.loads((tmp_path / "out" / "findings.json").read_text())
+    fam = next(f for f in findings["families"] if f["requirement"]["min_coverage_ratio"] == 1000.0)
+    assert fam["requirement"]["met"] is False and fam["gate_failed"] is True
+
+
+def test_bad_log_is_an_error_and_writes_nothing(cache_dir, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "input": "x", "score": 0.5}\n{"id": "b", "input": "y", "score": 7}\n')
+
+    def add_bad(spec):
+        spec["benchmarks"].append({"name": "broken", "log": str(bad), "format": "jsonl"})
+
+    spec = demo_copy(tmp_path, edit_audit=add_bad)
+    proc = run_cli(["audit", str(spec)], cache_dir)
+    assert proc.returncode == 2
+    assert "bad.jsonl:2" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_workload_drift_names_the_untested_customer_service_traffic(cache_dir, tmp_path):
+    """A suite without the customer-service tasks, against a workload made of them."""
+    def workload(spec):
+        tau2 = next(b for b in spec["benchmarks"] if b["name"] == "tau2")
+        spec["benchmarks"] = [b for b in spec["benchmarks"] if b["name"] != "tau2"]
+        spec["reference"] = {"name": "support-traffic", "log": tau2["log"], "format": "jsonl"}
+
+    spec = demo_copy(tmp_path, edit_audit=workload)
+    proc = run_cli(["audit", str(spec)], cache_dir)
+    assert proc.returncode in (0, 1), proc.stderr[-3000:]
+    findings = json.loads((tmp_path / "out" / "findings.json").read_text())
+    drift = findings["drift"]
+    assert drift["reference"] == "support-traffic" and drift["n_items"] > 100
+    assert drift["untested_concepts"], "the workload's own concepts should show as untested"
+    assert all(c["coverage_ratio"] <= 0.25 for c in drift["untested_concepts"])
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "support-traffic" in html
