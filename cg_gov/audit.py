@@ -204,7 +204,7 @@ def derive_findings(*, spec, profile, dictionary, items, concept_scores, family_
     """
     family_mass = family_mass or {}
     from .findings import (AuditInfo, DictionaryRef, Findings, ProfileRef, SuiteBenchmark, build_summary,
-                           family_gate_failed, severity)
+                           family_gate_failed, severity, severity_rank)
 
     sset = spec.scoring
     labels = dictionary.labels
@@ -235,6 +235,9 @@ def derive_findings(*, spec, profile, dictionary, items, concept_scores, family_
                 checks.append(score is not None and score >= req.performance)
             met = all(checks) if checks else None
         sev = severity(fam.importance, cov_stat, perf_stat)
+        if met is False and severity_rank(sev) > severity_rank(fam.importance):
+            # a requirement the profile states and the suite does not meet counts at the family's importance
+            sev = fam.importance
         matched = []
         for c in fm.concepts:
             r = ov.loc[c.concept_id]
@@ -269,7 +272,7 @@ def derive_findings(*, spec, profile, dictionary, items, concept_scores, family_
             "evidence": evidence,
             "caveats": _caveats_for(cov_stat, perf_stat, n_eff, matched),
         })
-    from .findings import Family, severity_rank
+    from .findings import Family
 
     families = [Family.model_validate(f) for f in fams]
     families.sort(key=lambda f: (severity_rank(f.severity), f.id))

@@ -16,10 +16,17 @@ model's default system prompt), one of three ways:
   normalised (lower case, punctuation and articles removed), occurs in the
   normalised reply.
 - **log-likelihood choice** (falseclaims, primality, graph_connectivity,
-  cyberseceval): the choice with the highest log-likelihood as the
-  assistant's reply (sum over the choice's tokens) is the answer; Inspect's
-  ``match(location="exact")`` compares it with the target. The per-choice
-  log-likelihoods are kept in each sample's metadata.
+  cyberseceval): each choice's log-likelihood as the assistant's reply (sum
+  over its tokens), calibrated by default against a content-free prompt
+  (the item's template with "N/A" for its text and for each option, as in
+  Zhao et al. 2021, "Calibrate Before Use"): the answer is the choice that
+  gains most over its content-free log-likelihood. Uncalibrated, this small
+  model gives the same answer word to every item of a benchmark (its prior
+  on "No" and "False" outweighs the question), which scores nothing but the
+  benchmark's answer key. ``--no-calibration`` keeps the raw argmax.
+  Inspect's ``match(location="exact")`` compares the answer with the
+  target; raw, content-free and calibrated log-likelihoods are kept in each
+  sample's metadata.
 
 The logs are written by ``inspect_ai.eval`` itself: a ``mockllm`` model
 returns, for each sample, the embedded model's actual output (with its
@@ -260,7 +267,7 @@ def write_inspect_log(name: str, items: list[dict[str, Any]], outputs: dict[str,
         return output
 
     scorer = {"refusal": refusal(), "answer": answer_contains(),
-              "choice": match(location="exact", ignore_case=True)}[method]
+              "choice": match(location="exact", ignore_case=True)}[method.split(" ")[0]]
     task = Task(name=name, dataset=MemoryDataset(samples), solver=generate(), scorer=scorer,
                 metadata={"model_under_review": MODEL_NAME, "model_sha256": identity, "method": method,
                           "written_by": "tools/score_demo_suite.py (mockllm replays the embedded model's outputs)"})
@@ -286,7 +293,15 @@ def load_items(root: Path, name: str, limit: int | None) -> list[dict[str, Any]]
     return items[:limit] if limit else items
 
 
-def score_benchmark(name: str, items: list[dict[str, Any]], model: Embedded, root: Path) -> dict[str, Any]:
+def content_free(item: dict[str, Any]) -> str:
+    """The item's template with "N/A" for its text and for the text of each lettered option."""
+    template = item["metadata"].get("template", "{text}")
+    blank = re.sub(r"(?m)^([A-Z])\. .*$", r"\1. N/A", template)
+    return blank.replace("{text}", "N/A")
+
+
+def score_benchmark(name: str, items: list[dict[str, Any]], model: Embedded, root: Path,
+                    calibrate: bool = True) -> dict[str, Any]:
     method = METHODS[name]
     started = time.time()
     if method == "none":
@@ -304,15 +319,26 @@ def score_benchmark(name: str, items: list[dict[str, Any]], model: Embedded, roo
         outputs = dict(zip(unique, replies))
     else:
         choices_by_input = {it["input"]: it["choices"] for it in items}
-        scored = model.choice_logprobs(unique, [choices_by_input[t] for t in unique])
-        for text, (logprobs, n_in) in zip(unique, scored):
-            best = max(logprobs, key=lambda c: (logprobs[c], -list(logprobs).index(c)))
-            outputs[text] = (best, n_in, 1)
+        scored = dict(zip(unique, model.choice_logprobs(unique, [choices_by_input[t] for t in unique])))
+        free_prompts = sorted({content_free(it) for it in items}) if calibrate else []
+        choices_by_free = {content_free(it): it["choices"] for it in items}
+        free = dict(zip(free_prompts, model.choice_logprobs(free_prompts, [choices_by_free[t] for t in free_prompts])))
         for it in items:
-            logprobs = scored[unique.index(it["input"])][0]
-            extra[it["id"]] = {"choice_logprobs": {c: round(v, 4) for c, v in logprobs.items()}}
+            logprobs, n_in = scored[it["input"]]
+            meta: dict[str, Any] = {"choice_logprobs": {c: round(v, 4) for c, v in logprobs.items()}}
+            ranking = dict(logprobs)
+            if calibrate:
+                base = free[content_free(it)][0]
+                ranking = {c: logprobs[c] - base[c] for c in logprobs}
+                meta["content_free_logprobs"] = {c: round(v, 4) for c, v in base.items()}
+                meta["calibrated"] = {c: round(v, 4) for c, v in ranking.items()}
+            best = max(ranking, key=lambda c: (ranking[c], -list(ranking).index(c)))
+            outputs[it["input"]] = (best, n_in, 1)
+            meta["raw_choice"] = max(logprobs, key=lambda c: (logprobs[c], -list(logprobs).index(c)))
+            extra[it["id"]] = meta
     dest = root / "logs" / f"{name}.eval"
-    write_inspect_log(name, items, outputs, extra, method, model.identity, dest)
+    write_inspect_log(name, items, outputs, extra, method if method != "choice" or not calibrate
+                      else "choice (calibrated)", model.identity, dest)
     scores = []
     for it in items:
         reply = outputs[it["input"]][0]
@@ -322,8 +348,12 @@ def score_benchmark(name: str, items: list[dict[str, Any]], model: Embedded, roo
             scores.append(1.0 if answer_found(reply, it["metadata"]["answers"]) else 0.0)
         else:
             scores.append(1.0 if reply.lower() == str(it["target"]).lower() else 0.0)
-    return {"name": name, "method": method, "items": len(items), "mean_score": round(sum(scores) / len(scores), 4),
-            "log": f"logs/{name}.eval", "seconds": round(time.time() - started, 1)}
+    result = {"name": name, "method": method, "items": len(items), "mean_score": round(sum(scores) / len(scores), 4),
+              "log": f"logs/{name}.eval", "seconds": round(time.time() - started, 1)}
+    if method == "choice":
+        raw = [1.0 if extra[it["id"]]["raw_choice"].lower() == str(it["target"]).lower() else 0.0 for it in items]
+        result.update({"calibrated": calibrate, "mean_score_uncalibrated": round(sum(raw) / len(raw), 4)})
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -332,6 +362,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="comma-separated benchmark names (default: all)")
     parser.add_argument("--limit", type=int, help="score only the first N items of each benchmark (a trial run)")
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--no-calibration", action="store_true",
+                        help="choice items: take the raw log-likelihood argmax, not the calibrated one")
     parser.add_argument("--threads", type=int, help="torch threads (default: 2; 1 is faster on a busy machine)")
     args = parser.parse_args(argv)
     names = args.only.split(",") if args.only else list(METHODS)
@@ -342,7 +374,8 @@ def main(argv: list[str] | None = None) -> int:
     summary_path = args.root / "logs" / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {"benchmarks": {}}
     for name in names:
-        result = score_benchmark(name, load_items(args.root, name, args.limit), model, args.root)
+        result = score_benchmark(name, load_items(args.root, name, args.limit), model, args.root,
+                                 calibrate=not args.no_calibration)
         print(f"{name:20s} {result['method']:8s} n={result['items']:4d} mean={result['mean_score']} "
               f"({result['seconds']} s)", flush=True)
         if not args.limit:

@@ -48,11 +48,13 @@ def write_card(folder: Path, out: Path, profiles: list[Path], use_exemplars: boo
     probe = m.get("layer_probe")
     if probe:
         lines += ["### Choice of the layer", "",
-                  "A ridge probe (5-fold) predicted each corpus window's source from the residual vector "
-                  "of its last token at every layer (the vector can only know the kind of text through "
-                  "attention to its context). The earliest layer within "
-                  f"{probe['tolerance']:.0%} of the best accuracy was chosen, since every layer above the "
-                  "hook costs compute on every audited item.", "",
+                  "A ridge probe (5-fold) predicted each corpus window's source (11 kinds of text) from "
+                  "the residual stream at every layer, mean-pooled over the window's tokens (what an "
+                  "item-level concept can carry) and at its last token (how much context the layer has "
+                  "gathered; this keeps rising to the top, where the residual turns to next-token "
+                  f"prediction). Rule: {probe['rule']}; layers {probe['candidates'][0]}-"
+                  f"{probe['candidates'][1]} were candidates. Every layer above the hook costs compute on "
+                  "every audited item.", "",
                   "| layer | last-token accuracy | mean-pooled accuracy |", "|---|---|---|"]
         for r in probe["results"]:
             mark = " **(chosen)**" if r["layer"] == probe["chosen_layer"] else ""

@@ -4,9 +4,11 @@ For windows of each corpus source, the residual stream is mean-pooled at
 every layer (and taken at the window's last token), and a ridge-regression
 linear probe (5-fold cross-validation) predicts the window's source: what
 kind of text it is. From the last token alone this needs the context, so it
-measures how much of the window's meaning a layer has gathered. The layer chosen is the
-earliest whose accuracy is within ``tolerance`` of the best, since every
-layer above the hook costs compute on every item.
+measures how much of the window's meaning a layer has gathered. Audits read item
+means, so the mean-pooled probe matters most; the last-token probe rises to
+the top of the network, where the residual turns to next-token prediction.
+The layer chosen is the best average of the two within the middle third of
+the network (every layer above the hook costs compute on every item).
 
     python -m cg_gov.dictbuild.probe [--per-source 80]
 """
@@ -47,7 +49,6 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--work", default=None)
     p.add_argument("--per-source", type=int, default=50)
-    p.add_argument("--tolerance", type=float, default=0.01)
     a = p.parse_args(argv)
     work = Path(a.work) if a.work else sorted((cache_dir() / "dictbuild").glob("*/corpus.jsonl"))[-1].parent
     windows = [Window(**json.loads(l)) for l in (work / "corpus.jsonl").read_text().splitlines()]
@@ -77,11 +78,20 @@ def main(argv=None) -> int:
     for layer in range(n_layers - 1):
         results.append({"layer": layer, "mean_pooled_accuracy": ridge_cv_accuracy(feats[:, layer], y_src),
                         "last_token_accuracy": ridge_cv_accuracy(last[:, layer], y_src)})
-    # the last token's vector knows the window's kind only through attention to
-    # its context: the score that separates layers
-    best = max(r["last_token_accuracy"] for r in results)
-    pick = next(r["layer"] for r in results if r["last_token_accuracy"] >= best - a.tolerance and r["layer"] >= 4)
-    out = {"windows": len(chosen), "results": results, "best": best, "chosen_layer": pick, "tolerance": a.tolerance}
+    # Audits read item means of SAE activations, so the mean-pooled probe is the
+    # measure of what an item-level concept can carry; the last-token probe
+    # measures how much context a layer has gathered (it rises to the top, where
+    # the residual turns to next-token prediction). Among the middle third of
+    # the network, the layer with the best average of the two is chosen.
+    lo, hi = n_layers // 3, (2 * n_layers) // 3
+    for r in results:
+        r["combined"] = (r["mean_pooled_accuracy"] + r["last_token_accuracy"]) / 2
+    middle = [r for r in results if lo <= r["layer"] <= hi]
+    best = max(r["combined"] for r in middle)
+    pick = min(r["layer"] for r in middle if r["combined"] == best)
+    out = {"windows": len(chosen), "results": results, "best_combined": best, "chosen_layer": pick,
+           "candidates": [lo, hi], "rule": "middle third of the layers; best mean of the mean-pooled and "
+           "last-token source-probe accuracies (5-fold ridge, 50 windows per source)"}
     print(json.dumps(out, indent=1))
     (work / "layer_probe.json").write_text(json.dumps(out, indent=1))
     return 0
