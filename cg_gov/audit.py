@@ -166,8 +166,8 @@ def _coverage_distribution(ov) -> dict[str, Any]:
     out: dict[str, Any] = {"n_concepts": n, "n_zero": int((chi <= 0).sum()), "ranks": ranks,
                            "chi_bench": [float(chi[r]) for r in ranks]}
     if total > 0:
-        out["top_1pct_share"] = float(chi[: max(1, n // 100)].sum() / total)
-        out["top_10pct_share"] = float(chi[: max(1, n // 10)].sum() / total)
+        out["top_1pct_share"] = min(1.0, float(chi[: max(1, n // 100)].sum() / total))
+        out["top_10pct_share"] = min(1.0, float(chi[: max(1, n // 10)].sum() / total))
     return out
 
 
@@ -228,12 +228,15 @@ def derive_findings(*, spec, profile, dictionary, items, concept_scores, family_
         req = fam.require
         met = None
         if req is not None:
+            # a requirement the data cannot check (no ratio, no score) is neither met nor failed
+            raw_ratio = get("coverage")
             checks = []
-            if req.coverage is not None:
-                checks.append(ratio is not None and ratio >= req.coverage)
-            if req.performance is not None:
-                checks.append(score is not None and score >= req.performance)
-            met = all(checks) if checks else None
+            if req.coverage is not None and raw_ratio is not None and not np.isnan(raw_ratio):
+                checks.append(bool(raw_ratio >= req.coverage))   # +inf (suite only) meets any threshold
+            if req.performance is not None and score is not None:
+                checks.append(score >= req.performance)
+            if checks:
+                met = all(checks)
         sev = severity(fam.importance, cov_stat, perf_stat)
         if met is False and severity_rank(sev) > severity_rank(fam.importance):
             # a requirement the profile states and the suite does not meet counts at the family's importance
@@ -315,7 +318,7 @@ def derive_findings(*, spec, profile, dictionary, items, concept_scores, family_
                                                n_concepts=dictionary.n_concepts),
                       suite=suite_rows)
     settings = {"k": sset.ratio_k, "n_min": sset.n_min, "min_benchmarks": sset.min_benchmarks,
-                "n_bootstrap": sset.bootstrap, "alpha": sset.alpha, "seed": sset.seed, "epsilon": sset.epsilon,
+                "n_bootstrap": sset.bootstrap, "alpha": sset.alpha, "seed": spec.effective_seed, "epsilon": sset.epsilon,
                 "subsample_reruns": sset.subsample_reruns, "subsample_fraction": sset.subsample_fraction,
                 "reference": reference_name, "min_family_n_eff": MIN_FAMILY_N_EFF,
                 "lift_p_method": LIFT_P_METHOD,
@@ -389,6 +392,9 @@ def _timestamp(now: str | None) -> str:
         return now
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     if epoch:
+        if not epoch.strip().isdigit():
+            raise CgGovError(f"SOURCE_DATE_EPOCH={epoch!r} is not a whole number of seconds",
+                             hint="unset it or give seconds since 1970")
         return _dt.datetime.fromtimestamp(int(epoch), _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -444,14 +450,21 @@ def run_audit(spec_path: str | os.PathLike, *, out: str | os.PathLike | None = N
     note = f"{acts.cache_hits}/{len(items)} from cache"
     ref_abar = None
     if workload is not None:
-        wacts = extract_activations([it.input for it in workload], dictionary, settings=settings, cache=use_cache,
-                                    progress=progress, desc="workload items")
+        wresponses = [it.response for it in workload] if ex.template == "user_assistant" else None
+        wacts = extract_activations([it.input for it in workload], dictionary, responses=wresponses,
+                                    settings=settings, cache=use_cache, progress=progress, desc="workload items")
         ref_abar = wacts.abar
         reference_name = spec.reference.name
         note += f"; workload {wacts.cache_hits}/{len(workload)} from cache"
     elif dictionary.reference is not None:
         ref_abar = dictionary.reference
-        reference_name = f"the dictionary's reference corpus ({ref_abar.shape[0]} held-out windows)"
+        ref_settings = (dictionary.manifest.get("reference") or {}).get("extraction")
+        if ref_settings and any(ref_settings.get(k) != v for k, v in settings.cache_key().items()
+                                if k in ref_settings):
+            print(f"warning: the dictionary's reference corpus was extracted with {ref_settings}, this audit "
+                  f"with {settings.cache_key()}: coverage ratios compare unlike activations; give a workload "
+                  "sample (`reference:`) extracted like the suite", file=sys.stderr)
+        reference_name = f"dictionary reference corpus ({ref_abar.shape[0]} held-out windows)"
     else:
         reference_name = "none"
     stages.done(note)
@@ -462,7 +475,7 @@ def run_audit(spec_path: str | os.PathLike, *, out: str | os.PathLike | None = N
     stages.start(f"scoring concepts ({sset.bootstrap} bootstrap resamples, {sset.subsample_reruns} subsampling reruns)")
     cs = score_concepts(acts.abar, scores, bench_names, reference=ref_abar, n_min=sset.n_min,
                         min_benchmarks=sset.min_benchmarks, ratio_k=sset.ratio_k, n_bootstrap=sset.bootstrap,
-                        alpha=sset.alpha, seed=sset.seed, epsilon=sset.epsilon,
+                        alpha=sset.alpha, seed=spec.effective_seed, epsilon=sset.epsilon,
                         subsample_reruns=sset.subsample_reruns, subsample_fraction=sset.subsample_fraction,
                         adversarial=True, lift_p_method=LIFT_P_METHOD)
     stages.done(f"{int(cs.overall['chi_model'].notna().sum())} concepts with a chi_model; "
@@ -481,7 +494,7 @@ def run_audit(spec_path: str | os.PathLike, *, out: str | os.PathLike | None = N
 
     stages.start("scoring families")
     fs = score_families(acts.abar, scores, bench_names, matches.weights(), reference=ref_abar, n_min=sset.n_min,
-                        ratio_k=sset.ratio_k, n_bootstrap=sset.bootstrap, alpha=sset.alpha, seed=sset.seed,
+                        ratio_k=sset.ratio_k, n_bootstrap=sset.bootstrap, alpha=sset.alpha, seed=spec.effective_seed,
                         epsilon=sset.epsilon, lift_p_method=LIFT_P_METHOD)
     drift = None
     if workload is not None:
@@ -514,7 +527,7 @@ def run_audit(spec_path: str | os.PathLike, *, out: str | os.PathLike | None = N
         "scoring": dict(cs.settings),
         "matching": {"embedder": matches.embedder, "labels_sha256": matches.labels_sha256,
                      "threshold": matches.threshold, "top_k": matches.top_k},
-        "seeds": {"scoring": sset.seed},
+        "seeds": {"scoring": spec.effective_seed},
         "versions": _versions(),
         "platform": platform.platform(),
     }

@@ -36,7 +36,7 @@ def read_labels(path: str | Path, fmt: str, n_concepts: int) -> tuple[list[str],
     labels = [""] * n_concepts
     info: list[dict[str, Any]] = [{} for _ in range(n_concepts)]
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DictionaryError("labels file is not UTF-8", file=str(path), hint=str(exc)) from None
     rows: list[tuple[int, dict[str, Any]]] = []
@@ -98,8 +98,14 @@ def sniff_labels_format(path: Path) -> str:
 
 
 def _layer_from_hook(hook_name: str) -> int | None:
+    """The 0-based block whose residual *output* a hook reads (resid_pre N is block N-1's output)."""
     m = re.search(r"(?:blocks|layers|h)\.(\d+)", hook_name or "")
-    return int(m.group(1)) if m else None
+    if not m:
+        return None
+    layer = int(m.group(1))
+    if "resid_pre" in hook_name:
+        return layer - 1 if layer > 0 else None
+    return layer
 
 
 @dataclass
@@ -139,7 +145,8 @@ class ConceptDictionary:
         return {"name": self.name, "identity": self.identity, "model": self.model,
                 "hook_layer": self.hook_layer, "n_concepts": self.n_concepts, "d_in": self.d_in,
                 "sae": str(self.sae_path) if self.sae_path else list(self.sae_release or ()),
-                "quality": self.manifest.get("quality", {})}
+                "quality": self.manifest.get("quality", {}),
+                "reference": self.manifest.get("reference", {})}
 
     def sae(self, device: str = "cpu"):
         if device not in self._saes:
@@ -228,6 +235,11 @@ def load_dictionary(spec: Any = "default", *, base_dir: str | Path | None = None
         sae_parts = [f"{release[0]}/{release[1]}"]
         hook_name = getattr(loaded.cfg.metadata, "hook_name", "") or ""
     layer = d.get("hook_layer")
+    from_hook = _layer_from_hook(hook_name)
+    if layer is not None and from_hook is not None and int(layer) != from_hook:
+        raise DictionaryError(f"hook_layer {layer} disagrees with the SAE's hook {hook_name!r}, which reads the "
+                              f"output of block {from_hook}", key="dictionary.hook_layer",
+                              hint=f"set hook_layer: {from_hook}")
     if layer is None:
         layer = _layer_from_hook(hook_name)
         if layer is None:

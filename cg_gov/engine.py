@@ -93,28 +93,38 @@ class PreparedItem:
     counted: list[bool]
 
 
+_SENTINELS = ("\ue000", "\ue001")
+
+
 def _render(tokenizer, text: str, response: str | None, template: str) -> tuple[str, list[tuple[int, int]]]:
-    """The string the model saw, and the character spans of the item's own text."""
+    """The string the model saw, and the character spans of the item's own text.
+
+    The chat template is rendered with placeholder characters in place of the
+    message contents, which are then put in at the placeholders: the spans are
+    exact even when an item's text also occurs in the template (a default
+    system prompt, say). Contents are inserted as they are.
+    """
     if template == "raw":
-        rendered = text if response is None else text + "\n" + response
-        parts = [text] if response is None else [text, response]
-    else:
-        messages = [{"role": "user", "content": text}]
-        parts = [text]
-        if template == "user_assistant" and response is not None:
-            messages.append({"role": "assistant", "content": response})
-            parts.append(response)
-        rendered = tokenizer.apply_chat_template(
-            messages, tokenize=False, add_generation_prompt=(len(messages) == 1))
-    spans: list[tuple[int, int]] = []
-    pos = 0
-    for part in parts:
-        start = rendered.find(part, pos) if part else -1
-        if start < 0:
-            continue
-        spans.append((start, start + len(part)))
-        pos = start + len(part)
-    return rendered, spans
+        if response is None:
+            return text, [(0, len(text))]
+        return text + "\n" + response, [(0, len(text)), (len(text) + 1, len(text) + 1 + len(response))]
+    parts = [text]
+    messages = [{"role": "user", "content": _SENTINELS[0]}]
+    if template == "user_assistant" and response is not None:
+        messages.append({"role": "assistant", "content": _SENTINELS[1]})
+        parts.append(response)
+    skeleton = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=(len(messages) == 1))
+    rendered, spans, pos = "", [], 0
+    for sentinel, part in zip(_SENTINELS, parts):
+        at = skeleton.find(sentinel, pos)
+        if at < 0:
+            raise CgGovError("the chat template drops or rewrites message contents",
+                             key="extraction.template", hint="use template: raw")
+        rendered += skeleton[pos:at]
+        spans.append((len(rendered), len(rendered) + len(part)))
+        rendered += part
+        pos = at + 1
+    return rendered + skeleton[pos:], spans
 
 
 def prepare_items(tokenizer, texts: Sequence[str], responses: Sequence[str | None] | None,
@@ -128,6 +138,8 @@ def prepare_items(tokenizer, texts: Sequence[str], responses: Sequence[str | Non
         enc = tokenizer(rendered, add_special_tokens=(settings.template == "raw"),
                         return_offsets_mapping=True, truncation=False)
         ids = list(enc["input_ids"])[: settings.max_tokens]
+        if settings.max_tokens < len(enc["input_ids"]):
+            log.debug("item %d truncated to %d tokens", i, settings.max_tokens)
         offsets = list(enc["offset_mapping"])[: settings.max_tokens]
         if settings.exclude_special_tokens:
             counted = [
@@ -136,6 +148,9 @@ def prepare_items(tokenizer, texts: Sequence[str], responses: Sequence[str | Non
             ]
         else:
             counted = [True] * len(ids)
+        if text.strip() and not any(counted):
+            log.warning("item %d has no counted token (its text lies beyond max_tokens=%d?)", i,
+                        settings.max_tokens)
         out.append(PreparedItem(ids, counted))
     return out
 

@@ -202,10 +202,11 @@ class Performance(_Model):
     ci: Interval | None
     """Bootstrap confidence interval of ``lift``, ``[low, high]``."""
     status: PerformanceStatus
-    """ok, weak (the lift's interval lies below 0 after correction, or the score misses the
-    requirement) or insufficient-data (too little scored support to judge)."""
+    """ok, weak (the lift's interval lies below 0 and its Benjamini-Hochberg q-value is below alpha)
+    or insufficient-data (fewer than n_min scored items carry the family, or n_eff under 10). A missed
+    ``require.performance`` is reported in ``requirement``, not here."""
     p: Fraction | None = None
-    """Bootstrap p-value of lift < 0."""
+    """Two-sided p-value of the lift (normal approximation from the bootstrap standard error)."""
     q: Fraction | None = None
     """Benjamini-Hochberg adjusted p-value across the profile's families."""
     n_eff: NonNegative | None = None
@@ -262,7 +263,7 @@ class Family(_Model):
     severity: Severity
     """Severity of the finding, from :func:`cg_gov.findings.severity`."""
     gate_failed: bool = False
-    """True when this family fails the deployment gate (severity critical/high or a requirement unmet)."""
+    """True when this family fails the deployment gate (severity critical, or a stated requirement unmet)."""
     matched_concepts: list[MatchedConcept] = Field(default_factory=list)
     """Concepts the matcher assigned to the family, highest weight first."""
     coverage: Coverage

@@ -65,7 +65,7 @@ def model_identity(model: str = "default", gguf_file: str | None = None) -> str:
     elif p.is_dir():
         import hashlib
         h = hashlib.sha256()
-        files = sorted(f for f in p.iterdir() if f.suffix in {".safetensors", ".json", ".gguf"})
+        files = sorted(f for f in p.iterdir() if f.suffix in {".safetensors", ".json", ".gguf", ".bin", ".model"})
         if not files:
             raise DictionaryError("no model weights found", file=str(p),
                                   hint="point dictionary.model at a transformers model folder")
@@ -155,5 +155,5 @@ def _save_converted(lm, tok, folder: Path) -> None:
         if folder.exists():
             shutil.rmtree(folder)
         os.replace(tmp, folder)
-    except OSError:
+    except Exception:  # noqa: BLE001 - the converted copy is only a speed-up; the loaded model is fine
         shutil.rmtree(tmp, ignore_errors=True)

@@ -198,6 +198,9 @@ def stage_train(cfg: dict, work: Path, layer: int, out: Path) -> Path:
     acts = np.load(work / "acts_train.f16.npy", mmap_mode="r")
     n, d = acts.shape
     batch = int(scfg["batch_tokens"])
+    if n < batch:
+        raise CgGovError(f"only {n} training tokens, fewer than one batch of {batch}",
+                         hint="enlarge the corpus budget or lower sae.batch_tokens")
     epochs = float(scfg["epochs"])
     total = int(n * epochs) // batch * batch
     sae_cfg = TopKTrainingSAEConfig(d_in=d, d_sae=int(scfg["d_sae"]), k=int(scfg["k"]),

@@ -13,6 +13,7 @@ other concepts.
 from __future__ import annotations
 
 import json
+import os
 import random
 import sys
 from collections import Counter
@@ -139,10 +140,15 @@ def _bundled_embedder(work: Path):
 
 def stage_label(cfg: dict, work: Path, sae_dir: Path, windows, tok) -> list[dict]:
 
-    out_file = sae_dir / "labels.json"
+    import hashlib
+
+    lcfg = cfg["labels"]
+    vocab = wordnet_vocabulary() + BEHAVIOURS
+    vocab_hash = hashlib.sha256("\n".join(vocab).encode()).hexdigest()[:12]
+    labels_hash = hashlib.sha256(json.dumps([lcfg, vocab_hash], sort_keys=True).encode()).hexdigest()[:12]
+    out_file = sae_dir / f"labels-{labels_hash}.json"
     if out_file.is_file():
         return json.loads(out_file.read_text())
-    lcfg = cfg["labels"]
     per = int(lcfg["top_contexts"])
     ctx_n = int(lcfg["context_tokens"])
     tops, fired, n_tokens = top_positions(work, sae_dir, per)
@@ -163,9 +169,8 @@ def stage_label(cfg: dict, work: Path, sae_dir: Path, windows, tok) -> list[dict
         return before, peak, after
 
     embed = _bundled_embedder(work)
-    vocab = wordnet_vocabulary() + BEHAVIOURS
     _say(f"embedding a vocabulary of {len(vocab)} entries")
-    vocab_emb = embed(vocab, cache_name="label-vocabulary")
+    vocab_emb = embed(vocab, cache_name=f"label-vocabulary-{vocab_hash}")
     concepts = []
     all_ctx_texts: list[str] = []
     for j, picks in enumerate(tops):
@@ -244,8 +249,12 @@ def stage_package(cfg: dict, work: Path, sae_dir: Path, windows, labels: list[di
     from ..model import model_identity
     from .build import _ref_share, _split
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "sae").mkdir(exist_ok=True)
+    final_dir = out_dir
+    out_dir = final_dir.with_name(final_dir.name + ".building")
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    (out_dir / "sae").mkdir()
     for name in ("cfg.json", "sae_weights.safetensors"):
         shutil.copyfile(sae_dir / name, out_dir / "sae" / name)
     lines = "".join(json.dumps(l, ensure_ascii=False, sort_keys=True) + "\n" for l in labels)
@@ -290,10 +299,21 @@ def stage_package(cfg: dict, work: Path, sae_dir: Path, windows, labels: list[di
     # reference corpus: held-out windows, extracted exactly like benchmark items
     d = load_dictionary(out_dir, load_reference=False)
     ref_windows = [w for w in windows if _split(w, holdout, ref) == "reference"]
-    acts = extract_activations([w.text for w in ref_windows], d,
-                               settings=ExtractionSettings(template="user", max_tokens=256), desc="reference")
+    ref_settings = ExtractionSettings(template="user", max_tokens=256)
+    acts = extract_activations([w.text for w in ref_windows], d, settings=ref_settings, desc="reference")
     sp.save_npz(out_dir / "reference.npz", acts.abar.astype(np.float32), compressed=True)
-    manifest["reference"] = {"items": len(ref_windows), "template": "user",
+    manifest["reference"] = {"items": len(ref_windows), "extraction": ref_settings.cache_key(),
                              "sources": dict(Counter(w.source for w in ref_windows)),
                              "sha256": sha256_file(out_dir / "reference.npz")}
     atomic_write_json(out_dir / "manifest.json", manifest)
+    if (final_dir / "DICTIONARY.md").is_file():   # rewritten from the new manifest by `card`
+        shutil.copyfile(final_dir / "DICTIONARY.md", out_dir / "DICTIONARY.md")
+    # swap the finished folder in: an interrupted build never leaves a half-new dictionary
+    old = final_dir.with_name(final_dir.name + ".old")
+    if old.exists():
+        shutil.rmtree(old)
+    if final_dir.exists():
+        os.replace(final_dir, old)
+    os.replace(out_dir, final_dir)
+    if old.exists():
+        shutil.rmtree(old)
