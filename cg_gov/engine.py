@@ -49,6 +49,7 @@ class ExtractionSettings:
 
     template: str = "user"
     exclude_special_tokens: bool = True
+    """Count only the item's own tokens: not template, special or first-position tokens."""
     dtype: str = "bfloat16"
     device: str = "cpu"
     batch_size: int = 16
@@ -146,6 +147,10 @@ def prepare_items(tokenizer, texts: Sequence[str], responses: Sequence[str | Non
                 tid not in special and e > s and any(s < b and e > a for a, b in spans)
                 for tid, (s, e) in zip(ids, offsets)
             ]
+            if counted:
+                # the first position is an attention sink: its residual norm is about 100x that
+                # of other tokens (measured on SmolLM2) and carries no meaning of its own
+                counted[0] = False
         else:
             counted = [True] * len(ids)
         if text.strip() and not any(counted):

@@ -54,12 +54,20 @@ def reference_abar(dictionary, texts, settings):
 def test_counted_tokens_are_the_item_text(small_dictionary):
     _lm, tok = small_dictionary.language_model(dtype="float32")
     text = "My order #1234 never arrived. Can I get a refund?"
-    for template in ("raw", "user"):
-        p = prepare_items(tok, [text], None, ExtractionSettings(template=template))[0]
-        counted = [t for t, c in zip(p.input_ids, p.counted) if c]
-        assert tok.decode(counted).strip() == text
-        if template == "user":
-            assert len(counted) < len(p.input_ids)  # system prompt and markers excluded
+    p = prepare_items(tok, [text], None, ExtractionSettings(template="user"))[0]
+    counted = [t for t, c in zip(p.input_ids, p.counted) if c]
+    assert tok.decode(counted).strip() == text
+    assert len(counted) < len(p.input_ids)  # system prompt and markers excluded
+    # raw text: the first position is an attention sink and is not counted
+    p = prepare_items(tok, [text], None, ExtractionSettings(template="raw"))[0]
+    assert not p.counted[0] and all(p.counted[1:])
+    assert tok.decode(p.input_ids[1:]).strip() == text[len(tok.decode(p.input_ids[:1])):].strip()
+    # an item whose text also occurs in the default system prompt is located in the user turn
+    p = prepare_items(tok, ["Hugging Face"], None, ExtractionSettings(template="user"))[0]
+    rendered = tok.decode(p.input_ids)
+    first = [i for i, c in enumerate(p.counted) if c][0]
+    assert tok.decode(p.input_ids[:first]).rstrip().endswith("user")
+    assert rendered.count("Hugging Face") == 2
     p = prepare_items(tok, [text], ["Sorry to hear that."], ExtractionSettings(template="user_assistant"))[0]
     assert tok.decode([t for t, c in zip(p.input_ids, p.counted) if c]).replace(" ", "") == \
         (text + "Sorry to hear that.").replace(" ", "")

@@ -185,6 +185,23 @@ def _ref_share(cfg: dict, windows: list[Window]) -> float:
 # ------------------------------------------------------------------ stage 3
 
 
+def valid_rows(work: Path, split: str) -> np.ndarray:
+    """Rows a dictionary is trained and judged on: not a sequence's first position (an
+    attention sink whose norm is ~100x the others) and not a norm outlier (> 10x the median).
+    Cached as ``valid_<split>.npy``."""
+    f = work / f"valid_{split}.npy"
+    if f.is_file():
+        return np.load(f)
+    acts = np.load(work / f"acts_{split}.f16.npy", mmap_mode="r")
+    pos = np.load(work / f"pos_{split}.npy")
+    norms = np.empty(acts.shape[0], dtype=np.float32)
+    for i in range(0, acts.shape[0], 262144):
+        norms[i:i + 262144] = np.linalg.norm(np.asarray(acts[i:i + 262144], dtype=np.float32), axis=1)
+    ok = (pos != 0) & (norms < 10 * np.median(norms))
+    np.save(f, ok)
+    return ok
+
+
 def stage_train(cfg: dict, work: Path, layer: int, out: Path) -> Path:
     import torch
     from sae_lens import SAETrainer, TopKTrainingSAE, TopKTrainingSAEConfig
@@ -196,7 +213,9 @@ def stage_train(cfg: dict, work: Path, layer: int, out: Path) -> Path:
     seed = int(cfg.get("seed", 0))
     torch.manual_seed(seed)
     acts = np.load(work / "acts_train.f16.npy", mmap_mode="r")
-    n, d = acts.shape
+    valid = valid_rows(work, "train")
+    n, d = int(valid.sum()), acts.shape[1]
+    _say(f"training rows: {n:,} of {acts.shape[0]:,} (first positions and norm outliers left out)")
     batch = int(scfg["batch_tokens"])
     if n < batch:
         raise CgGovError(f"only {n} training tokens, fewer than one batch of {batch}",
@@ -210,7 +229,9 @@ def stage_train(cfg: dict, work: Path, layer: int, out: Path) -> Path:
     sae_cfg.metadata.model_name = "SmolLM2-135M-Instruct"
     sae = TopKTrainingSAE(sae_cfg)
     # start the decoder bias at the data mean
-    sample = torch.from_numpy(np.asarray(acts[np.random.default_rng(seed).choice(n, min(n, 50000), replace=False)],
+    rows = np.nonzero(valid)[0]
+    sample = torch.from_numpy(np.asarray(acts[np.sort(np.random.default_rng(seed).choice(rows, min(n, 50000),
+                                                                                         replace=False))],
                                          dtype=np.float32))
     with torch.no_grad():
         sae.b_dec.copy_(sample.mean(0))
@@ -218,16 +239,19 @@ def stage_train(cfg: dict, work: Path, layer: int, out: Path) -> Path:
     def provider():
         rng = np.random.default_rng(seed)
         chunk = 262144
+        total_rows = acts.shape[0]
         while True:
-            starts = rng.permutation(max(1, math.ceil(n / chunk)))
+            starts = rng.permutation(max(1, math.ceil(total_rows / chunk)))
             for s in starts:
-                block = torch.from_numpy(np.asarray(acts[s * chunk:(s + 1) * chunk], dtype=np.float32))
+                keep = valid[s * chunk:(s + 1) * chunk]
+                block = torch.from_numpy(np.asarray(acts[s * chunk:(s + 1) * chunk], dtype=np.float32)[keep])
                 perm = torch.from_numpy(rng.permutation(block.shape[0]))
                 block = block[perm]
                 for i in range(0, block.shape[0] - batch + 1, batch):
                     yield block[i:i + batch]
 
     tcfg = SAETrainerConfig(total_training_samples=total, train_batch_size_samples=batch, lr=float(scfg["lr"]),
+                            lr_end=float(scfg["lr"]) / 10,
                             lr_scheduler_name="constant", lr_warm_up_steps=100,
                             lr_decay_steps=max(1, total // batch // 5), device="cpu",
                             dead_feature_window=500, feature_sampling_window=1000,
@@ -252,7 +276,8 @@ def stage_quality(work: Path, sae_dir: Path) -> dict:
     if out.is_file():
         return json.loads(out.read_text())
     sae = SAE.load_from_disk(str(sae_dir))
-    acts = np.load(work / "acts_holdout.f16.npy", mmap_mode="r")
+    valid = valid_rows(work, "holdout")
+    acts = np.asarray(np.load(work / "acts_holdout.f16.npy", mmap_mode="r")[valid])
     n = acts.shape[0]
     fired = torch.zeros(sae.cfg.d_sae, dtype=torch.long)
     sse = tot = l0 = 0.0
@@ -266,7 +291,8 @@ def stage_quality(work: Path, sae_dir: Path) -> dict:
             tot += float(((x - mean) ** 2).sum())
             l0 += float((f > 0).sum())
             fired += (f > 0).sum(0)
-    q = {"heldout_tokens": int(n), "variance_explained": 1 - sse / tot, "mean_l0": l0 / n,
+    q = {"heldout_tokens": int(n), "heldout_tokens_left_out": int((~valid).sum()),
+         "variance_explained": 1 - sse / tot, "mean_l0": l0 / n,
          "dead_fraction": float((fired == 0).float().mean()),
          "rare_fraction_lt_1e-5": float((fired.float() / n < 1e-5).float().mean())}
     atomic_write_json(out, q)

@@ -71,9 +71,12 @@ def top_positions(work: Path, sae_dir: Path, per_concept: int):
     import torch
     from sae_lens import SAE
 
+    from .build import valid_rows
+
     sae = SAE.load_from_disk(str(sae_dir))
     acts = np.load(work / "acts_train.f16.npy", mmap_mode="r")
     win = np.load(work / "win_train.npy")
+    valid = torch.from_numpy(valid_rows(work, "train"))
     n, c = acts.shape[0], sae.cfg.d_sae
     keep = per_concept * 6
     best_v = torch.full((keep, c), -1.0)
@@ -85,7 +88,7 @@ def top_positions(work: Path, sae_dir: Path, per_concept: int):
     with torch.inference_mode():
         for i in tqdm(range(0, n, chunk), desc="top contexts", file=sys.stderr, mininterval=10):
             x = torch.from_numpy(np.asarray(acts[i:i + chunk], dtype=np.float32))
-            f = sae.encode(x)
+            f = sae.encode(x) * valid[i:i + chunk].unsqueeze(1)
             fired += (f > 0).sum(0)
             kk = min(keep, f.shape[0])
             v, r = torch.topk(f, kk, dim=0)
@@ -109,7 +112,7 @@ def top_positions(work: Path, sae_dir: Path, per_concept: int):
             if len(picks) >= per_concept:
                 break
         out.append(picks)
-    return out, fired.numpy(), n
+    return out, fired.numpy(), int(valid.sum())
 
 
 def _bundled_embedder(work: Path):
