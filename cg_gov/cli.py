@@ -227,8 +227,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("new", metavar="NEW", help="later findings.json or report folder")
     p.add_argument("--out", metavar="DIR", default=None, help="folder for the comparison report")
     p.add_argument(
-        "--threshold", type=float, default=None, help="smallest change in a family score that counts as a change"
+        "--threshold", type=float, default=0.1, metavar="X",
+        help="regression threshold: a fall of a family's coverage ratio by more than this fraction, or of its "
+        "score by more than this, with non-overlapping intervals, fails (exit 1); default 0.1",
     )
+    p.add_argument("--formats", default="json,html,pdf", help="formats written with --out (default json,html,pdf)")
+    p.add_argument("--template-dir", default=None, help="a folder of templates overriding the packaged ones")
     p.set_defaults(handler=_delegate("cg_gov.diff", "diff_cli", "diff"))
 
     p = commands.add_parser(
@@ -270,3 +274,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK
+    except Exception:  # noqa: BLE001 - a bug, not a user error: never let it read as "gate failed" (1)
+        import traceback
+
+        traceback.print_exc()
+        print(f"{PROG}: internal error (a bug in cg_gov; the traceback above says where)", file=sys.stderr)
+        return EXIT_ERROR

@@ -642,7 +642,7 @@ def describe_family(family: Family) -> str:
     if perf.status == "weak":
         lift = ""
         if perf.lift is not None:
-            lift = (f", {abs(perf.lift) * 100:.0f} points {'below' if perf.lift < 0 else 'above'} "
+            lift = (f", {abs(perf.lift) * 100:.1f} percentage points {'below' if perf.lift < 0 else 'above'} "
                     f"the rest of the same benchmarks")
         parts.append(f"the model scores {_fmt(perf.score)} on the items that exercise it{lift}")
     elif perf.status == "insufficient-data" and cov.status in ("covered", "under-represented"):

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import pytest
@@ -79,7 +80,16 @@ def test_demo_report_is_complete_and_traceable(demo_run):
     assert manifest["created"] == "2026-01-01T00:00:00Z"
     assert len(manifest["dictionary"]["identity"]) == 64
     pdf = (out / "report.pdf").read_bytes()
-    assert pdf.startswith(b"%PDF") and b"findings.json" in pdf and b"manifest.json" in pdf
+    assert pdf.startswith(b"%PDF")
+    streams = []
+    for m in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
+        try:
+            streams.append(zlib.decompress(m.group(1)))
+        except zlib.error:
+            streams.append(m.group(1))
+    # findings.json and manifest.json are attached byte for byte
+    assert (out / "findings.json").read_bytes() in streams
+    assert (out / "manifest.json").read_bytes() in streams
     html = (out / "report.html").read_text()
     assert "<script" not in html.lower()
 
