@@ -323,6 +323,7 @@ def derive_findings(*, spec, profile, dictionary, items, concept_scores, family_
                 "reference": reference_name, "min_family_n_eff": MIN_FAMILY_N_EFF,
                 "lift_p_method": LIFT_P_METHOD,
                 "matching_threshold": matches.threshold, "matching_top_k": matches.top_k,
+                "matching_exemplar_weight": matches.exemplar_weight,
                 "extraction_template": spec.extraction.template, "extraction_dtype": spec.extraction.dtype,
                 "max_tokens": spec.extraction.max_tokens}
     return Findings(audit=audit, summary=summary, families=families, suite_findings=suite,
@@ -488,7 +489,8 @@ def run_audit(spec_path: str | os.PathLike, *, out: str | os.PathLike | None = N
 
     ref_mean = np.asarray(dictionary.reference.mean(axis=0)).ravel() if dictionary.reference is not None else None
     matches = match_profile(profile, dictionary.labels, exemplar_activations=exemplar_acts,
-                            reference_mean=ref_mean, dictionary_identity=dictionary.identity)
+                            reference_mean=ref_mean, dictionary_identity=dictionary.identity,
+                            defaults=dictionary.matching_defaults)
     stages.done(f"{sum(len(f.concepts) for f in matches.families)} concepts matched; "
                 f"{len(matches.unmatched)} families without a match")
 
@@ -526,7 +528,9 @@ def run_audit(spec_path: str | os.PathLike, *, out: str | os.PathLike | None = N
                        "special_tokens": "excluded from the mean" if settings.exclude_special_tokens else "counted"},
         "scoring": dict(cs.settings),
         "matching": {"embedder": matches.embedder, "labels_sha256": matches.labels_sha256,
-                     "threshold": matches.threshold, "top_k": matches.top_k},
+                     "threshold": matches.threshold, "top_k": matches.top_k,
+                     "exemplar_weight": matches.exemplar_weight, "min_specificity": matches.min_specificity,
+                     "settings_from": matches.calibration},
         "seeds": {"scoring": spec.effective_seed},
         "versions": _versions(),
         "platform": platform.platform(),

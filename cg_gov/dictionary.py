@@ -137,6 +137,12 @@ class ConceptDictionary:
             return None
         return np.asarray(self.reference.mean(axis=0)).ravel()
 
+    @property
+    def matching_defaults(self) -> dict[str, Any]:
+        """The matcher settings calibrated for this dictionary's labels (manifest ``matching``), or {}."""
+        block = self.manifest.get("matching")
+        return dict(block) if isinstance(block, dict) else {}
+
     def concept_info(self, index: int) -> dict[str, Any]:
         return {"index": index, "label": self.labels[index], **self.label_info[index]}
 

@@ -52,7 +52,8 @@ MINIMAL = (
 
 def test_defaults():
     m = MatchingSettings()
-    assert (m.threshold, m.top_k, m.embedder, m.use_exemplars, m.margin_warning) == (0.29, 8, "default", True, 0.0)
+    assert (m.threshold, m.top_k, m.embedder, m.use_exemplars, m.margin_warning) == (None, 8, "default", True, 0.0)
+    assert (m.exemplar_weight, m.low_margin) == (None, "drop")
     e = ExtractionSettings()
     assert (e.template, e.exclude_special_tokens, e.dtype, e.device, e.batch_size, e.max_tokens) == (
         "user",

@@ -107,7 +107,7 @@ def write_card(folder: Path, out: Path, profiles: list[Path], use_exemplars: boo
     for p in profiles:
         prof = load_profile(p)
         pm = match_profile(prof, d.labels, exemplar_activations=exemplar, reference_mean=d.reference_mean,
-                           dictionary_identity=d.identity)
+                           dictionary_identity=d.identity, defaults=d.matching_defaults)
         lines += [f"### {prof.profile} ({p.name})", "", "| family | matches (id: label, similarity, source) |",
                   "|---|---|"]
         for fm in pm.families:

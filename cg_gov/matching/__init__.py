@@ -4,24 +4,37 @@
 assigned concepts, where each came from (label, exemplar, both, pinned), its
 label similarity, its opposites-guard margin and its weight w_F(c).
 :func:`match_cli` is ``cg-gov match``. The calibration helpers measure the
-label-similarity threshold against labelled pairs.
+threshold and the exemplar weight against labelled pairs.
 """
 from cg_gov.matching._calibration import (
     CalibrationPair,
+    DictionaryPair,
     Metrics,
+    choose_operating_point,
     choose_threshold,
     evaluate,
+    leave_one_profile_out,
+    load_dictionary_pairs,
     load_pairs,
+    score_dictionary_pairs,
     score_pairs,
     split_pairs,
 )
 from cg_gov.matching._cli import NO_MATCH_MESSAGE, add_arguments, format_match, match_cli
 from cg_gov.matching._match import (
     DEFAULT_MIN_SPECIFICITY,
+    FALLBACK_EXEMPLAR_WEIGHT,
+    FALLBACK_THRESHOLD,
     ExemplarActivations,
+    FamilySignals,
+    ProfileSignals,
+    exemplar_evidence,
+    family_score,
     family_similarity,
     match_profile,
     polarity_margin,
+    profile_signals,
+    resolve_matching_defaults,
 )
 from cg_gov.matching._models import ConceptMatch, FamilyMatch, MatchSource, NearMiss, ProfileMatch
 from cg_gov.matching._text import ANTONYMS, family_texts, label_text, negate, negation_texts
@@ -29,28 +42,41 @@ from cg_gov.matching._text import ANTONYMS, family_texts, label_text, negate, ne
 __all__ = [
     "ANTONYMS",
     "DEFAULT_MIN_SPECIFICITY",
+    "FALLBACK_EXEMPLAR_WEIGHT",
+    "FALLBACK_THRESHOLD",
     "NO_MATCH_MESSAGE",
     "CalibrationPair",
     "ConceptMatch",
+    "DictionaryPair",
     "ExemplarActivations",
     "FamilyMatch",
+    "FamilySignals",
     "MatchSource",
     "Metrics",
     "NearMiss",
     "ProfileMatch",
+    "ProfileSignals",
     "add_arguments",
+    "choose_operating_point",
     "choose_threshold",
     "evaluate",
+    "exemplar_evidence",
+    "family_score",
     "family_similarity",
     "family_texts",
     "format_match",
     "label_text",
+    "leave_one_profile_out",
+    "load_dictionary_pairs",
     "load_pairs",
     "match_cli",
     "match_profile",
     "negate",
     "negation_texts",
     "polarity_margin",
+    "profile_signals",
+    "resolve_matching_defaults",
+    "score_dictionary_pairs",
     "score_pairs",
     "split_pairs",
 ]

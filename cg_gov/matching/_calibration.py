@@ -28,8 +28,11 @@ from cg_gov.errors import CgGovError
 from cg_gov.matching._match import family_similarity, polarity_margin
 from cg_gov.matching._text import family_texts, label_text, negate
 
-__all__ = ["CalibrationPair", "Metrics", "choose_threshold", "evaluate", "load_pairs",
+__all__ = ["CalibrationPair", "DictionaryPair", "Metrics", "choose_operating_point", "choose_threshold",
+           "evaluate", "leave_one_profile_out", "load_dictionary_pairs", "load_pairs", "score_dictionary_pairs",
            "score_pairs", "split_pairs"]
+
+Kind = Literal["positive", "opposite", "lexical", "same_topic", "unrelated"]
 
 
 class CalibrationPair(BaseModel):
@@ -65,18 +68,49 @@ class Metrics(BaseModel):
     """Harmonic mean of precision and recall."""
 
 
-def load_pairs(path: str | os.PathLike) -> list[CalibrationPair]:
-    """Read a jsonl file of calibration pairs."""
-    pairs = []
+class DictionaryPair(BaseModel):
+    """One labelled pair on a real dictionary: does concept ``concept_id`` fit this profile's family?"""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    profile: str
+    """Id of the profile the family belongs to."""
+    family: str
+    """Id of the family in that profile."""
+    concept_id: int
+    """Index of the concept in the dictionary."""
+    label: str
+    """The concept's label when the pair was judged (a check that the dictionary is the same)."""
+    fits: bool
+    """Whether a reviewer accepts the concept as evidence of the family (judged from the concept's top
+    tokens and top contexts first, its label second)."""
+    kind: Kind
+    """As in :class:`CalibrationPair`."""
+    reason: str | None = None
+    """The reviewer's reason, in a few words."""
+
+
+def _load(path: str | os.PathLike, model: type[BaseModel]) -> list[Any]:
+    rows = []
     with open(path, encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
                 continue
             try:
-                pairs.append(CalibrationPair.model_validate(json.loads(line)))
+                rows.append(model.model_validate(json.loads(line)))
             except (ValueError, TypeError) as exc:
                 raise CgGovError(f"invalid calibration pair: {exc}", file=str(path), line=lineno) from None
-    return pairs
+    return rows
+
+
+def load_pairs(path: str | os.PathLike) -> list[CalibrationPair]:
+    """Read a jsonl file of calibration pairs."""
+    return _load(path, CalibrationPair)
+
+
+def load_dictionary_pairs(path: str | os.PathLike) -> list[DictionaryPair]:
+    """Read a jsonl file of labelled (profile, family, concept) pairs."""
+    return _load(path, DictionaryPair)
 
 
 def _pair_key(pair: CalibrationPair) -> str:
@@ -144,3 +178,54 @@ def choose_threshold(scores: np.ndarray, fits: np.ndarray, *, step: float = 0.01
             best = m
     assert best is not None
     return best
+
+
+def score_dictionary_pairs(signals: dict[str, Any], pairs: Sequence[DictionaryPair],
+                           labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(similarity, exemplar bonus) of each pair, read from the matcher's own
+    :class:`~cg_gov.matching.ProfileSignals` (one per profile id). Raises when a pair's label is not
+    the dictionary's label for that concept: the pairs were judged on another dictionary."""
+    sims = np.zeros(len(pairs))
+    bonus = np.zeros(len(pairs))
+    for i, pair in enumerate(pairs):
+        if not 0 <= pair.concept_id < len(labels) or labels[pair.concept_id] != pair.label:
+            raise CgGovError(
+                f"pair {i}: concept {pair.concept_id} of this dictionary is not labelled {pair.label!r}",
+                hint="the pairs were judged on another dictionary: label them again for this one")
+        fam = signals[pair.profile].families[pair.family]
+        sims[i] = fam.similarity[pair.concept_id]
+        bonus[i] = 0.0 if fam.bonus is None else fam.bonus[pair.concept_id]
+    return sims, bonus
+
+
+def choose_operating_point(sims: np.ndarray, bonus: np.ndarray, fits: np.ndarray,
+                           weights: Sequence[float]) -> tuple[float, Metrics]:
+    """(exemplar weight, threshold metrics) with the best F1 of ``sims + weight * bonus`` over the
+    given weights and a 0.01 threshold grid (ties: the smaller weight, then the higher threshold)."""
+    best: tuple[float, Metrics] | None = None
+    for w in sorted(weights):
+        m = choose_threshold(sims + w * bonus, fits, high=1.95)
+        if best is None or m.f1 > best[1].f1:
+            best = (float(w), m)
+    assert best is not None
+    return best
+
+
+def leave_one_profile_out(sims: np.ndarray, bonus: np.ndarray, fits: np.ndarray, profiles: Sequence[str],
+                          weights: Sequence[float]) -> dict[str, Any]:
+    """Held-out figures of :func:`choose_operating_point`: for each profile, the operating point is
+    chosen on the other profiles' pairs and applied to this one's. Returns the pooled precision,
+    recall and F1 over all held-out pairs, and each fold's operating point and metrics."""
+    profiles = np.asarray(profiles)
+    fits = np.asarray(fits, dtype=bool)
+    folds = {}
+    predicted = np.zeros(len(fits), dtype=bool)
+    for held in sorted(set(profiles.tolist())):
+        train = profiles != held
+        w, m = choose_operating_point(sims[train], bonus[train], fits[train], weights)
+        score = sims[~train] + w * bonus[~train]
+        predicted[~train] = score >= m.threshold
+        folds[held] = {"exemplar_weight": w, "threshold": m.threshold,
+                       "held_out": evaluate(score, fits[~train], m.threshold).model_dump()}
+    pooled = evaluate(predicted.astype(float), fits, 0.5)
+    return {"pooled": pooled.model_dump(exclude={"threshold"}), "folds": folds}

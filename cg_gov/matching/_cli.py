@@ -54,16 +54,24 @@ def _format_family(fam: FamilyMatch, out: list[str]) -> None:
     out.append(head)
     if not fam.concepts:
         out.append(f"  {NO_MATCH_MESSAGE}")
+        if fam.set_aside:
+            aside = ", ".join(f"{c.concept_id} {_clip(c.label, 36)!r} (margin {c.margin:+.3f})" for c in fam.set_aside)
+            out.append(f"  set aside, may mean the opposite: {aside}")
         if fam.nearest:
-            near = ", ".join(f"{n.concept_id} {_clip(n.label, 40)!r} ({n.similarity:.3f})" for n in fam.nearest)
-            out.append(f"  closest labels below the threshold: {near}")
+            near = ", ".join(f"{n.concept_id} {_clip(n.label, 40)!r} "
+                             f"({n.score if n.score is not None else n.similarity:.3f})" for n in fam.nearest)
+            out.append(f"  closest below the threshold (score): {near}")
         return
-    out.append(f"  {'id':>7}  {'label':<48}  {'sim':>6}  {'margin':>7}  {'source':<8}  {'weight':>6}")
+    out.append(f"  {'id':>7}  {'label':<48}  {'sim':>6}  {'spec':>6}  {'margin':>7}  {'source':<8}  {'weight':>6}")
     for c in fam.concepts:
         flag = "  ! low margin" if c.low_margin else ""
         label = _clip(c.label, 48) if c.label else "(unlabelled)"
-        out.append(f"  {c.concept_id:>7}  {label:<48}  {_fmt(c.similarity):>6}  "
+        spec = "-" if c.specificity is None else (f"{c.specificity:.1f}" if c.specificity < 1000 else ">999")
+        out.append(f"  {c.concept_id:>7}  {label:<48}  {_fmt(c.similarity):>6}  {spec:>6}  "
                    f"{_fmt(c.margin, sign=True):>7}  {c.source:<8}  {c.weight:>6.3f}{flag}")
+    if fam.set_aside:
+        aside = ", ".join(f"{c.concept_id} {_clip(c.label, 36)!r} (margin {c.margin:+.3f})" for c in fam.set_aside)
+        out.append(f"  set aside, may mean the opposite: {aside}")
     for warning in fam.warnings:
         out.append(f"  warning: {warning}")
 
@@ -73,9 +81,11 @@ def format_match(match: ProfileMatch) -> str:
     out = [f"profile {match.profile}" + (f" v{match.profile_version}" if match.profile_version else "")
            + f": {len(match.families)} families against {match.n_concepts} concepts",
            f"embedder {match.embedder}; threshold {match.threshold:.2f}, top-k {match.top_k}, "
-           f"margin warning {match.margin_warning:.2f}"]
+           f"exemplar weight {match.exemplar_weight:.2f}, margin warning {match.margin_warning:.2f}"]
     if match.dictionary_identity:
         out.append(f"dictionary {match.dictionary_identity[:16]}")
+    if match.calibration:
+        out.append(f"settings: {match.calibration}")
     for warning in match.warnings:
         out.append(f"warning: {warning}")
     for fam in match.families:
@@ -112,7 +122,7 @@ def match_cli(args: argparse.Namespace | Sequence[str] | None = None, *, stdout:
     result = match_profile(profile, dictionary.labels, exemplar_activations=exemplar_fn,
                            reference_mean=dictionary.reference_mean if wants else None,
                            cache_dir=getattr(ns, "cache_dir", None),
-                           dictionary_identity=dictionary.identity)
+                           dictionary_identity=dictionary.identity, defaults=dictionary.matching_defaults)
     if getattr(ns, "json", False):
         stdout.write(json.dumps(result.model_dump(mode="json"), indent=2, sort_keys=True) + "\n")
     else:

@@ -44,7 +44,8 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -54,8 +55,16 @@ from cg_gov.errors import SpecError
 from cg_gov.matching._models import ConceptMatch, FamilyMatch, NearMiss, ProfileMatch
 from cg_gov.matching._text import family_texts, label_text, negate
 
-__all__ = ["DEFAULT_MIN_SPECIFICITY", "ExemplarActivations", "family_similarity", "match_profile",
+__all__ = ["DEFAULT_MIN_SPECIFICITY", "ExemplarActivations", "exemplar_evidence", "family_similarity",
+           "FamilySignals", "ProfileSignals", "family_score", "match_profile", "profile_signals",
+           "resolve_matching_defaults", "FALLBACK_THRESHOLD", "FALLBACK_EXEMPLAR_WEIGHT",
            "polarity_margin"]
+
+#: Threshold and exemplar weight when neither the profile nor the dictionary sets them: 0.29 had
+#: the best F1 on the calibration half of the descriptive-label pairs
+#: (``tests/fixtures/matching/calibration.jsonl``); 0.2 is the bundled dictionary's calibrated weight.
+FALLBACK_THRESHOLD = 0.29
+FALLBACK_EXEMPLAR_WEIGHT = 0.2
 
 #: Smallest exemplar specificity (mean activation on exemplars over reference mean) for an
 #: exemplar match: the same factor k = 4 that marks a concept over-represented in method.md.
@@ -82,6 +91,27 @@ def polarity_margin(text_vectors: np.ndarray, negation_vectors: np.ndarray,
                     label_vectors: np.ndarray) -> np.ndarray:
     """Cosine of each label to the centroid of the polar texts minus to that of their negations."""
     return family_similarity(text_vectors, label_vectors) - family_similarity(negation_vectors, label_vectors)
+
+
+def exemplar_evidence(acts: np.ndarray, background: np.ndarray, *, eps: float,
+                      min_specificity: float = DEFAULT_MIN_SPECIFICITY) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(specificity, active, bonus) of every concept for one family's exemplar activations.
+
+    ``acts`` is ``(n, C)``, one row per exemplar; ``background`` is ``(C,)``.
+    specificity = mean activation over the exemplars / (background + eps);
+    active = on how many exemplars the concept fired; bonus = ``1 - 1/specificity``
+    (the share of the exemplar activation its background does not explain) where
+    the concept fired on at least ``max(min(2, n), ceil(n / 2))`` exemplars and
+    its specificity is at least ``min_specificity``, else 0.
+    """
+    acts = np.asarray(acts, dtype=np.float64)
+    n = acts.shape[0]
+    active = (acts > 0).sum(axis=0)
+    specificity = acts.mean(axis=0) / (np.asarray(background, dtype=np.float64) + eps)
+    need = max(min(2, n), math.ceil(n / 2))
+    chosen = (active >= need) & (specificity >= min_specificity)
+    bonus = np.where(chosen, 1.0 - 1.0 / np.maximum(specificity, 1e-12), 0.0)
+    return specificity, active, bonus
 
 
 def _dense_rows(matrix: Any, n_rows: int, n_cols: int) -> np.ndarray:
@@ -115,33 +145,56 @@ def _resolve_embedder(profile: Any, embedder: Embedder | str | None) -> Embedder
     return get_embedder(path)
 
 
-def match_profile(profile: Any, labels: Sequence[str], *, embedder: Embedder | str | None = None,
-                  exemplar_activations: ExemplarActivations | None = None,
-                  reference_mean: np.ndarray | None = None,
-                  cache_dir: str | os.PathLike | None = None,
-                  min_specificity: float = DEFAULT_MIN_SPECIFICITY,
-                  dictionary_identity: str | None = None) -> ProfileMatch:
-    """Match every family of ``profile`` to concepts of a dictionary with these ``labels``.
+@dataclass(frozen=True)
+class FamilySignals:
+    """What the matcher knows about every concept for one family, before it selects."""
 
-    ``labels`` has one entry per concept ("" for dead or unlabelled ones, which
-    the label signal never picks). ``embedder`` is an :class:`Embedder`, a
-    model name or path, or None for the profile's ``matching.embedder``.
-    ``exemplar_activations`` maps texts to an ``(n, C)`` array or sparse matrix
-    of concept activations; with ``reference_mean`` (``(C,)``, the mean
-    activation of each concept over the dictionary's reference corpus) it adds
-    the exemplar signal. Label embeddings are cached under ``cache_dir``.
-    Raises :class:`~cg_gov.errors.SpecError` for an ``include``/``exclude`` id
-    outside the dictionary.
+    similarity: np.ndarray
+    """``(C,)`` cosine of each concept's label to the family's centroid (0 for unlabelled concepts)."""
+    margin: np.ndarray | None
+    """``(C,)`` opposites-guard margin, or None when the family has no polar text."""
+    negations: list[str]
+    """The family's negated texts."""
+    specificity: np.ndarray | None = None
+    """``(C,)`` exemplar specificity, or None without the exemplar signal."""
+    active: np.ndarray | None = None
+    """``(C,)`` number of exemplars each concept fired on, or None."""
+    bonus: np.ndarray | None = None
+    """``(C,)`` exemplar bonus in [0, 1) (0 where the concept is not exemplar-specific), or None."""
+
+
+@dataclass(frozen=True)
+class ProfileSignals:
+    """:class:`FamilySignals` of every family of a profile, and what was computed how."""
+
+    families: dict[str, FamilySignals]
+    live: np.ndarray
+    """``(C,)`` True for concepts with a label."""
+    embedder: Embedder
+    warnings: list[str] = field(default_factory=list)
+
+
+def profile_signals(profile: Any, labels: Sequence[str], *, embedder: Embedder | str | None = None,
+                    exemplar_activations: ExemplarActivations | None = None,
+                    reference_mean: np.ndarray | None = None,
+                    cache_dir: str | os.PathLike | None = None,
+                    min_specificity: float = DEFAULT_MIN_SPECIFICITY,
+                    contrast_families: bool = False) -> ProfileSignals:
+    """Label similarity, opposites margin and exemplar evidence of every concept for every family.
+
+    :func:`match_profile` selects from these; the calibration code scores labelled
+    pairs with them, so both see the same numbers. Arguments as in :func:`match_profile`;
+    ``contrast_families`` also divides a family's exemplar activation by the other families'
+    (an alternative measured in ``benchmarks/matching_dictionary.py``, not used by the matcher).
     """
     settings = profile.matching
     labels = [str(label or "") for label in labels]
     n_concepts = len(labels)
     families = list(profile.families)
-    for index, family in enumerate(families):
-        _check_pins(profile, index, family, n_concepts)
     emb = _resolve_embedder(profile, embedder)
-    label_vectors = emb.embed_labels([label_text(label) for label in labels], cache_dir=cache_dir)
-    live = np.array([bool(label_text(label)) for label in labels], dtype=bool)
+    texts_of_labels = [label_text(label) for label in labels]
+    label_vectors = emb.embed_labels(texts_of_labels, cache_dir=cache_dir)
+    live = np.array([bool(t) for t in texts_of_labels], dtype=bool)
 
     warnings: list[str] = []
     activations: dict[str, np.ndarray] = {}
@@ -178,64 +231,154 @@ def match_profile(profile: Any, labels: Sequence[str], *, embedder: Embedder | s
     unique = sorted(set(all_texts))
     vectors = dict(zip(unique, emb.embed(unique)))
 
+    # The background of a family's exemplars: the reference corpus (and, as an alternative, the
+    # other families' exemplars, so that words all of a workflow's exemplars share do not count).
     eps = 1e-9
+    backgrounds: dict[str, np.ndarray] = {}
     if ref is not None:
         positive = ref[ref > 0]
         eps = max(eps, 1e-3 * float(positive.mean())) if positive.size else 1e-6
+        means = {fid: acts.mean(axis=0) for fid, acts in activations.items()}
+        for fid in activations:
+            others = [m for other, m in means.items() if other != fid]
+            backgrounds[fid] = np.maximum(ref, np.max(others, axis=0)) if contrast_families and others else ref
 
-    results = []
+    out: dict[str, FamilySignals] = {}
     for f in families:
-        threshold = float(f.threshold if f.threshold is not None else settings.threshold)
-        top_k = int(f.top_k if f.top_k is not None else settings.top_k)
-        excluded = np.zeros(n_concepts, dtype=bool)
-        excluded[list(f.exclude)] = True
-        pinned = sorted(set(f.include))
-
         sim = family_similarity(np.stack([vectors[t] for t in family_texts(f)]), label_vectors)
+        sim = np.where(live, sim, 0.0)
         pairs = polar[f.id]
         margin = None
         if pairs:
             margin = polarity_margin(np.stack([vectors[t] for t, _ in pairs]),
                                      np.stack([vectors[n] for _, n in pairs]), label_vectors)
+        specificity = active = bonus = None
+        if f.id in activations:
+            specificity, active, bonus = exemplar_evidence(
+                activations[f.id], backgrounds[f.id], eps=eps, min_specificity=min_specificity)
+        out[f.id] = FamilySignals(similarity=sim, margin=margin, negations=[n for _, n in pairs],
+                                  specificity=specificity, active=active, bonus=bonus)
+    return ProfileSignals(families=out, live=live, embedder=emb, warnings=warnings)
 
+
+def family_score(signals: FamilySignals, exemplar_weight: float) -> np.ndarray:
+    """The score the threshold applies to: similarity + exemplar_weight x bonus, ``(C,)``."""
+    if signals.bonus is None:
+        return signals.similarity
+    return signals.similarity + float(exemplar_weight) * signals.bonus
+
+
+def resolve_matching_defaults(settings: Any, defaults: Mapping[str, Any] | None) -> tuple[float, float, str]:
+    """(threshold, exemplar weight, where they came from) for a profile's matching settings: each
+    from the profile when it sets it, else from the dictionary's calibration, else the fallback."""
+    defaults = defaults or {}
+    sources = []
+    values = []
+    for key, fallback in (("threshold", FALLBACK_THRESHOLD), ("exemplar_weight", FALLBACK_EXEMPLAR_WEIGHT)):
+        own = getattr(settings, key, None)
+        if own is not None:
+            values.append(float(own))
+            sources.append(f"{key} from the profile")
+        elif defaults.get(key) is not None:
+            values.append(float(defaults[key]))
+            sources.append(f"{key} calibrated for the dictionary")
+        else:
+            values.append(fallback)
+            sources.append(f"{key} default (no calibration for this dictionary)")
+    return values[0], values[1], "; ".join(sources)
+
+
+def match_profile(profile: Any, labels: Sequence[str], *, embedder: Embedder | str | None = None,
+                  exemplar_activations: ExemplarActivations | None = None,
+                  reference_mean: np.ndarray | None = None,
+                  cache_dir: str | os.PathLike | None = None,
+                  min_specificity: float = DEFAULT_MIN_SPECIFICITY,
+                  dictionary_identity: str | None = None,
+                  defaults: Mapping[str, Any] | None = None) -> ProfileMatch:
+    """Match every family of ``profile`` to concepts of a dictionary with these ``labels``.
+
+    ``labels`` has one entry per concept ("" for dead or unlabelled ones, which
+    the label signal never picks). ``embedder`` is an :class:`Embedder`, a
+    model name or path, or None for the profile's ``matching.embedder``.
+    ``exemplar_activations`` maps texts to an ``(n, C)`` array or sparse matrix
+    of concept activations; with ``reference_mean`` (``(C,)``, the mean
+    activation of each concept over the dictionary's reference corpus) it adds
+    the exemplar signal. Label embeddings are cached under ``cache_dir``.
+    ``defaults`` are the dictionary's calibrated ``threshold`` and
+    ``exemplar_weight`` (:attr:`ConceptDictionary.matching_defaults`), used where
+    the profile leaves them unset.
+    Raises :class:`~cg_gov.errors.SpecError` for an ``include``/``exclude`` id
+    outside the dictionary.
+    """
+    settings = profile.matching
+    threshold_default, weight_default, calibration = resolve_matching_defaults(settings, defaults)
+    labels = [str(label or "") for label in labels]
+    n_concepts = len(labels)
+    families = list(profile.families)
+    for index, family in enumerate(families):
+        _check_pins(profile, index, family, n_concepts)
+    signals = profile_signals(profile, labels, embedder=embedder, exemplar_activations=exemplar_activations,
+                              reference_mean=reference_mean, cache_dir=cache_dir,
+                              min_specificity=min_specificity)
+    emb, live, warnings = signals.embedder, signals.live, list(signals.warnings)
+    exemplar_weight = weight_default
+    margin_warning = float(settings.margin_warning)
+    drop_low = getattr(settings, "low_margin", "flag") == "drop"
+
+    results = []
+    for f in families:
+        sig = signals.families[f.id]
+        sim, margin, specificity, active = sig.similarity, sig.margin, sig.specificity, sig.active
+        bonus = sig.bonus if sig.bonus is not None else np.zeros(n_concepts)
+        threshold = float(f.threshold if f.threshold is not None else threshold_default)
+        top_k = int(f.top_k if f.top_k is not None else settings.top_k)
+        excluded = np.zeros(n_concepts, dtype=bool)
+        excluded[list(f.exclude)] = True
+        pinned = sorted(set(f.include))
+
+        score = family_score(sig, exemplar_weight)
+        ok = ~excluded & (score >= threshold) & (live | (bonus > 0))
+        ok[pinned] = False
+        low = np.zeros(n_concepts, dtype=bool)
+        if margin is not None:
+            low = live & (margin < margin_warning)
         raw: dict[int, float] = {}
         source: dict[int, str] = {}
-        label_ok = live & ~excluded & (sim >= threshold)
-        for c in sorted(np.flatnonzero(label_ok).tolist(), key=lambda c: (-sim[c], c))[:top_k]:
-            raw[c] = float(sim[c])
-            source[c] = "label"
+        set_aside: list[int] = []
+        for c in sorted(np.flatnonzero(ok).tolist(), key=lambda c: (-score[c], c)):
+            if len(raw) >= top_k:
+                break
+            if drop_low and low[c]:
+                set_aside.append(c)
+                continue
+            raw[c] = float(score[c])
+        for c in [*raw, *set_aside]:
+            if sim[c] >= threshold:
+                source[c] = "both" if bonus[c] > 0 and exemplar_weight > 0 else "label"
+            else:
+                source[c] = "exemplar"
 
-        specificity = active = None
-        if f.id in activations:
-            acts = activations[f.id]
-            n = acts.shape[0]
-            active = (acts > 0).sum(axis=0)
-            specificity = acts.mean(axis=0) / (ref + eps)
-            need = max(min(2, n), math.ceil(n / 2))
-            ex_ok = ~excluded & (active >= need) & (specificity >= min_specificity)
-            for c in sorted(np.flatnonzero(ex_ok).tolist(), key=lambda c: (-specificity[c], c))[:top_k]:
-                raw[c] = raw.get(c, 0.0) + (1.0 - 1.0 / float(specificity[c]))
-                source[c] = "both" if c in source else "exemplar"
-
-        kept = sorted((c for c in raw if c not in pinned), key=lambda c: (-raw[c], c))[:top_k]
-        chosen = {c: raw[c] for c in kept}
+        chosen = dict(raw)
         for c in pinned:
             chosen[c] = 1.0
             source[c] = "pinned"
         total = sum(chosen.values())
 
-        margin_warning = float(settings.margin_warning)
-        concepts = []
-        for c in sorted(chosen, key=lambda c: (-chosen[c], c)):
+        def concept(c: int, weight: float) -> ConceptMatch:
             m = None if margin is None or not live[c] else round(float(margin[c]), _ROUND)
-            concepts.append(ConceptMatch(
+            return ConceptMatch(
                 concept_id=c, label=labels[c], source=source[c],
                 similarity=round(float(sim[c]), _ROUND), margin=m,
                 low_margin=bool(m is not None and m < margin_warning and source[c] != "pinned"),
                 specificity=None if specificity is None else round(float(specificity[c]), 4),
                 exemplars_active=None if active is None else int(active[c]),
-                weight=round(chosen[c] / total, _ROUND) if total > 0 else 0.0,
-            ))
+                score=round(float(score[c]), _ROUND) if source[c] != "pinned" else None,
+                weight=round(weight, _ROUND),
+            )
+
+        concepts = [concept(c, chosen[c] / total if total > 0 else 0.0)
+                    for c in sorted(chosen, key=lambda c: (-chosen[c], c))]
+        aside = [concept(c, 0.0) for c in set_aside]
         family_warnings = []
         for cm in concepts:
             if cm.low_margin:
@@ -244,13 +387,14 @@ def match_profile(profile: Any, labels: Sequence[str], *, embedder: Embedder | s
                     f"margin {cm.margin:+.3f} < {margin_warning}")
         nearest = []
         if not concepts:
-            order = sorted(np.flatnonzero(live & ~excluded).tolist(), key=lambda c: (-sim[c], c))[:_NEAREST]
-            nearest = [NearMiss(concept_id=c, label=labels[c], similarity=round(float(sim[c]), _ROUND))
-                       for c in order]
+            below = live & ~excluded & (score < threshold)
+            order = sorted(np.flatnonzero(below).tolist(), key=lambda c: (-score[c], c))[:_NEAREST]
+            nearest = [NearMiss(concept_id=c, label=labels[c], similarity=round(float(sim[c]), _ROUND),
+                                score=round(float(score[c]), _ROUND)) for c in order]
         results.append(FamilyMatch(
             family=f.id, threshold=threshold, top_k=top_k, concepts=concepts,
-            negations=[n for _, n in pairs], exemplar_signal=f.id in activations,
-            nearest=nearest, warnings=family_warnings,
+            negations=sig.negations, exemplar_signal=sig.bonus is not None,
+            nearest=nearest, set_aside=aside, warnings=family_warnings,
         ))
 
     return ProfileMatch(
@@ -258,7 +402,7 @@ def match_profile(profile: Any, labels: Sequence[str], *, embedder: Embedder | s
         profile_version=getattr(profile, "version", None),
         dictionary_identity=dictionary_identity,
         labels_sha256=labels_sha256(labels), n_concepts=n_concepts, embedder=emb.identity,
-        threshold=float(settings.threshold), top_k=int(settings.top_k),
+        threshold=threshold_default, calibration=calibration, top_k=int(settings.top_k),
         margin_warning=float(settings.margin_warning), min_specificity=float(min_specificity),
-        families=results, warnings=warnings,
+        exemplar_weight=exemplar_weight, low_margin="drop" if drop_low else "flag", families=results, warnings=warnings,
     )

@@ -41,8 +41,11 @@ class ConceptMatch(_Model):
     the exemplar signal was not computed."""
     exemplars_active: int | None = None
     """On how many of the family's exemplars the concept fired; None without the exemplar signal."""
+    score: float | None = None
+    """similarity + exemplar_weight x exemplar bonus: what the threshold applies to (None when pinned)."""
     weight: float = Field(ge=0, le=1)
-    """Weight w_F(c) of the concept in the family's scores; a family's weights sum to 1."""
+    """Weight w_F(c) of the concept in the family's scores; a family's weights sum to 1 (0 for a
+    concept set aside)."""
 
 
 class NearMiss(_Model):
@@ -54,6 +57,8 @@ class NearMiss(_Model):
     """The concept's label."""
     similarity: float
     """Its cosine similarity to the family's text."""
+    score: float | None = None
+    """Its match score (similarity + exemplar bonus), below the threshold."""
 
 
 class FamilyMatch(_Model):
@@ -73,6 +78,9 @@ class FamilyMatch(_Model):
     """Whether the family's exemplars were run through the dictionary."""
     nearest: list[NearMiss] = Field(default_factory=list)
     """When nothing matched: the closest labels below the threshold."""
+    set_aside: list[ConceptMatch] = Field(default_factory=list)
+    """Concepts above the threshold that were left out because their margin is below the profile's
+    ``margin_warning`` (``low_margin: drop``): they read closer to the family's opposite."""
     warnings: list[str] = Field(default_factory=list)
     """Notes for the reader: low-margin concepts, skipped signals."""
 
@@ -105,12 +113,19 @@ class ProfileMatch(_Model):
     """Identity of the sentence embedder (model name and a hash of its files)."""
     threshold: float
     """Profile-wide similarity threshold."""
+    calibration: str = ""
+    """Where the threshold and the exemplar weight came from: the profile, the dictionary's
+    calibration, or the fallback defaults."""
     top_k: int
     """Profile-wide top-k."""
     margin_warning: float
     """Margins below this are flagged."""
     min_specificity: float
     """Smallest exemplar specificity for an exemplar match."""
+    exemplar_weight: float = 0.0
+    """Weight of the exemplar bonus in a concept's score (score = similarity + weight x bonus)."""
+    low_margin: str = "flag"
+    """drop: low-margin concepts were set aside; flag: kept with a warning."""
     families: list[FamilyMatch]
     """One entry per family, in the profile's order; families with no match are kept."""
     warnings: list[str] = Field(default_factory=list)
