@@ -124,6 +124,12 @@ def run(pairs_path: Path, assigned_path: Path | None = None) -> dict:
     out["auc"] = {"similarity": auc(sims, fits), "bonus": auc(bonus, fits),
                   "similarity_plus_bonus": auc(sims + w * bonus, fits),
                   "with_low_margin_set_aside": auc(combined, fits)}
+    bands = [(m.threshold, 0.65), (0.65, 0.75), (0.75, None)]
+    out["precision_by_score"] = []
+    for lo, hi in bands:
+        band = (combined >= lo) & (combined < hi if hi is not None else True)
+        out["precision_by_score"].append({"from": lo, "to": hi, "pairs": int(band.sum()),
+                                          "fit": int(fits[band].sum())})
     kinds = sorted({p.kind for p in pairs})
     out["predicted_fit_by_kind"] = {k: round(float(np.mean([s >= m.threshold for s, p in zip(combined, pairs)
                                                            if p.kind == k])), 3) for k in kinds}
@@ -192,15 +198,43 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--assigned", type=Path, default=FIXTURES / "dictionary_pairs_assigned.jsonl",
                         help="pairs judged only to check the matcher's output (not used for calibration)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
+    parser.add_argument("--write-manifest", action="store_true",
+                        help="write the chosen operating point and its figures into the bundled dictionary's "
+                             "manifest.json (its 'matching' block)")
     args = parser.parse_args(argv)
     result = run(args.pairs, args.assigned)
     text = json.dumps(result, indent=2, sort_keys=True)
     print(text)
-    if args.json:
-        from cg_gov.io import atomic_write_text
+    from cg_gov.io import atomic_write_text
 
+    if args.json:
         atomic_write_text(args.json, text + "\n")
+    if args.write_manifest:
+        path = ROOT / "cg_gov" / "data" / "dictionary" / "default" / "manifest.json"
+        manifest = json.loads(path.read_text())
+        manifest["matching"] = matching_block(result, args.pairs, args.assigned)
+        atomic_write_text(path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return 0
+
+
+def matching_block(result: dict, pairs: Path, assigned: Path) -> dict:
+    """The manifest's ``matching`` block: the operating point and what was measured at it."""
+    chosen = result["chosen_on_all_pairs"]
+    held = result["leave_one_profile_out"]["pooled"]
+    totals = result["matcher_at_defaults"]["totals"]
+    return {
+        "threshold": chosen["threshold"], "exemplar_weight": chosen["exemplar_weight"],
+        "calibrated_on": f"{pairs.relative_to(ROOT)} ({result['pairs']} judged pairs, {result['fits']} fit)",
+        "command": "HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/matching_dictionary.py --write-manifest",
+        "measured": {
+            "held_out_profiles": {"precision": held["precision"], "recall": held["recall"], "f1": held["f1"],
+                                  "method": "leave one example profile out, pooled"},
+            "matcher_output": {"assigned": totals["assigned"], "fit": totals["judged_fit"],
+                               "precision": totals["precision_of_judged"],
+                               "judged_in": f"{pairs.relative_to(ROOT)} + {assigned.relative_to(ROOT)}"},
+            "precision_by_score": result["precision_by_score"],
+        },
+    }
 
 
 if __name__ == "__main__":

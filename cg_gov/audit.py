@@ -326,8 +326,17 @@ def derive_findings(*, spec, profile, dictionary, items, concept_scores, family_
                 "matching_exemplar_weight": matches.exemplar_weight,
                 "extraction_template": spec.extraction.template, "extraction_dtype": spec.extraction.dtype,
                 "max_tokens": spec.extraction.max_tokens}
-    return Findings(audit=audit, summary=summary, families=families, suite_findings=suite,
-                    drift=workload, settings=settings)
+    findings = Findings(audit=audit, summary=summary, families=families, suite_findings=suite,
+                        drift=workload, settings=settings)
+    if matches.expected_precision is not None:
+        for caveat in findings.caveats:
+            if caveat.id == "noisy-labels":
+                recall = (f", and it found {matches.expected_recall:.0%} of the concepts that fit"
+                          if matches.expected_recall is not None else "")
+                caveat.text += (f" Measured for this dictionary: on judged profiles not used to calibrate the "
+                                f"matcher, {matches.expected_precision:.0%} of the concepts it matched fitted "
+                                f"their family{recall}.")
+    return findings
 
 
 def _drift(workload_items, suite_abar, ref_abar, family_scores, matches, labels, ratio_k, name) -> dict[str, Any]:

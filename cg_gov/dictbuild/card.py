@@ -94,10 +94,29 @@ def write_card(folder: Path, out: Path, profiles: list[Path], use_exemplars: boo
                      f"fires on {info.get('fired_share', 0):.2%} of tokens)")
         for ex in info.get("examples", [])[:3]:
             lines.append(f"  - `{_md_escape(ex)[:160]}`")
-    lines += ["", "## Matchability of the example profiles", "",
-              "Every family of `specs/profiles/` matched against the labels (label similarity"
-              + (" and the exemplar signal" if use_exemplars else "") + "); the best three matches per "
-              "family. A family with no match is a finding about this dictionary.", ""]
+    calib = d.matching_defaults
+    lines += ["", "## Matchability of the example profiles", ""]
+    if calib:
+        measured = calib.get("measured", {})
+        held = measured.get("held_out_profiles", {})
+        output = measured.get("matcher_output", {})
+        lines += [f"Matcher settings calibrated for this dictionary: threshold {calib.get('threshold')}, "
+                  f"exemplar weight {calib.get('exemplar_weight')}, chosen by F1 on "
+                  f"{_md_escape(str(calib.get('calibrated_on', '')))} (`{calib.get('command', '')}`). "
+                  f"Holding out each example profile in turn: precision {_fmt(held.get('precision'))}, "
+                  f"recall {_fmt(held.get('recall'))}, F1 {_fmt(held.get('f1'))}. Of the "
+                  f"{output.get('assigned')} concepts matched below, {output.get('fit')} were judged to fit "
+                  "their family.", ""]
+        bands = measured.get("precision_by_score") or []
+        if bands:
+            lines += ["| match score | judged pairs | fit |", "|---|---|---|"]
+            for b in bands:
+                span = f"{b['from']} to {b['to']}" if b.get("to") is not None else f"{b['from']} and above"
+                lines.append(f"| {span} | {b['pairs']} | {b['fit']} |")
+            lines.append("")
+    lines += ["Every family of `specs/profiles/` matched against this dictionary (label similarity"
+              + (" and the exemplar signal" if use_exemplars else "") + "), all matched concepts with their "
+              "score and source. A family with no match is a finding about this dictionary.", ""]
     exemplar = None
     if use_exemplars:
         from ..engine import concept_activations
@@ -107,18 +126,19 @@ def write_card(folder: Path, out: Path, profiles: list[Path], use_exemplars: boo
     for p in profiles:
         prof = load_profile(p)
         pm = match_profile(prof, d.labels, exemplar_activations=exemplar, reference_mean=d.reference_mean,
-                           dictionary_identity=d.identity, defaults=d.matching_defaults)
-        lines += [f"### {prof.profile} ({p.name})", "", "| family | matches (id: label, similarity, source) |",
+                           dictionary_identity=d.identity, defaults=calib)
+        lines += [f"### {prof.profile} ({p.name})", "", "| family | matches (id: label, score, source) |",
                   "|---|---|"]
         for fm in pm.families:
             if not fm.concepts:
-                near = "; ".join(f"{n.concept_id}: {_md_escape(n.label)} ({n.similarity:.2f})" for n in fm.nearest[:2])
+                near = "; ".join(f"{n.concept_id}: {_md_escape(n.label)} ({n.score or n.similarity:.2f})"
+                                 for n in fm.nearest[:2])
                 lines.append(f"| {fm.family} | **no match**: the dictionary cannot see this family"
                              + (f" (nearest: {near})" if near else "") + " |")
                 continue
-            best = sorted(fm.concepts, key=lambda c: -c.similarity)[:3]
             lines.append(f"| {fm.family} | " + "; ".join(
-                f"{c.concept_id}: {_md_escape(c.label)} ({c.similarity:.2f}, {c.source})" for c in best) + " |")
+                f"{c.concept_id}: {_md_escape(c.label)} ({c.score if c.score is not None else c.similarity:.2f}, "
+                f"{c.source})" for c in fm.concepts) + " |")
         lines.append("")
     text = "\n".join(lines) + "\n"
     atomic_write_text(out, text)

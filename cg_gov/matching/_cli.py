@@ -97,6 +97,11 @@ def format_match(match: ProfileMatch) -> str:
     if unmatched:
         summary += "; not visible in this dictionary: " + ", ".join(unmatched)
     out.append(summary)
+    if match.expected_precision is not None:
+        recall = f", recall {match.expected_recall:.0%}" if match.expected_recall is not None else ""
+        out.append(f"calibration of these settings: on profiles not used to choose them, "
+                   f"{match.expected_precision:.0%} of matched concepts fitted their family{recall}; "
+                   f"review each match, pin with include, remove with exclude")
     return "\n".join(out) + "\n"
 
 

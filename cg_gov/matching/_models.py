@@ -126,6 +126,11 @@ class ProfileMatch(_Model):
     """Weight of the exemplar bonus in a concept's score (score = similarity + weight x bonus)."""
     low_margin: str = "flag"
     """drop: low-margin concepts were set aside; flag: kept with a warning."""
+    expected_precision: float | None = None
+    """Share of matched concepts that fitted their family in the dictionary's calibration, on profiles
+    not used to choose the settings; None when the settings are not the dictionary's calibrated ones."""
+    expected_recall: float | None = None
+    """Share of fitting concepts the matcher found in the same measurement; None as above."""
     families: list[FamilyMatch]
     """One entry per family, in the profile's order; families with no match are kept."""
     warnings: list[str] = Field(default_factory=list)
