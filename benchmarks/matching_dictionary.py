@@ -23,8 +23,8 @@ are reported beside.
 - the operating point chosen on all pairs (shipped in the dictionary's manifest), and how the
   held-out figures compare with label similarity alone (w = 0);
 - AUC of similarity, of the bonus, and of the combined score;
-- for each reading of a token label (as the matcher embeds it, the token
-  alone, the gloss alone, token + gloss), the leave-one-profile-out F1;
+- for each subset of a concept's readings (its label, its top contexts, its
+  top tokens), the leave-one-profile-out figures;
 - what ``match_profile`` assigns with the shipped defaults, counted as judged
   fits, judged misfits and not judged (``--assigned``: pairs judged later, by
   the same rules and blind to the scores, for concepts the matcher assigned
@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -48,11 +47,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from cg_gov.matching import (  # noqa: E402
+    DEFAULT_READINGS,
     choose_operating_point,
     evaluate,
-    family_similarity,
-    family_texts,
-    label_text,
     leave_one_profile_out,
     load_dictionary_pairs,
     match_profile,
@@ -63,7 +60,6 @@ from cg_gov.specs import load_profile  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "matching"
 WEIGHTS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
-_QUOTED = re.compile(r'^"(.*)" \((?:([^:()]*): )?(.*)\)$')
 
 
 def auc(scores: np.ndarray, fits: np.ndarray) -> float:
@@ -71,12 +67,9 @@ def auc(scores: np.ndarray, fits: np.ndarray) -> float:
     return round(float((pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean()), 4)
 
 
-def _reading(label: str, how: str) -> str:
-    m = _QUOTED.match(label)
-    if how == "matcher" or not m:
-        return label_text(label)
-    token, _lemma, gloss = m.groups()
-    return {"token": token, "gloss": gloss, "token + gloss": f"{token}: {gloss}"}[how]
+#: Subsets of a concept's readings compared in the ablation.
+READING_SETS = (("label",), ("contexts",), ("tokens",), ("label", "contexts"), ("label", "tokens"),
+                ("label", "contexts", "tokens"))
 
 
 def run(pairs_path: Path, assigned_path: Path | None = None) -> dict:
@@ -88,34 +81,43 @@ def run(pairs_path: Path, assigned_path: Path | None = None) -> dict:
     labels = dictionary.labels
     ref = np.asarray(dictionary.reference.mean(axis=0)).ravel()
     profiles = {p: load_profile(ROOT / "specs" / "profiles" / f"{p}.yaml") for p in sorted({q.profile for q in pairs})}
+    fits = np.array([p.fits for p in pairs])
+    names = [p.profile for p in pairs]
 
     def acts(texts):
         return concept_activations(list(texts), dictionary, progress=False)
 
-    signals = {name: profile_signals(prof, labels, exemplar_activations=acts, reference_mean=ref)
-               for name, prof in profiles.items()}
-    emb = next(iter(signals.values())).embedder
-    sims, bonus = score_dictionary_pairs(signals, pairs, labels)
-    fits = np.array([p.fits for p in pairs])
-    names = [p.profile for p in pairs]
-    margins = np.array([np.nan if signals[p.profile].families[p.family].margin is None
-                        else signals[p.profile].families[p.family].margin[p.concept_id] for p in pairs])
-    # The matcher sets aside concepts with a negative margin (low_margin: drop): such a pair is never
-    # predicted to fit. Scores below -1 are below every threshold searched.
-    low = ~np.isnan(margins) & (margins < 0)
-    kept_sims = np.where(low, -10.0, sims)
+    def scored(readings=DEFAULT_READINGS, contrast=False):
+        """(signals, similarity, bonus, similarity with low-margin pairs pushed below every threshold)."""
+        signals = {name: profile_signals(prof, labels, exemplar_activations=acts, reference_mean=ref,
+                                         concept_info=dictionary.label_info, readings=readings,
+                                         contrast_families=contrast)
+                   for name, prof in profiles.items()}
+        sims, bonus = score_dictionary_pairs(signals, pairs, labels)
+        margins = np.array([np.nan if signals[p.profile].families[p.family].margin is None
+                            else signals[p.profile].families[p.family].margin[p.concept_id] for p in pairs])
+        # The matcher sets aside concepts with a negative margin (low_margin: drop): such a pair is
+        # never predicted to fit. Scores of -10 are below every threshold searched.
+        kept = np.where(~np.isnan(margins) & (margins < 0), -10.0, sims)
+        return signals, sims, bonus, kept, margins
 
+    signals, sims, bonus, kept_sims, margins = scored()
+    emb = next(iter(signals.values())).embedder
     out: dict = {"pairs": len(pairs), "fits": int(fits.sum()), "dictionary": dictionary.identity,
-                 "embedder": emb.identity, "weights_searched": list(WEIGHTS),
+                 "embedder": emb.identity, "readings": list(DEFAULT_READINGS), "weights_searched": list(WEIGHTS),
                  "fits_by_family": {f"{p}/{f}": [int(sum(q.fits for q in pairs if (q.profile, q.family) == (p, f))),
                                                  int(sum(1 for q in pairs if (q.profile, q.family) == (p, f)))]
                                     for p, f in sorted({(q.profile, q.family) for q in pairs})}}
     out["leave_one_profile_out"] = leave_one_profile_out(kept_sims, bonus, fits, names, WEIGHTS)
-    out["leave_one_profile_out_label_only"] = leave_one_profile_out(kept_sims, bonus, fits, names, (0.0,))
+    out["leave_one_profile_out_without_exemplars"] = leave_one_profile_out(kept_sims, bonus, fits, names, (0.0,))
     out["leave_one_profile_out_low_margin_kept"] = leave_one_profile_out(sims, bonus, fits, names, WEIGHTS)
     w, m = choose_operating_point(kept_sims, bonus, fits, WEIGHTS)
     out["chosen_on_all_pairs"] = {"exemplar_weight": w, **m.model_dump()}
     out["chosen_on_all_pairs_low_margin_kept"] = evaluate(sims + w * bonus, fits, m.threshold).model_dump()
+    above = sims + w * bonus >= m.threshold
+    negative = above & ~np.isnan(margins) & (margins < 0)
+    out["low_margin_rule"] = {"above_threshold": int(above.sum()), "negative_margin": int(negative.sum()),
+                              "negative_margin_fit": int(fits[negative].sum())}
     shipped = dictionary.matching_defaults
     out["shipped_defaults"] = {"exemplar_weight": shipped.get("exemplar_weight"), "threshold": shipped.get("threshold"),
                                "matches_choice": (shipped.get("exemplar_weight"), shipped.get("threshold"))
@@ -124,7 +126,8 @@ def run(pairs_path: Path, assigned_path: Path | None = None) -> dict:
     out["auc"] = {"similarity": auc(sims, fits), "bonus": auc(bonus, fits),
                   "similarity_plus_bonus": auc(sims + w * bonus, fits),
                   "with_low_margin_set_aside": auc(combined, fits)}
-    bands = [(m.threshold, 0.65), (0.65, 0.75), (0.75, None)]
+    bands = [(m.threshold, round(m.threshold + 0.1, 2)), (round(m.threshold + 0.1, 2), round(m.threshold + 0.2, 2)),
+             (round(m.threshold + 0.2, 2), None)]
     out["precision_by_score"] = []
     for lo, hi in bands:
         band = (combined >= lo) & (combined < hi if hi is not None else True)
@@ -134,12 +137,18 @@ def run(pairs_path: Path, assigned_path: Path | None = None) -> dict:
     out["predicted_fit_by_kind"] = {k: round(float(np.mean([s >= m.threshold for s, p in zip(combined, pairs)
                                                            if p.kind == k])), 3) for k in kinds}
 
+    # How a concept is read: leave-one-profile-out figures of each subset of readings.
+    out["readings_ablation"] = {}
+    for readings in READING_SETS:
+        _, s_r, b_r, k_r, _ = scored(readings)
+        out["readings_ablation"]["+".join(readings)] = {
+            "auc_similarity": auc(s_r, fits),
+            "leave_one_profile_out": leave_one_profile_out(k_r, b_r, fits, names, WEIGHTS)["pooled"]}
+
     # The alternative background: the profile's other families' exemplars as well as the reference.
-    contrast = {name: profile_signals(prof, labels, exemplar_activations=acts, reference_mean=ref,
-                                      contrast_families=True) for name, prof in profiles.items()}
-    _, bonus_c = score_dictionary_pairs(contrast, pairs, labels)
+    _, _, bonus_c, _, _ = scored(contrast=True)
     out["alternative_background_other_families"] = {
-        "auc_combined_at_chosen_weight": auc(sims + w * bonus_c, fits),
+        "auc_at_chosen_weight": auc(kept_sims + w * bonus_c, fits),
         "leave_one_profile_out": leave_one_profile_out(kept_sims, bonus_c, fits, names, WEIGHTS)["pooled"]}
 
     # The opposites guard on real labels.
@@ -148,19 +157,6 @@ def run(pairs_path: Path, assigned_path: Path | None = None) -> dict:
             "share": round(float(np.nanmean(np.where([p.kind == k for p in pairs], margins < 0, np.nan))), 3)
             if any(p.kind == k and not np.isnan(x) for p, x in zip(pairs, margins)) else None}
         for k in kinds}
-
-    # Readings of a token label: leave-one-profile-out F1 of label similarity alone.
-    readings = {}
-    for how in ("matcher", "token", "gloss", "token + gloss"):
-        vectors = emb.embed([_reading(p.label, how) for p in pairs]).astype(np.float64)
-        s = np.zeros(len(pairs))
-        for key in {(p.profile, p.family) for p in pairs}:
-            idx = [i for i, p in enumerate(pairs) if (p.profile, p.family) == key]
-            family = next(f for f in profiles[key[0]].families if f.id == key[1])
-            s[idx] = family_similarity(emb.embed(family_texts(family)), vectors[idx])
-        lopo = leave_one_profile_out(np.where(low, -10.0, s), bonus, fits, names, (0.0,))
-        readings[how] = {"auc": auc(s, fits), "lopo_f1": lopo["pooled"]["f1"]}
-    out["token_label_readings"] = readings
 
     # What the matcher assigns with the shipped defaults.
     judged = {(p.profile, p.family, p.concept_id): p.fits for p in pairs}
@@ -173,7 +169,8 @@ def run(pairs_path: Path, assigned_path: Path | None = None) -> dict:
     assigned = {}
     for name, prof in profiles.items():
         match = match_profile(prof, labels, exemplar_activations=acts, reference_mean=ref,
-                              dictionary_identity=dictionary.identity, defaults=shipped)
+                              dictionary_identity=dictionary.identity, defaults=shipped,
+                              concept_info=dictionary.label_info)
         for fam in match.families:
             verdicts = [judged.get((name, fam.family, c.concept_id)) for c in fam.concepts]
             assigned[f"{name}/{fam.family}"] = {
@@ -188,7 +185,6 @@ def run(pairs_path: Path, assigned_path: Path | None = None) -> dict:
     totals["precision_of_judged"] = round(totals["judged_fit"] / judged_n, 3) if judged_n else None
     totals["families_without_match"] = [k for k, v in assigned.items() if not v["assigned"]]
     out["matcher_at_defaults"] = {"totals": totals, "families": assigned}
-    out["label_only_at_chosen_threshold"] = evaluate(kept_sims, fits, m.threshold).model_dump()
     return out
 
 

@@ -499,7 +499,8 @@ def run_audit(spec_path: str | os.PathLike, *, out: str | os.PathLike | None = N
     ref_mean = np.asarray(dictionary.reference.mean(axis=0)).ravel() if dictionary.reference is not None else None
     matches = match_profile(profile, dictionary.labels, exemplar_activations=exemplar_acts,
                             reference_mean=ref_mean, dictionary_identity=dictionary.identity,
-                            defaults=dictionary.matching_defaults)
+                            defaults=dictionary.matching_defaults, concept_info=dictionary.label_info,
+                            progress=progress)
     stages.done(f"{sum(len(f.concepts) for f in matches.families)} concepts matched; "
                 f"{len(matches.unmatched)} families without a match")
 

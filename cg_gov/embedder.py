@@ -22,6 +22,7 @@ import importlib.util
 import io
 import json
 import os
+import sys
 import threading
 from pathlib import Path
 from typing import Sequence
@@ -217,6 +218,55 @@ class Embedder:
         root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
         key = hashlib.sha256(self.identity.encode()).hexdigest()[:16]
         return root / _CACHE_SUBDIR / f"{key}-{labels_sha256(labels)[:32]}.npy"
+
+    def embed_contexts(self, contexts: Sequence[Sequence[str]], *, cache_dir: str | os.PathLike | None = None,
+                       use_cache: bool = True, progress: bool = False) -> np.ndarray:
+        """One vector per concept: the normalised mean embedding of its example contexts,
+        ``(len(contexts), dim)`` float32, zero rows for concepts without contexts; cached on disk
+        like label embeddings (keyed by the embedder and every context)."""
+        contexts = [[str(t) for t in group if str(t).strip()] for group in contexts]
+        key = hashlib.sha256(json.dumps(contexts, ensure_ascii=False).encode("utf-8")).hexdigest()
+        root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+        path = root / _CACHE_SUBDIR / (f"{hashlib.sha256(self.identity.encode()).hexdigest()[:16]}"
+                                       f"-contexts-{key[:32]}.npy")
+        if use_cache and path.is_file():
+            try:
+                cached = np.load(path, allow_pickle=False)
+            except (OSError, ValueError):
+                cached = None
+            if (cached is not None and cached.dtype == np.float32 and cached.ndim == 2
+                    and cached.shape[0] == len(contexts)):
+                return cached
+        flat = [t for group in contexts for t in group]
+        owner = np.repeat(np.arange(len(contexts)), [len(g) for g in contexts])
+        chunk = 2048
+        parts = []
+        bar = None
+        if progress and flat:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(flat), desc="embedding concept contexts (once per dictionary)", unit="text",
+                       file=sys.stderr)
+        for start in range(0, len(flat), chunk):
+            parts.append(self.embed(flat[start:start + chunk], memo=False))
+            if bar is not None:
+                bar.update(len(parts[-1]))
+        if bar is not None:
+            bar.close()
+        dim = parts[0].shape[1] if parts else self.dim
+        sums = np.zeros((len(contexts), dim), dtype=np.float64)
+        if parts:
+            np.add.at(sums, owner, np.concatenate(parts).astype(np.float64))
+        norms = np.linalg.norm(sums, axis=1, keepdims=True)
+        vectors = (sums / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+        if use_cache:
+            buf = io.BytesIO()
+            np.save(buf, vectors, allow_pickle=False)
+            try:
+                atomic_write_bytes(path, buf.getvalue())
+            except OSError:
+                pass
+        return vectors
 
     def embed_labels(self, labels: Sequence[str], *,
                      cache_dir: str | os.PathLike | None = None, use_cache: bool = True) -> np.ndarray:

@@ -156,7 +156,8 @@ class MatchedConcept(_Model):
     label: str
     """The concept's text label, as stored in the dictionary (automatic, may be noisy)."""
     similarity: float
-    """Embedding similarity between the family's text and the concept's label (cosine)."""
+    """Embedding similarity between the family's text and the concept (cosine, averaged over the concept's
+    label, top contexts and top tokens)."""
     margin: float | None = None
     """Opposites guard: similarity to the family's texts minus similarity to their negations (polar words
     swapped for antonyms); negative means the label reads closer to the family's opposite. None when the

@@ -17,6 +17,7 @@ from cg_gov.matching import (
     NO_MATCH_MESSAGE,
     choose_operating_point,
     choose_threshold,
+    concept_readings,
     evaluate,
     family_similarity,
     family_texts,
@@ -28,6 +29,7 @@ from cg_gov.matching import (
     match_profile,
     negate,
     negation_texts,
+    profile_signals,
     score_dictionary_pairs,
     score_pairs,
     split_pairs,
@@ -462,7 +464,7 @@ def test_dictionary_pairs_belong_to_the_bundled_dictionary_and_every_example_fam
     labels = _bundled_labels()
     pairs = load_dictionary_pairs(FIXTURES / "dictionary_pairs.jsonl")
     assigned = load_dictionary_pairs(FIXTURES / "dictionary_pairs_assigned.jsonl")
-    assert len(pairs) >= 400 and sum(p.fits for p in pairs) >= 50
+    assert len(pairs) >= 550 and sum(p.fits for p in pairs) >= 80
     for p in pairs + assigned:
         assert labels[p.concept_id] == p.label, p
         assert p.fits == (p.kind == "positive")
@@ -503,10 +505,42 @@ def test_bundled_dictionary_calibration_is_what_ships():
     out = matching_dictionary.run(FIXTURES / "dictionary_pairs.jsonl", FIXTURES / "dictionary_pairs_assigned.jsonl")
     assert out["shipped_defaults"]["matches_choice"], out["chosen_on_all_pairs"]
     held = out["leave_one_profile_out"]["pooled"]
-    label_only = out["leave_one_profile_out_label_only"]["pooled"]
-    # measured: precision 0.51, recall 0.40, F1 0.45; label similarity alone F1 0.39
-    assert held["precision"] >= 0.45 and held["f1"] >= 0.40
-    assert held["f1"] > label_only["f1"]
+    no_exemplars = out["leave_one_profile_out_without_exemplars"]["pooled"]
+    # measured: precision 0.54, recall 0.42, F1 0.48; without the exemplar bonus F1 0.44, labels alone 0.41
+    assert held["precision"] >= 0.48 and held["f1"] >= 0.42
+    assert held["f1"] > no_exemplars["f1"]
+    readings = out["readings_ablation"]
+    assert readings["label+contexts+tokens"]["auc_similarity"] > readings["label"]["auc_similarity"]
     totals = out["matcher_at_defaults"]["totals"]
     # every concept the matcher assigns with the shipped settings has been judged
-    assert totals["not_judged"] == 0 and totals["precision_of_judged"] >= 0.4
+    assert totals["not_judged"] == 0 and totals["precision_of_judged"] >= 0.45  # measured 0.505
+
+
+def test_concepts_are_read_by_label_contexts_and_tokens(tmp_path, embedder):
+    labels = ["note: a short personal letter", "note: a short personal letter", ""]
+    info = [{"examples": ["I am so [sorry] for the delay.", "We [apologize] for the trouble."],
+             "top_tokens": ["sorry", "apologize"]},
+            {"examples": ["Add two cups of [flour].", "Bake the [bread] for an hour."], "top_tokens": ["flour"]},
+            {"examples": ["ignored: the concept has no label"], "top_tokens": ["x"]}]
+    vectors = concept_readings(embedder, labels, info, cache_dir=tmp_path)
+    assert len(vectors) == 3 and all(v.shape == (3, embedder.dim) for v in vectors)
+    assert all(not v[2].any() for v in vectors)  # an unlabelled concept has no reading at all
+    # contexts are embedded without the peak-token brackets, averaged and normalised, and cached
+    expected = embedder.embed(["I am so sorry for the delay.", "We apologize for the trouble."]).astype(np.float64)
+    expected = expected.sum(axis=0) / np.linalg.norm(expected.sum(axis=0))
+    assert np.allclose(vectors[1][0], expected, atol=1e-5)
+    cached = list((tmp_path / "label_embeddings").glob("*-contexts-*.npy"))
+    assert len(cached) == 1
+    again = embedder.embed_contexts([[t.replace("[", "").replace("]", "") for t in row["examples"]] if label else []
+                                     for label, row in zip(labels, info)], cache_dir=tmp_path)
+    assert np.array_equal(again, vectors[1].astype(np.float32))
+    # same labels, but the contexts tell the two concepts apart
+    profile = make_profile([EMPATHY])
+    plain = profile_signals(profile, labels, embedder=embedder, cache_dir=tmp_path).families["empathy"]
+    read = profile_signals(profile, labels, embedder=embedder, cache_dir=tmp_path,
+                           concept_info=info).families["empathy"]
+    assert plain.similarity[0] == plain.similarity[1]
+    assert read.similarity[0] > read.similarity[1] + 0.2
+    assert read.similarity[2] == plain.similarity[2] == 0.0
+    with pytest.raises(ValueError, match="unknown readings"):
+        concept_readings(embedder, labels, info, readings=("label", "gloss"))

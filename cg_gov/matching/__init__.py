@@ -23,11 +23,13 @@ from cg_gov.matching._calibration import (
 from cg_gov.matching._cli import NO_MATCH_MESSAGE, add_arguments, format_match, match_cli
 from cg_gov.matching._match import (
     DEFAULT_MIN_SPECIFICITY,
+    DEFAULT_READINGS,
     FALLBACK_EXEMPLAR_WEIGHT,
     FALLBACK_THRESHOLD,
     ExemplarActivations,
     FamilySignals,
     ProfileSignals,
+    concept_readings,
     exemplar_evidence,
     family_score,
     family_similarity,
@@ -42,6 +44,7 @@ from cg_gov.matching._text import ANTONYMS, family_texts, label_text, negate, ne
 __all__ = [
     "ANTONYMS",
     "DEFAULT_MIN_SPECIFICITY",
+    "DEFAULT_READINGS",
     "FALLBACK_EXEMPLAR_WEIGHT",
     "FALLBACK_THRESHOLD",
     "NO_MATCH_MESSAGE",
@@ -57,6 +60,7 @@ __all__ = [
     "ProfileMatch",
     "ProfileSignals",
     "add_arguments",
+    "concept_readings",
     "choose_operating_point",
     "choose_threshold",
     "evaluate",

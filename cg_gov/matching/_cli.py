@@ -127,7 +127,8 @@ def match_cli(args: argparse.Namespace | Sequence[str] | None = None, *, stdout:
     result = match_profile(profile, dictionary.labels, exemplar_activations=exemplar_fn,
                            reference_mean=dictionary.reference_mean if wants else None,
                            cache_dir=getattr(ns, "cache_dir", None),
-                           dictionary_identity=dictionary.identity, defaults=dictionary.matching_defaults)
+                           dictionary_identity=dictionary.identity, defaults=dictionary.matching_defaults,
+                           concept_info=dictionary.label_info, progress=True)
     if getattr(ns, "json", False):
         stdout.write(json.dumps(result.model_dump(mode="json"), indent=2, sort_keys=True) + "\n")
     else:

@@ -2,11 +2,14 @@
 
 Two signals score every concept for a family:
 
-1. **Label similarity.** The family's description, synonyms and exemplars are
+1. **Similarity.** The family's description, synonyms and exemplars are
    embedded one by one; the family's vector is the normalised mean of those
-   vectors (its centroid), and a concept's similarity is the cosine between
-   that centroid and its label's embedding (:func:`~cg_gov.matching.label_text`
-   says which part of a label is embedded).
+   vectors (its centroid). A concept is read three ways
+   (:func:`concept_readings`): its label (:func:`~cg_gov.matching.label_text`
+   says which part is embedded), the mean embedding of its top contexts (the
+   text where it fires most, from the dictionary's ``examples``) and its top
+   tokens. Its similarity is the mean cosine of its readings to the centroid
+   (a dictionary without contexts or tokens is read by its labels alone).
 2. **Exemplar bonus** (when the family has exemplars, ``use_exemplars`` is on
    and an activation function and the dictionary's reference means are
    given). The exemplars are run through the dictionary; a concept's
@@ -27,15 +30,17 @@ exemplars confirm it) or ``exemplar`` (only with the bonus). Pinned concepts
 (``include``) come on top of the ``top_k`` with a score of 1; ``exclude``
 removes a concept from every signal. Weights are scores divided by their sum.
 
-**Calibration.** The threshold and the exemplar weight are properties of a
-dictionary's labels: for the bundled dictionary they were chosen by F1 on 446
-judged (family, concept) pairs of the example profiles
+**Calibration.** The threshold and the exemplar weight belong to a
+dictionary: for the bundled one they were chosen by F1 on 577 judged
+(family, concept) pairs of the example profiles
 (``benchmarks/matching_dictionary.py``, which writes them into the
-dictionary's manifest). Label similarity alone ranked those pairs with AUC
-0.76; adding the exemplar bonus raised it to 0.80, and on each profile held
-out in turn, F1 rose from 0.39 to 0.45 (precision 0.29 -> 0.51). A weight of
-0.2 and a threshold of 0.55 were chosen. Dividing the exemplar activation by
-the other families' exemplars as well was tried and did no better (F1 0.44).
+dictionary's manifest): weight 0.1, threshold 0.42. Holding out each example
+profile in turn, precision was 0.54 and recall 0.42 (F1 0.48); reading
+concepts by their labels alone gave precision 0.40, recall 0.41, and leaving
+out the exemplar bonus precision 0.41, recall 0.48. Ranking quality (AUC) of
+the similarity: label 0.70, top contexts 0.79, all three readings 0.80, with
+the exemplar bonus 0.83. Dividing the exemplar activation by the other
+families' exemplars as well was tried and did no better.
 
 **Opposites guard.** Each candidate gets a margin: cosine of its label to the
 centroid of the family's polar texts minus cosine to the centroid of their
@@ -43,10 +48,11 @@ negations (:func:`~cg_gov.matching.negate`). A concept whose margin falls below
 ``margin_warning`` reads closer to the family's opposite: with
 ``low_margin: drop`` (the default) it is set aside, listed with weight 0, and
 the next candidate takes its place; with ``flag`` it is kept with a warning.
-On the judged pairs of the bundled dictionary, 1 of the 10 candidates with a
-negative margin fitted its family; on the descriptive-label calibration set,
-86% of labels naming a family's opposite had a negative margin, against 10% of
-labels that fit.
+On the judged pairs of the bundled dictionary, 4 of the 23 candidates above
+the threshold with a negative margin fitted their family (setting them aside
+raised precision from 0.49 to 0.57 at a recall of 0.57 instead of 0.61); on
+the descriptive-label calibration set, 86% of labels naming a family's
+opposite had a negative margin, against 10% of labels that fit.
 
 Everything is deterministic: sorted candidates with ties broken by concept id,
 similarities rounded to 6 decimals in the result.
@@ -69,13 +75,19 @@ from cg_gov.matching._text import family_texts, label_text, negate
 __all__ = ["DEFAULT_MIN_SPECIFICITY", "ExemplarActivations", "exemplar_evidence", "family_similarity",
            "FamilySignals", "ProfileSignals", "family_score", "match_profile", "profile_signals",
            "resolve_matching_defaults", "FALLBACK_THRESHOLD", "FALLBACK_EXEMPLAR_WEIGHT",
+           "READINGS", "DEFAULT_READINGS", "concept_readings",
            "polarity_margin"]
 
 #: Threshold and exemplar weight when neither the profile nor the dictionary sets them: 0.29 had
 #: the best F1 on the calibration half of the descriptive-label pairs
-#: (``tests/fixtures/matching/calibration.jsonl``); 0.2 is the bundled dictionary's calibrated weight.
+#: (``tests/fixtures/matching/calibration.jsonl``); 0.2 gives the exemplars a say of the same size as
+#: the weights chosen for the bundled dictionary (0.1 to 0.2 across held-out profiles).
 FALLBACK_THRESHOLD = 0.29
 FALLBACK_EXEMPLAR_WEIGHT = 0.2
+
+#: The descriptions of a concept the matcher can compare with a family (see concept_readings).
+READINGS = ("label", "contexts", "tokens")
+DEFAULT_READINGS: tuple[str, ...] = ("label", "contexts", "tokens")
 
 #: Smallest exemplar specificity (mean activation on exemplars over reference mean) for an
 #: exemplar match: the same factor k = 4 that marks a concept over-represented in method.md.
@@ -190,13 +202,18 @@ def profile_signals(profile: Any, labels: Sequence[str], *, embedder: Embedder |
                     reference_mean: np.ndarray | None = None,
                     cache_dir: str | os.PathLike | None = None,
                     min_specificity: float = DEFAULT_MIN_SPECIFICITY,
-                    contrast_families: bool = False) -> ProfileSignals:
+                    contrast_families: bool = False,
+                    concept_info: Sequence[Mapping[str, Any]] | None = None,
+                    readings: Sequence[str] = DEFAULT_READINGS,
+                    progress: bool = False) -> ProfileSignals:
     """Label similarity, opposites margin and exemplar evidence of every concept for every family.
 
     :func:`match_profile` selects from these; the calibration code scores labelled
     pairs with them, so both see the same numbers. Arguments as in :func:`match_profile`;
     ``contrast_families`` also divides a family's exemplar activation by the other families'
     (an alternative measured in ``benchmarks/matching_dictionary.py``, not used by the matcher).
+    ``readings`` are the descriptions of a concept whose similarities are averaged (see
+    :func:`concept_readings`); readings the dictionary lacks are skipped per concept.
     """
     settings = profile.matching
     labels = [str(label or "") for label in labels]
@@ -204,8 +221,9 @@ def profile_signals(profile: Any, labels: Sequence[str], *, embedder: Embedder |
     families = list(profile.families)
     emb = _resolve_embedder(profile, embedder)
     texts_of_labels = [label_text(label) for label in labels]
-    label_vectors = emb.embed_labels(texts_of_labels, cache_dir=cache_dir)
     live = np.array([bool(t) for t in texts_of_labels], dtype=bool)
+    reading_vectors = concept_readings(emb, labels, concept_info, readings=readings, cache_dir=cache_dir,
+                                       progress=progress)
 
     warnings: list[str] = []
     activations: dict[str, np.ndarray] = {}
@@ -256,13 +274,14 @@ def profile_signals(profile: Any, labels: Sequence[str], *, embedder: Embedder |
 
     out: dict[str, FamilySignals] = {}
     for f in families:
-        sim = family_similarity(np.stack([vectors[t] for t in family_texts(f)]), label_vectors)
+        sim = _mean_over_readings(reading_vectors, lambda v: family_similarity(
+            np.stack([vectors[t] for t in family_texts(f)]), v))
         sim = np.where(live, sim, 0.0)
         pairs = polar[f.id]
         margin = None
         if pairs:
-            margin = polarity_margin(np.stack([vectors[t] for t, _ in pairs]),
-                                     np.stack([vectors[n] for _, n in pairs]), label_vectors)
+            margin = _mean_over_readings(reading_vectors, lambda v: polarity_margin(
+                np.stack([vectors[t] for t, _ in pairs]), np.stack([vectors[n] for _, n in pairs]), v))
         specificity = active = bonus = None
         if f.id in activations:
             specificity, active, bonus = exemplar_evidence(
@@ -270,6 +289,60 @@ def profile_signals(profile: Any, labels: Sequence[str], *, embedder: Embedder |
         out[f.id] = FamilySignals(similarity=sim, margin=margin, negations=[n for _, n in pairs],
                                   specificity=specificity, active=active, bonus=bonus)
     return ProfileSignals(families=out, live=live, embedder=emb, warnings=warnings)
+
+
+def _context_text(text: str) -> str:
+    # top contexts mark the peak token as [token]; the embedder reads the plain text
+    return str(text).replace("[", "").replace("]", "")
+
+
+def concept_readings(emb: Embedder, labels: Sequence[str], concept_info: Sequence[Mapping[str, Any]] | None,
+                     *, readings: Sequence[str] = DEFAULT_READINGS, cache_dir: str | os.PathLike | None = None,
+                     progress: bool = False) -> list[np.ndarray]:
+    """Unit vectors describing each concept, one ``(C, dim)`` array per available reading:
+
+    - ``label``: the label (:func:`~cg_gov.matching.label_text`);
+    - ``contexts``: the mean embedding of the concept's top contexts (``examples`` in its info);
+    - ``tokens``: its top tokens (``top_tokens``), joined by commas.
+
+    Rows are zero where a concept lacks the reading; a reading no concept has is dropped.
+    Embeddings are cached under ``cache_dir``.
+    """
+    unknown = sorted(set(readings) - set(READINGS))
+    if unknown:
+        raise ValueError(f"unknown readings {unknown}; known: {list(READINGS)}")
+    info = list(concept_info) if concept_info is not None else [{} for _ in labels]
+    if len(info) != len(labels):
+        raise ValueError(f"concept_info has {len(info)} entries for {len(labels)} labels")
+    out = []
+    for reading in readings:
+        if reading == "label":
+            vec = emb.embed_labels([label_text(label) for label in labels], cache_dir=cache_dir)
+        elif reading == "contexts":
+            groups = [[_context_text(t) for t in (row.get("examples") or [])] if labels[i] else []
+                      for i, row in enumerate(info)]
+            if not any(groups):
+                continue
+            vec = emb.embed_contexts(groups, cache_dir=cache_dir, progress=progress)
+        else:
+            texts = [", ".join(str(t).strip() for t in (row.get("top_tokens") or [])[:5] if str(t).strip())
+                     if labels[i] else "" for i, row in enumerate(info)]
+            if not any(texts):
+                continue
+            vec = emb.embed_labels(texts, cache_dir=cache_dir)
+        out.append(np.asarray(vec, dtype=np.float64))
+    return out
+
+
+def _mean_over_readings(vectors: list[np.ndarray], cosine: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Per concept, the mean of ``cosine(reading)`` over the readings it has (nonzero rows)."""
+    total = np.zeros(vectors[0].shape[0]) if vectors else np.zeros(0)
+    count = np.zeros_like(total)
+    for vec in vectors:
+        has = np.abs(vec).sum(axis=1) > 0
+        total += np.where(has, cosine(vec), 0.0)
+        count += has
+    return np.where(count > 0, total / np.maximum(count, 1), 0.0)
 
 
 def family_score(signals: FamilySignals, exemplar_weight: float) -> np.ndarray:
@@ -305,7 +378,9 @@ def match_profile(profile: Any, labels: Sequence[str], *, embedder: Embedder | s
                   cache_dir: str | os.PathLike | None = None,
                   min_specificity: float = DEFAULT_MIN_SPECIFICITY,
                   dictionary_identity: str | None = None,
-                  defaults: Mapping[str, Any] | None = None) -> ProfileMatch:
+                  defaults: Mapping[str, Any] | None = None,
+                  concept_info: Sequence[Mapping[str, Any]] | None = None,
+                  progress: bool = False) -> ProfileMatch:
     """Match every family of ``profile`` to concepts of a dictionary with these ``labels``.
 
     ``labels`` has one entry per concept ("" for dead or unlabelled ones, which
@@ -315,6 +390,9 @@ def match_profile(profile: Any, labels: Sequence[str], *, embedder: Embedder | s
     of concept activations; with ``reference_mean`` (``(C,)``, the mean
     activation of each concept over the dictionary's reference corpus) it adds
     the exemplar signal. Label embeddings are cached under ``cache_dir``.
+    ``concept_info`` (one mapping per concept, with ``examples`` and
+    ``top_tokens``; :attr:`ConceptDictionary.label_info`) lets the matcher read
+    a concept by its top contexts and tokens as well as its label.
     ``defaults`` are the dictionary's calibrated ``threshold`` and
     ``exemplar_weight`` (:attr:`ConceptDictionary.matching_defaults`), used where
     the profile leaves them unset.
@@ -333,7 +411,7 @@ def match_profile(profile: Any, labels: Sequence[str], *, embedder: Embedder | s
         _check_pins(profile, index, family, n_concepts)
     signals = profile_signals(profile, labels, embedder=embedder, exemplar_activations=exemplar_activations,
                               reference_mean=reference_mean, cache_dir=cache_dir,
-                              min_specificity=min_specificity)
+                              min_specificity=min_specificity, concept_info=concept_info, progress=progress)
     emb, live, warnings = signals.embedder, signals.live, list(signals.warnings)
     exemplar_weight = weight_default
     margin_warning = float(settings.margin_warning)

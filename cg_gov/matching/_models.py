@@ -28,11 +28,13 @@ class ConceptMatch(_Model):
     far above its base rate; both; pinned: listed in the family's ``include``."""
     similarity: float
     """Cosine similarity between the family's text (centroid of its description, synonyms and
-    exemplars) and the concept's label."""
+    exemplars) and the concept, averaged over the concept's readings: its label, its top contexts and
+    its top tokens (those the dictionary has)."""
     margin: float | None
-    """Opposites guard: similarity of the label to the family's texts minus its similarity to their
-    negations (polar words swapped for antonyms). Negative: the label reads closer to the family's
-    opposite. None when the family has no polar word to negate, or the concept has no label."""
+    """Opposites guard: similarity of the concept (its readings, as for ``similarity``) to the family's
+    texts minus its similarity to their negations (polar words swapped for antonyms). Negative: the
+    concept reads closer to the family's opposite. None when the family has no polar word to negate,
+    or the concept has no label."""
     low_margin: bool
     """True when ``margin`` is below the profile's ``margin_warning``: check that the concept is
     not the family's opposite. Never set for pinned concepts."""
