@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import zlib
 from pathlib import Path
 
 import pytest
+from pdfstreams import pdf_streams
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -173,12 +172,7 @@ def test_cli_writes_json_html_pdf_and_exits_1_on_regression(tmp_path, old, new, 
     html = (out / "diff.html").read_text()
     assert "Regression" in html and "legal-advice" in html and "<script" not in html
     pdf = (out / "diff.pdf").read_bytes()
-    streams = []
-    for raw in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
-        try:
-            streams.append(zlib.decompress(raw))
-        except zlib.error:
-            streams.append(raw)
+    streams = pdf_streams(pdf)
     assert (out / "diff.json").read_bytes() in streams
     assert any(b'pdfaid:part="3"' in s for s in streams)
 

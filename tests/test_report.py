@@ -9,12 +9,12 @@ import re
 import shutil
 import socket
 import subprocess
-import zlib
 from html.parser import HTMLParser
 from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
+from pdfstreams import pdf_streams
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -105,17 +105,6 @@ def _elements(html: str) -> list[tuple[str, dict[str, str | None]]]:
     parser.feed(html)
     parser.close()
     return parser.tags
-
-
-def _pdf_streams(data: bytes) -> list[bytes]:
-    """Every stream of a PDF, inflated when it is Flate-compressed."""
-    out = []
-    for raw in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
-        try:
-            out.append(zlib.decompress(raw))
-        except zlib.error:
-            out.append(raw)
-    return out
 
 
 @pytest.fixture()
@@ -358,7 +347,7 @@ def test_report_pdf_is_pdf_a_with_attachments_and_no_fetch(no_network, tmp_path,
 
     pdf = written["pdf"].read_bytes()
     assert pdf.startswith(b"%PDF-1.7")
-    streams = _pdf_streams(pdf)
+    streams = pdf_streams(pdf)
     xmp = next(s for s in streams if b"pdfaid:" in s)
     assert b'pdfaid:part="3"' in xmp and b'pdfaid:conformance="B"' in xmp
     blob = b"\n".join(streams) + pdf
