@@ -229,14 +229,9 @@ class Embedder:
         root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
         path = root / _CACHE_SUBDIR / (f"{hashlib.sha256(self.identity.encode()).hexdigest()[:16]}"
                                        f"-contexts-{key[:32]}.npy")
-        if use_cache and path.is_file():
-            try:
-                cached = np.load(path, allow_pickle=False)
-            except (OSError, ValueError):
-                cached = None
-            if (cached is not None and cached.dtype == np.float32 and cached.ndim == 2
-                    and cached.shape[0] == len(contexts)):
-                return cached
+        cached = _read_cached(path, len(contexts)) if use_cache else None
+        if cached is not None:
+            return cached
         flat = [t for group in contexts for t in group]
         owner = np.repeat(np.arange(len(contexts)), [len(g) for g in contexts])
         chunk = 2048
@@ -260,12 +255,7 @@ class Embedder:
         norms = np.linalg.norm(sums, axis=1, keepdims=True)
         vectors = (sums / np.where(norms > 0, norms, 1.0)).astype(np.float32)
         if use_cache:
-            buf = io.BytesIO()
-            np.save(buf, vectors, allow_pickle=False)
-            try:
-                atomic_write_bytes(path, buf.getvalue())
-            except OSError:
-                pass
+            _write_cached(path, vectors)
         return vectors
 
     def embed_labels(self, labels: Sequence[str], *,
@@ -278,23 +268,35 @@ class Embedder:
         """
         labels = [str(label) for label in labels]
         path = self.cache_path(labels, cache_dir)
-        if use_cache and path.is_file():
-            try:
-                cached = np.load(path, allow_pickle=False)
-            except (OSError, ValueError):
-                cached = None
-            if (cached is not None and cached.dtype == np.float32 and cached.ndim == 2
-                    and cached.shape[0] == len(labels)):
-                return cached
+        cached = _read_cached(path, len(labels)) if use_cache else None
+        if cached is not None:
+            return cached
         vectors = self.embed(labels, memo=False)
         if use_cache:
-            buf = io.BytesIO()
-            np.save(buf, vectors, allow_pickle=False)
-            try:
-                atomic_write_bytes(path, buf.getvalue())
-            except OSError:
-                pass  # a read-only cache only costs time
+            _write_cached(path, vectors)
         return vectors
+
+
+def _read_cached(path: Path, n_rows: int) -> np.ndarray | None:
+    """A cached ``(n_rows, dim)`` float32 array, or None when absent, unreadable or of the wrong shape."""
+    if not path.is_file():
+        return None
+    try:
+        cached = np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    if cached.dtype == np.float32 and cached.ndim == 2 and cached.shape[0] == n_rows:
+        return cached
+    return None
+
+
+def _write_cached(path: Path, vectors: np.ndarray) -> None:
+    buf = io.BytesIO()
+    np.save(buf, vectors, allow_pickle=False)
+    try:
+        atomic_write_bytes(path, buf.getvalue())
+    except OSError:
+        pass  # a read-only cache only costs time
 
 
 _SHARED: dict[str, Embedder] = {}
