@@ -28,6 +28,7 @@ __all__ = ["AuditResult", "run_audit", "run_audit_cli", "derive_findings"]
 
 EVIDENCE_ITEMS = 4
 EVIDENCE_CHARS = 320
+EXAMPLE_CHARS = 160
 SUITE_ROWS = 10
 #: Performance needs this many effective items before a family can be called weak or ok.
 MIN_FAMILY_N_EFF = 10.0
@@ -208,6 +209,7 @@ def derive_findings(*, spec, profile, dictionary, items, concept_scores, family_
 
     sset = spec.scoring
     labels = dictionary.labels
+    concept_info = getattr(dictionary, "label_info", None)
     ov = concept_scores.overall
     fams = []
     for fam in profile.families:
@@ -244,9 +246,13 @@ def derive_findings(*, spec, profile, dictionary, items, concept_scores, family_
         matched = []
         for c in fm.concepts:
             r = ov.loc[c.concept_id]
+            info = concept_info[c.concept_id] if concept_info is not None else {}
+            examples = [str(e) for e in (info.get("examples") or []) if str(e).strip()]
             matched.append({"concept_id": c.concept_id, "label": c.label or labels[c.concept_id],
                             "similarity": float(c.similarity), "margin": _finite(c.margin), "source": c.source,
                             "weight": float(c.weight),
+                            "top_tokens": [str(t) for t in (info.get("top_tokens") or [])[:5]],
+                            "example": _truncate(examples[0], EXAMPLE_CHARS) if examples else None,
                             "coverage_ratio": _finite(r.get("coverage_ratio")) if "coverage_ratio" in ov.columns else None,
                             "chi_model": _finite(r.get("chi_model"))})
         for m in matched:

@@ -97,24 +97,34 @@ class PreparedItem:
 _SENTINELS = ("\ue000", "\ue001")
 
 
-def _render(tokenizer, text: str, response: str | None, template: str) -> tuple[str, list[tuple[int, int]]]:
+def _render(tokenizer, text: str, response: str | None, template: str,
+            skeletons: dict[bool, str] | None = None) -> tuple[str, list[tuple[int, int]]]:
     """The string the model saw, and the character spans of the item's own text.
 
     The chat template is rendered with placeholder characters in place of the
     message contents, which are then put in at the placeholders: the spans are
     exact even when an item's text also occurs in the template (a default
-    system prompt, say). Contents are inserted as they are.
+    system prompt, say). Contents are inserted as they are. ``skeletons``
+    keeps the rendered template between calls (it depends only on whether
+    there is a response).
     """
     if template == "raw":
         if response is None:
             return text, [(0, len(text))]
         return text + "\n" + response, [(0, len(text)), (len(text) + 1, len(text) + 1 + len(response))]
     parts = [text]
-    messages = [{"role": "user", "content": _SENTINELS[0]}]
-    if template == "user_assistant" and response is not None:
-        messages.append({"role": "assistant", "content": _SENTINELS[1]})
+    with_response = template == "user_assistant" and response is not None
+    if with_response:
         parts.append(response)
-    skeleton = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=(len(messages) == 1))
+    skeleton = skeletons.get(with_response) if skeletons is not None else None
+    if skeleton is None:
+        messages = [{"role": "user", "content": _SENTINELS[0]}]
+        if with_response:
+            messages.append({"role": "assistant", "content": _SENTINELS[1]})
+        skeleton = tokenizer.apply_chat_template(messages, tokenize=False,
+                                                 add_generation_prompt=(len(messages) == 1))
+        if skeletons is not None:
+            skeletons[with_response] = skeleton
     rendered, spans, pos = "", [], 0
     for sentinel, part in zip(_SENTINELS, parts):
         at = skeleton.find(sentinel, pos)
@@ -131,32 +141,40 @@ def _render(tokenizer, text: str, response: str | None, template: str) -> tuple[
 def prepare_items(tokenizer, texts: Sequence[str], responses: Sequence[str | None] | None,
                   settings: ExtractionSettings) -> list[PreparedItem]:
     """Tokenise items as the model saw them and mark the counted tokens."""
-    special = set(tokenizer.all_special_ids)
-    out: list[PreparedItem] = []
+    special = np.array(sorted(set(tokenizer.all_special_ids)), dtype=np.int64)
+    skeletons: dict[bool, str] = {}
+    rendered_all, spans_all = [], []
     for i, text in enumerate(texts):
         response = responses[i] if responses is not None else None
-        rendered, spans = _render(tokenizer, text, response, settings.template)
-        enc = tokenizer(rendered, add_special_tokens=(settings.template == "raw"),
-                        return_offsets_mapping=True, truncation=False)
-        ids = list(enc["input_ids"])[: settings.max_tokens]
-        if settings.max_tokens < len(enc["input_ids"]):
+        rendered, spans = _render(tokenizer, text, response, settings.template, skeletons)
+        rendered_all.append(rendered)
+        spans_all.append(spans)
+    # one call for all items: the tokenizer batches them itself
+    enc = tokenizer(rendered_all, add_special_tokens=(settings.template == "raw"),
+                    return_offsets_mapping=True, truncation=False) if rendered_all else {"input_ids": []}
+    out: list[PreparedItem] = []
+    for i, text in enumerate(texts):
+        full = enc["input_ids"][i]
+        ids = np.asarray(full[: settings.max_tokens], dtype=np.int64)
+        if settings.max_tokens < len(full):
             log.debug("item %d truncated to %d tokens", i, settings.max_tokens)
-        offsets = list(enc["offset_mapping"])[: settings.max_tokens]
         if settings.exclude_special_tokens:
-            counted = [
-                tid not in special and e > s and any(s < b and e > a for a, b in spans)
-                for tid, (s, e) in zip(ids, offsets)
-            ]
-            if counted:
+            offsets = np.asarray(enc["offset_mapping"][i][: settings.max_tokens], dtype=np.int64).reshape(-1, 2)
+            start, end = offsets[:, 0], offsets[:, 1]
+            inside = np.zeros(len(ids), dtype=bool)
+            for a, b in spans_all[i]:
+                inside |= (start < b) & (end > a)
+            counted = inside & (end > start) & ~np.isin(ids, special)
+            if counted.size:
                 # the first position is an attention sink: its residual norm is about 100x that
                 # of other tokens (measured on SmolLM2) and carries no meaning of its own
                 counted[0] = False
         else:
-            counted = [True] * len(ids)
-        if text.strip() and not any(counted):
+            counted = np.ones(len(ids), dtype=bool)
+        if text.strip() and not counted.any():
             log.warning("item %d has no counted token (its text lies beyond max_tokens=%d?)", i,
                         settings.max_tokens)
-        out.append(PreparedItem(ids, counted))
+        out.append(PreparedItem(ids.tolist(), counted.tolist()))
     return out
 
 

@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 #: Version of the ``findings.json`` shape written by this cg_gov.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 Importance = Literal["critical", "high", "medium", "low"]
 Severity = Literal["critical", "high", "medium", "low", "none"]
@@ -166,6 +166,12 @@ class MatchedConcept(_Model):
     """Why the concept matched: its label, the family's exemplars, both, or pinned by the profile."""
     weight: NonNegative
     """Weight w_F(c) of the concept in the family's scores (the weights of a family sum to 1)."""
+    top_tokens: list[str] = Field(default_factory=list)
+    """Word pieces the concept fires on most, from the dictionary (empty when it records none)."""
+    example: str | None = None
+    """A text the concept fires on most, peak token in [brackets], from the dictionary's corpus (untrusted
+    text, shortened); None when the dictionary records none. With ``top_tokens``, what a reviewer checks
+    the label against."""
     coverage_ratio: NonNegative | None = None
     """The concept's coverage ratio, suite mean activation over reference mean; None when not measurable."""
     chi_model: Fraction | None = None
@@ -614,8 +620,14 @@ def _upgrade_0_to_1(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _upgrade_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 added ``top_tokens`` and ``example`` to matched concepts; both have defaults."""
+    data["schema_version"] = 2
+    return data
+
+
 #: ``_UPGRADES[v]`` turns a version-v dict into a version v+1 dict.
-_UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {0: _upgrade_0_to_1}
+_UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {0: _upgrade_0_to_1, 1: _upgrade_1_to_2}
 
 
 # ---------------------------------------------------------------------------

@@ -32,6 +32,20 @@ def test_fixture_round_trips_byte_for_byte(tmp_path):
     assert findings_to_json(load_findings(out)) == FIXTURE.read_text(encoding="utf-8")
 
 
+def test_version_1_files_are_upgraded(tmp_path):
+    """Files written before matched concepts carried their top tokens and an example still load."""
+    old = FIXTURE.parent / "support_assistant.v1.json"
+    assert json.loads(old.read_text())["schema_version"] == 1
+    findings = load_findings(old)
+    assert findings.schema_version == SCHEMA_VERSION == 2
+    concepts = [c for f in findings.families for c in f.matched_concepts]
+    assert concepts and all(c.top_tokens == [] and c.example is None for c in concepts)
+    # everything else is as written
+    current = load_findings(FIXTURE)
+    assert [f.id for f in findings.families] == [f.id for f in current.families]
+    assert findings.summary == current.summary
+
+
 def test_load_accepts_a_report_folder(tmp_path):
     (tmp_path / "findings.json").write_bytes(FIXTURE.read_bytes())
     assert load_findings(tmp_path).audit.id == "support-assistant-2026q1"

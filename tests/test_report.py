@@ -67,6 +67,8 @@ def hostile_findings() -> Findings:
     refusal["description"] = EXTERNAL[1]
     refusal["matched_concepts"][0]["label"] = EXTERNAL[0]
     refusal["matched_concepts"][1]["label"] = GARAK[1]
+    refusal["matched_concepts"][0]["example"] = GARAK[2]
+    refusal["matched_concepts"][1]["top_tokens"] = [EXTERNAL[0], GARAK[3]]
     refusal["benchmarks"][0]["name"] = EXTERNAL[3]
     refusal["evidence"] = [
         {"benchmark": "harmbench", "item_id": f"xss-{i}", "text": text, "score": 0.0, "activation": 1.0 + i}
@@ -283,6 +285,20 @@ def test_user_template_folder_overrides_the_stylesheet(findings, tmp_path):
     assert "house style marker" in html and "Executive summary" in html
     with pytest.raises(CgGovError, match="template folder not found"):
         render_html(build_view(findings, {}), template_dir=tmp_path / "nope")
+
+
+def test_a_failed_rendering_leaves_the_report_folder_as_it_was(findings, tmp_path):
+    out = tmp_path / "report"
+    render_report(findings, MANIFEST, out, formats=("html", "json"))
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    broken = tmp_path / "templates"
+    broken.mkdir()
+    (broken / "report.html.j2").write_text("{{ no_such_thing.attribute }}\n")
+    changed = findings.model_copy(update={"settings": {**findings.settings, "note": "a later run"}})
+    with pytest.raises(CgGovError, match="template"):
+        render_report(changed, MANIFEST, out, formats=("html", "json"), template_dir=broken)
+    # neither the new findings.json nor a half report: the folder is the earlier run's, untouched
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
 def test_unknown_format_is_refused(findings, tmp_path):

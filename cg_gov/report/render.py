@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping
 
 from cg_gov.errors import CgGovError
 from cg_gov.findings import Findings, findings_to_json
-from cg_gov.io import atomic_write_bytes, atomic_write_text, canonical_json
+from cg_gov.io import atomic_write_bytes, canonical_json
 from cg_gov.report.pdf import PdfAttachment, html_to_pdf, svg_data_uri
 from cg_gov.report.view import build_view
 
@@ -117,17 +117,18 @@ def render_report(findings: Findings | Mapping[str, Any], manifest: Mapping[str,
     findings_text = findings_to_json(findings)
     manifest_text = canonical_json(manifest)
     created = manifest_created(manifest)
-    written: dict[str, Path] = {}
-
+    # Everything is rendered in memory first and written only when all of it succeeded, so a
+    # failed rendering never leaves new findings beside an old report (or the reverse).
+    files: list[tuple[str, str, bytes]] = []
     if "json" in formats:
-        written["json"] = atomic_write_text(out / "findings.json", findings_text)
-        written["manifest"] = atomic_write_text(out / "manifest.json", manifest_text)
+        files.append(("json", "findings.json", findings_text.encode("utf-8")))
+        files.append(("manifest", "manifest.json", manifest_text.encode("utf-8")))
     if "html" in formats or "pdf" in formats:
         view = build_view(findings, manifest)
         html, uris = render_html(view, "report.html.j2", template_dir,
                                  created.isoformat() if created else None)
         if "html" in formats:
-            written["html"] = atomic_write_text(out / "report.html", html)
+            files.append(("html", "report.html", html.encode("utf-8")))
         if "pdf" in formats:
             pdf = html_to_pdf(
                 html,
@@ -140,5 +141,8 @@ def render_report(findings: Findings | Mapping[str, Any], manifest: Mapping[str,
                                   "Supplement"),
                 ],
                 allowed_data_uris=uris, allowed_dirs=template_dirs(template_dir), created=created)
-            written["pdf"] = atomic_write_bytes(out / "report.pdf", pdf)
+            files.append(("pdf", "report.pdf", pdf))
+    written: dict[str, Path] = {}
+    for key, name, data in files:
+        written[key] = atomic_write_bytes(out / name, data)
     return written

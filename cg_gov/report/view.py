@@ -160,6 +160,8 @@ def _family_view(family: Family, caveats: dict[str, Caveat]) -> dict[str, Any]:
             {
                 "concept_id": c.concept_id,
                 "label": truncate(c.label, LABEL_CHARS),
+                "fires_on": ", ".join(c.top_tokens[:3]),
+                "example": c.example or "",
                 "similarity": fmt_num(c.similarity),
                 "margin": fmt_signed(c.margin),
                 "source": SOURCE_WORDS[c.source],
