@@ -96,6 +96,11 @@ class PreparedItem:
 
 _SENTINELS = ("\ue000", "\ue001")
 
+#: Part of every activation cache key; raised when the same settings start computing different
+#: numbers. 2: the embedded model is always loaded from its converted copy (a first load used to
+#: cast its rotary-embedding buffers to bf16, which moved activations by about 2%).
+CACHE_VERSION = 2
+
 
 def _render(tokenizer, text: str, response: str | None, template: str,
             skeletons: dict[bool, str] | None = None) -> tuple[str, list[tuple[int, int]]]:
@@ -348,7 +353,7 @@ def extract_activations(texts: Sequence[str], dictionary: "ConceptDictionary", *
         raise CgGovError("responses and texts differ in length")
     n, n_concepts = len(texts), dictionary.n_concepts
     namespace = hashlib.sha256(json.dumps(
-        [dictionary.identity, settings.cache_key()], sort_keys=True).encode()).hexdigest()[:24]
+        [dictionary.identity, settings.cache_key(), CACHE_VERSION], sort_keys=True).encode()).hexdigest()[:24]
     keys = [ActivationCache.item_key(namespace, t, responses[i] if responses is not None else None)
             for i, t in enumerate(texts)]
     store = ActivationCache(Path(cache_dir or default_cache_dir()) / "activations", namespace) if cache else None

@@ -108,14 +108,22 @@ def load_language_model(model: str = "default", *, gguf_file: str | None = None,
         gguf = default_gguf_path()
         ident = model_identity("default")
         converted = cache_dir() / "models" / ident[:16]
-        if (converted / ".complete").is_file():
-            lm = AutoModelForCausalLM.from_pretrained(converted, dtype=torch_dtype, local_files_only=True)
-            tok = AutoTokenizer.from_pretrained(converted, local_files_only=True)
-        else:
+        if not (converted / ".complete").is_file():
             tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
             lm = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-            _save_converted(lm, tok, converted)
-            lm = lm.to(torch_dtype)
+            if not _save_converted(lm, tok, converted):
+                # A cache that cannot be written: convert into a temporary folder instead.
+                import tempfile
+
+                with tempfile.TemporaryDirectory(prefix="cg_gov-model-") as tmp:
+                    _save_converted(lm, tok, Path(tmp) / "model", strict=True)
+                    del lm
+                    return _from_converted(Path(tmp) / "model", torch_dtype, device)
+            del lm
+        # Always loaded from the converted copy, so that the first run on a machine computes
+        # exactly what every later run does: casting the GGUF-loaded model instead also casts
+        # its rotary-embedding buffers, and its bf16 activations differed by 2.4% (relative L1).
+        return _from_converted(converted, torch_dtype, device)
     else:
         path = Path(model)
         if not path.is_dir():
@@ -126,6 +134,10 @@ def load_language_model(model: str = "default", *, gguf_file: str | None = None,
             kwargs["gguf_file"] = gguf_file
         tok = AutoTokenizer.from_pretrained(path, **kwargs)
         lm = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, **kwargs)
+    return _ready(lm, tok, device)
+
+
+def _ready(lm, tok, device: str) -> tuple[Any, Any]:
     lm.eval()
     lm.to(device)
     if tok.pad_token is None:
@@ -133,13 +145,27 @@ def load_language_model(model: str = "default", *, gguf_file: str | None = None,
     return lm, tok
 
 
-def _save_converted(lm, tok, folder: Path) -> None:
-    """Keep the de-quantised weights as safetensors; a marker file makes the copy count."""
+def _from_converted(folder: Path, torch_dtype, device: str) -> tuple[Any, Any]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    lm = AutoModelForCausalLM.from_pretrained(folder, dtype=torch_dtype, local_files_only=True)
+    tok = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    return _ready(lm, tok, device)
+
+
+def _save_converted(lm, tok, folder: Path, strict: bool = False) -> bool:
+    """Keep the de-quantised weights as safetensors; a marker file makes the copy count.
+    Returns whether the copy was written (``strict``: raise instead of returning False)."""
     import shutil
     import tempfile
 
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".convert-", dir=folder.parent))
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".convert-", dir=folder.parent))
+    except OSError:
+        if strict:
+            raise
+        return False
     try:
         from safetensors.torch import save_model
 
@@ -155,5 +181,9 @@ def _save_converted(lm, tok, folder: Path) -> None:
         if folder.exists():
             shutil.rmtree(folder)
         os.replace(tmp, folder)
-    except Exception:  # noqa: BLE001 - the converted copy is only a speed-up; the loaded model is fine
+        return True
+    except Exception:  # noqa: BLE001 - the caller falls back to a temporary copy
         shutil.rmtree(tmp, ignore_errors=True)
+        if strict:
+            raise
+        return False

@@ -1,0 +1,40 @@
+"""Loading the embedded language model: the first load on a machine computes what later loads do."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from cg_gov.model import load_language_model, model_identity
+
+pytestmark = pytest.mark.slow
+
+TEXT = "Customer: I want a refund for order 1234, it arrived broken on 3 March."
+
+
+def _hidden(lm, tok) -> torch.Tensor:
+    ids = tok(TEXT, return_tensors="pt")
+    with torch.inference_mode():
+        return lm(**ids, output_hidden_states=True).hidden_states[16]
+
+
+def test_first_load_computes_what_later_loads_compute(tmp_path, monkeypatch):
+    monkeypatch.setenv("CG_GOV_CACHE", str(tmp_path / "cache"))
+    converted = tmp_path / "cache" / "models" / model_identity("default")[:16]
+    first, tok_first = load_language_model(dtype="bfloat16")   # de-quantises the GGUF file
+    assert (converted / ".complete").is_file() and (converted / "model.safetensors").is_file()
+    later, tok_later = load_language_model(dtype="bfloat16")   # from the converted copy
+    assert tok_first(TEXT)["input_ids"] == tok_later(TEXT)["input_ids"]
+    # bit for bit, rotary-embedding buffers included (a cast model keeps them in bf16)
+    assert torch.equal(_hidden(first, tok_first), _hidden(later, tok_later))
+    assert first.model.rotary_emb.inv_freq.dtype == torch.float32
+
+
+def test_a_cache_that_cannot_be_written_still_gives_the_same_model(tmp_path, monkeypatch):
+    monkeypatch.setenv("CG_GOV_CACHE", str(tmp_path / "writable"))
+    reference, tok = load_language_model(dtype="bfloat16")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder\n")
+    monkeypatch.setenv("CG_GOV_CACHE", str(blocker / "cache"))  # nothing can be created below a file
+    lm, tok2 = load_language_model(dtype="bfloat16")
+    assert blocker.read_text() == "not a folder\n"
+    assert torch.equal(_hidden(lm, tok2), _hidden(reference, tok))
