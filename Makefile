@@ -28,8 +28,10 @@ $(VENV)/.stamp-test: $(VENV)/.stamp-base
 
 venv: $(VENV)/.stamp-base
 
+# cg-gov exits 1 when the gate fails (the demo's does: the embedded model misses the profile's
+# requirements); the report is written all the same, so only an error (exit 2) fails this target.
 report: $(VENV)/.stamp-base
-	$(VENV)/bin/cg-gov audit specs/audits/demo.yaml
+	$(VENV)/bin/cg-gov audit specs/audits/demo.yaml || [ $$? -eq 1 ]
 
 test: $(VENV)/.stamp-test
 	$(PY) -m pytest -q
