@@ -79,7 +79,7 @@ def run(pairs_path: Path, assigned_path: Path | None = None) -> dict:
     pairs = load_dictionary_pairs(pairs_path)
     dictionary = load_dictionary("default")
     labels = dictionary.labels
-    ref = np.asarray(dictionary.reference.mean(axis=0)).ravel()
+    ref = dictionary.reference_mean
     profiles = {p: load_profile(ROOT / "specs" / "profiles" / f"{p}.yaml") for p in sorted({q.profile for q in pairs})}
     fits = np.array([p.fits for p in pairs])
     names = [p.profile for p in pairs]

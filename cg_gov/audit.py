@@ -502,7 +502,7 @@ def run_audit(spec_path: str | os.PathLike, *, out: str | os.PathLike | None = N
     def exemplar_acts(texts):
         return extract_activations(texts, dictionary, settings=settings, cache=use_cache, progress=False).abar
 
-    ref_mean = np.asarray(dictionary.reference.mean(axis=0)).ravel() if dictionary.reference is not None else None
+    ref_mean = dictionary.reference_mean
     matches = match_profile(profile, dictionary.labels, exemplar_activations=exemplar_acts,
                             reference_mean=ref_mean, dictionary_identity=dictionary.identity,
                             defaults=dictionary.matching_defaults, concept_info=dictionary.label_info,

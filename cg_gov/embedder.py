@@ -215,9 +215,12 @@ class Embedder:
 
     def cache_path(self, labels: Sequence[str], cache_dir: str | os.PathLike | None = None) -> Path:
         """Where the label embeddings of ``labels`` are cached."""
+        return self._cache_file(labels_sha256(labels)[:32], cache_dir)
+
+    def _cache_file(self, name: str, cache_dir: str | os.PathLike | None) -> Path:
         root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
         key = hashlib.sha256(self.identity.encode()).hexdigest()[:16]
-        return root / _CACHE_SUBDIR / f"{key}-{labels_sha256(labels)[:32]}.npy"
+        return root / _CACHE_SUBDIR / f"{key}-{name}.npy"
 
     def embed_contexts(self, contexts: Sequence[Sequence[str]], *, cache_dir: str | os.PathLike | None = None,
                        use_cache: bool = True, progress: bool = False) -> np.ndarray:
@@ -226,9 +229,7 @@ class Embedder:
         like label embeddings (keyed by the embedder and every context)."""
         contexts = [[str(t) for t in group if str(t).strip()] for group in contexts]
         key = hashlib.sha256(json.dumps(contexts, ensure_ascii=False).encode("utf-8")).hexdigest()
-        root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-        path = root / _CACHE_SUBDIR / (f"{hashlib.sha256(self.identity.encode()).hexdigest()[:16]}"
-                                       f"-contexts-{key[:32]}.npy")
+        path = self._cache_file(f"contexts-{key[:32]}", cache_dir)
         cached = _read_cached(path, len(contexts)) if use_cache else None
         if cached is not None:
             return cached

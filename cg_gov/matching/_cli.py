@@ -48,15 +48,19 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "\u2026"
 
 
+def _set_aside(fam: FamilyMatch, out: list[str]) -> None:
+    if fam.set_aside:
+        aside = ", ".join(f"{c.concept_id} {_clip(c.label, 36)!r} (margin {c.margin:+.3f})" for c in fam.set_aside)
+        out.append(f"  set aside, may mean the opposite: {aside}")
+
+
 def _format_family(fam: FamilyMatch, out: list[str]) -> None:
     head = f"{fam.family}  (threshold {fam.threshold:.2f}, top-k {fam.top_k}"
     head += ", exemplar signal)" if fam.exemplar_signal else ")"
     out.append(head)
     if not fam.concepts:
         out.append(f"  {NO_MATCH_MESSAGE}")
-        if fam.set_aside:
-            aside = ", ".join(f"{c.concept_id} {_clip(c.label, 36)!r} (margin {c.margin:+.3f})" for c in fam.set_aside)
-            out.append(f"  set aside, may mean the opposite: {aside}")
+        _set_aside(fam, out)
         if fam.nearest:
             near = ", ".join(f"{n.concept_id} {_clip(n.label, 40)!r} "
                              f"({n.score if n.score is not None else n.similarity:.3f})" for n in fam.nearest)
@@ -69,9 +73,7 @@ def _format_family(fam: FamilyMatch, out: list[str]) -> None:
         spec = "-" if c.specificity is None else (f"{c.specificity:.1f}" if c.specificity < 1000 else ">999")
         out.append(f"  {c.concept_id:>7}  {label:<48}  {_fmt(c.similarity):>6}  {spec:>6}  "
                    f"{_fmt(c.margin, sign=True):>7}  {c.source:<8}  {c.weight:>6.3f}{flag}")
-    if fam.set_aside:
-        aside = ", ".join(f"{c.concept_id} {_clip(c.label, 36)!r} (margin {c.margin:+.3f})" for c in fam.set_aside)
-        out.append(f"  set aside, may mean the opposite: {aside}")
+    _set_aside(fam, out)
     for warning in fam.warnings:
         out.append(f"  warning: {warning}")
 

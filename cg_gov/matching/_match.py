@@ -89,7 +89,8 @@ FALLBACK_EXEMPLAR_WEIGHT = 0.2
 
 #: The descriptions of a concept the matcher can compare with a family (see concept_readings).
 READINGS = ("label", "contexts", "tokens")
-DEFAULT_READINGS: tuple[str, ...] = ("label", "contexts", "tokens")
+#: The readings the matcher uses: all of them (they had the best AUC on the judged pairs).
+DEFAULT_READINGS: tuple[str, ...] = READINGS
 
 #: Smallest exemplar specificity (mean activation on exemplars over reference mean) for an
 #: exemplar match: the same factor k = 4 that marks a concept over-represented in method.md.
@@ -175,7 +176,8 @@ class FamilySignals:
     """What the matcher knows about every concept for one family, before it selects."""
 
     similarity: np.ndarray
-    """``(C,)`` cosine of each concept's label to the family's centroid (0 for unlabelled concepts)."""
+    """``(C,)`` cosine of each concept to the family's centroid, averaged over the concept's readings
+    (0 for unlabelled concepts)."""
     margin: np.ndarray | None
     """``(C,)`` opposites-guard margin, or None when the family has no polar text."""
     negations: list[str]
@@ -226,6 +228,7 @@ def profile_signals(profile: Any, labels: Sequence[str], *, embedder: Embedder |
     live = np.array([bool(t) for t in texts_of_labels], dtype=bool)
     reading_vectors = concept_readings(emb, labels, concept_info, readings=readings, cache_dir=cache_dir,
                                        progress=progress)
+    reading_has = [np.abs(v).sum(axis=1) > 0 for v in reading_vectors]
 
     warnings: list[str] = []
     activations: dict[str, np.ndarray] = {}
@@ -276,14 +279,16 @@ def profile_signals(profile: Any, labels: Sequence[str], *, embedder: Embedder |
 
     out: dict[str, FamilySignals] = {}
     for f in families:
-        sim = _mean_over_readings(reading_vectors, lambda v: family_similarity(
-            np.stack([vectors[t] for t in family_texts(f)]), v))
+        texts = np.stack([vectors[t] for t in family_texts(f)])
+        sim = _mean_over_readings(reading_vectors, reading_has, lambda v: family_similarity(texts, v))
         sim = np.where(live, sim, 0.0)
         pairs = polar[f.id]
         margin = None
         if pairs:
-            margin = _mean_over_readings(reading_vectors, lambda v: polarity_margin(
-                np.stack([vectors[t] for t, _ in pairs]), np.stack([vectors[n] for _, n in pairs]), v))
+            polar_vectors = np.stack([vectors[t] for t, _ in pairs])
+            negated_vectors = np.stack([vectors[n] for _, n in pairs])
+            margin = _mean_over_readings(reading_vectors, reading_has,
+                                         lambda v: polarity_margin(polar_vectors, negated_vectors, v))
         specificity = active = bonus = None
         if f.id in activations:
             specificity, active, bonus = exemplar_evidence(
@@ -336,14 +341,14 @@ def concept_readings(emb: Embedder, labels: Sequence[str], concept_info: Sequenc
     return out
 
 
-def _mean_over_readings(vectors: list[np.ndarray], cosine: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """Per concept, the mean of ``cosine(reading)`` over the readings it has (nonzero rows)."""
+def _mean_over_readings(vectors: list[np.ndarray], has: list[np.ndarray],
+                        cosine: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Per concept, the mean of ``cosine(reading)`` over the readings it has (``has``: its nonzero rows)."""
     total = np.zeros(vectors[0].shape[0]) if vectors else np.zeros(0)
     count = np.zeros_like(total)
-    for vec in vectors:
-        has = np.abs(vec).sum(axis=1) > 0
-        total += np.where(has, cosine(vec), 0.0)
-        count += has
+    for vec, present in zip(vectors, has):
+        total += np.where(present, cosine(vec), 0.0)
+        count += present
     return np.where(count > 0, total / np.maximum(count, 1), 0.0)
 
 
@@ -354,24 +359,27 @@ def family_score(signals: FamilySignals, exemplar_weight: float) -> np.ndarray:
     return signals.similarity + float(exemplar_weight) * signals.bonus
 
 
-def resolve_matching_defaults(settings: Any, defaults: Mapping[str, Any] | None) -> tuple[float, float, str]:
-    """(threshold, exemplar weight, where they came from) for a profile's matching settings: each
-    from the profile when it sets it, else from the dictionary's calibration, else the fallback."""
+_SOURCE_WORDS = {"profile": "from the profile", "dictionary": "calibrated for the dictionary",
+                 "fallback": "default (no calibration for this dictionary)"}
+
+
+def resolve_matching_defaults(settings: Any,
+                              defaults: Mapping[str, Any] | None) -> tuple[float, float, dict[str, str]]:
+    """(threshold, exemplar weight, source of each) for a profile's matching settings: each from the
+    profile when it sets it ("profile"), else from the dictionary's calibration ("dictionary"), else
+    the fallback ("fallback")."""
     defaults = defaults or {}
-    sources = []
-    values = []
+    values: dict[str, float] = {}
+    sources: dict[str, str] = {}
     for key, fallback in (("threshold", FALLBACK_THRESHOLD), ("exemplar_weight", FALLBACK_EXEMPLAR_WEIGHT)):
         own = getattr(settings, key, None)
         if own is not None:
-            values.append(float(own))
-            sources.append(f"{key} from the profile")
+            values[key], sources[key] = float(own), "profile"
         elif defaults.get(key) is not None:
-            values.append(float(defaults[key]))
-            sources.append(f"{key} calibrated for the dictionary")
+            values[key], sources[key] = float(defaults[key]), "dictionary"
         else:
-            values.append(fallback)
-            sources.append(f"{key} default (no calibration for this dictionary)")
-    return values[0], values[1], "; ".join(sources)
+            values[key], sources[key] = fallback, "fallback"
+    return values["threshold"], values["exemplar_weight"], sources
 
 
 def match_profile(profile: Any, labels: Sequence[str], *, embedder: Embedder | str | None = None,
@@ -402,9 +410,11 @@ def match_profile(profile: Any, labels: Sequence[str], *, embedder: Embedder | s
     outside the dictionary.
     """
     settings = profile.matching
-    threshold_default, weight_default, calibration = resolve_matching_defaults(settings, defaults)
+    threshold_default, weight_default, sources = resolve_matching_defaults(settings, defaults)
+    calibration = "; ".join(f"{key} {_SOURCE_WORDS[src]}" for key, src in sources.items())
     measured: dict[str, Any] = {}
-    if calibration.count("calibrated for the dictionary") == 2 and getattr(settings, "low_margin", "drop") == "drop":
+    # the measured figures hold for the calibrated settings only
+    if set(sources.values()) == {"dictionary"} and getattr(settings, "low_margin", "drop") == "drop":
         measured = dict(((defaults or {}).get("measured") or {}).get("held_out_profiles") or {})
     labels = [str(label or "") for label in labels]
     n_concepts = len(labels)
