@@ -23,8 +23,9 @@ import numpy as np
 import torch
 
 from cg_gov.dictionary import default_dictionary_path, load_dictionary
-from cg_gov.engine import (ExtractionSettings, _pad_batch, extract_activations, length_batches, prepare_items,
-                           truncated_forward)
+from cg_gov.engine import extract_activations, length_batches, prepare_items, truncated_forward
+from cg_gov.engine._activations import _pad_batch
+from cg_gov.spec import ExtractionSettings
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -21,9 +21,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cg_gov.embedder import get_embedder  # noqa: E402
+from cg_gov.matching import get_embedder  # noqa: E402
 from cg_gov.matching import choose_threshold, evaluate, load_pairs, score_pairs, split_pairs  # noqa: E402
-from cg_gov.specs import load_profile  # noqa: E402
+from cg_gov.spec import load_profile  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "matching"
 

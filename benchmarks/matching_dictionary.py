@@ -56,7 +56,7 @@ from cg_gov.matching import (  # noqa: E402
     profile_signals,
     score_dictionary_pairs,
 )
-from cg_gov.specs import load_profile  # noqa: E402
+from cg_gov.spec import load_profile  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "matching"
 WEIGHTS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)

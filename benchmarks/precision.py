@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from cg_gov.dictionary import load_dictionary
-from cg_gov.engine import ExtractionSettings, extract_activations
+from cg_gov.engine import extract_activations
+from cg_gov.spec import ExtractionSettings
 
 REPO = Path(__file__).resolve().parents[1]
 

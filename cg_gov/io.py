@@ -1,4 +1,4 @@
-"""Atomic file writes and content hashes.
+"""Atomic file writes, content hashes, the cache folder and the package version: shared by every room.
 
 Every output cg_gov writes goes through :func:`atomic_write_bytes` (write to a
 temporary file in the same folder, fsync, rename), so an interrupted run never
@@ -50,10 +50,6 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write_text(path, canonical_json(obj))
 
 
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -63,3 +59,19 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
                 break
             h.update(block)
     return h.hexdigest()
+
+
+def cache_dir() -> Path:
+    """Root of cg_gov's on-disk cache: ``$CG_GOV_CACHE`` when set, else ``~/.cache/cg_gov``."""
+    env = os.environ.get("CG_GOV_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "cg_gov"
+
+
+def package_version() -> str:
+    """The installed cg-gov version ("0+unknown" when run from a source tree that is not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cg-gov")
+    except PackageNotFoundError:
+        return "0+unknown"

@@ -10,7 +10,8 @@ from pdfstreams import pdf_streams
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from cg_gov.diff import DiffResult, diff_cli, diff_findings, diff_paths, intervals_overlap
+from cg_gov.cli import main as cli_main
+from cg_gov.findings.diff import DiffResult, diff_findings, diff_paths, intervals_overlap
 from cg_gov.errors import CgGovError
 from cg_gov.findings import (Family, Findings, build_summary, dump_findings, family_gate_failed,
                              load_findings, severity)
@@ -163,7 +164,7 @@ def test_cli_writes_json_html_pdf_and_exits_1_on_regression(tmp_path, old, new, 
     dump_findings(old, tmp_path / "old" / "findings.json")
     dump_findings(new, tmp_path / "new" / "findings.json")
     out = tmp_path / "diff"
-    code = diff_cli([str(tmp_path / "old"), str(tmp_path / "new"), "--out", str(out)])
+    code = cli_main(["diff", str(tmp_path / "old"), str(tmp_path / "new"), "--out", str(out)])
     assert code == 1
     printed = capsys.readouterr().out
     assert "REGRESSED" in printed and "+ complaints" in printed and "- legal-advice" in printed
@@ -176,9 +177,9 @@ def test_cli_writes_json_html_pdf_and_exits_1_on_regression(tmp_path, old, new, 
     assert (out / "diff.json").read_bytes() in streams
     assert any(b'pdfaid:part="3"' in s for s in streams)
 
-    assert diff_cli([str(tmp_path / "old"), str(tmp_path / "old")]) == 0
+    assert cli_main(["diff", str(tmp_path / "old"), str(tmp_path / "old")]) == 0
     # past a loose threshold nothing regressed (no severity rose); only diff.json is asked for
-    assert diff_cli([str(tmp_path / "old"), str(tmp_path / "new"), "--threshold", "0.9",
+    assert cli_main(["diff", str(tmp_path / "old"), str(tmp_path / "new"), "--threshold", "0.9",
                      "--out", str(tmp_path / "d2"), "--formats", "json"]) == 0
     assert sorted(p.name for p in (tmp_path / "d2").iterdir()) == ["diff.json"]
 

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from cg_gov.dictionary import load_dictionary
-from cg_gov.engine import ActivationCache, ExtractionSettings, extract_activations, prepare_items
+from cg_gov.engine import ActivationCache, extract_activations, prepare_items
+from cg_gov.spec import ExtractionSettings
 from cg_gov.errors import DictionaryError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -104,7 +105,8 @@ def test_corrupt_shard_is_detected_and_recomputed(small_dictionary, tmp_path):
 KILL_SCRIPT = """
 import sys
 from cg_gov.dictionary import load_dictionary
-from cg_gov.engine import ExtractionSettings, extract_activations
+from cg_gov.engine import extract_activations
+from cg_gov.spec import ExtractionSettings
 texts = [l for l in open(sys.argv[2], encoding='utf-8').read().split('\\x1e') if l]
 d = load_dictionary({"model": "default", "hook_layer": 6, "sae": {"path": sys.argv[3]}})
 extract_activations(texts, d, settings=ExtractionSettings(dtype="float32", batch_size=2, max_tokens=64),

@@ -15,7 +15,7 @@ import pytest
 
 from cg_gov.errors import CgGovError, EvalLogError, MissingDependencyError, SpecError
 from cg_gov.evals import READERS, Item, ReaderRegistry, read_benchmark, read_reference
-from cg_gov.specs import AuditSpec, BenchmarkSpec, ReferenceSpec
+from cg_gov.spec import AuditSpec, BenchmarkSpec, ReferenceSpec
 
 FIXTURES = Path(__file__).parent / "fixtures" / "evals"
 BAD = FIXTURES / "bad"
@@ -267,7 +267,7 @@ DEMO_SPEC = REPO / "specs" / "audits" / "demo.yaml"
 @needs_inspect
 @pytest.mark.skipif(not DEMO_SPEC.is_file(), reason="the demo audit spec is not there")
 def test_demo_suite_logs_read_as_scored_items():
-    from cg_gov.specs import load_audit
+    from cg_gov.spec import load_audit
 
     audit = load_audit(DEMO_SPEC)
     provenance = json.loads((REPO / "data" / "demo" / "provenance.json").read_text())

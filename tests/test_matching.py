@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from cg_gov.embedder import Embedder, default_cache_dir, get_embedder, labels_sha256
+from cg_gov.io import cache_dir as default_cache_dir
+from cg_gov.matching import Embedder, get_embedder, labels_sha256
 from cg_gov.errors import CgGovError, SpecError
 from cg_gov.matching import (
     FALLBACK_THRESHOLD,
@@ -34,7 +35,7 @@ from cg_gov.matching import (
     score_pairs,
     split_pairs,
 )
-from cg_gov.specs import MatchingSettings, Profile, load_profile
+from cg_gov.spec import MatchingSettings, Profile, load_profile
 
 FIXTURES = Path(__file__).parent / "fixtures" / "matching"
 

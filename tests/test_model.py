@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cg_gov.model import load_language_model, model_identity
+from cg_gov.dictionary import load_language_model, model_identity
 
 pytestmark = pytest.mark.slow
 

@@ -9,9 +9,9 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 import cg_gov
-from cg_gov import specs
+from cg_gov.spec import _models as specs
 from cg_gov.errors import SpecError, SpecErrorGroup
-from cg_gov.specs import (
+from cg_gov.spec import (
     AuditSpec,
     BenchmarkSpec,
     ConceptFamily,
@@ -174,7 +174,7 @@ def test_full_audit():
     audit = load_audit(VALID / "audit-full.yaml")
     assert isinstance(audit.dictionary, DictionarySpec)
     assert audit.dictionary.sae.path == "dictionary/sae" and audit.dictionary.hook_layer == 15
-    assert audit.dictionary.resolved_labels_format() == "csv"
+    assert audit.dictionary.labels_format == "csv"
     assert audit.benchmarks[0].fields.score == "score" and audit.benchmarks[1].description == "Date arithmetic."
     assert audit.reference.name == "workload"
     assert audit.output_dir() == VALID / "out" / "full"
@@ -182,10 +182,14 @@ def test_full_audit():
     assert audit.extraction.device == "cuda:1"
 
 
-def test_labels_format_guess():
-    spec = DictionarySpec(hook_layer=1, sae={"release": "r", "sae_id": "i"}, labels="x/labels.jsonl")
-    assert spec.resolved_labels_format() == "neuronpedia"
-    assert spec.model_copy(update={"labels": "l.json"}).resolved_labels_format() == "cg_gov"
+def test_labels_format_guess_has_one_rule(tmp_path):
+    from cg_gov.dictionary import sniff_labels_format
+
+    (tmp_path / "l.csv").write_text("index,label\n0,a\n")
+    (tmp_path / "np.jsonl").write_text('{"index": "0", "description": "a"}\n')
+    (tmp_path / "own.jsonl").write_text('{"index": 0, "label": "a"}\n')
+    assert [sniff_labels_format(tmp_path / n) for n in ("l.csv", "np.jsonl", "own.jsonl")] == [
+        "csv", "neuronpedia", "cg_gov"]
 
 
 def test_load_audit_with_profile():

@@ -1,4 +1,4 @@
-"""`cg-gov dictionary build`: the reproducible recipe of the bundled dictionary.
+"""The reproducible recipe of the bundled dictionary (``cg-gov dictionary build``).
 
 Stages (each writes its product into a work folder and is skipped when that
 product exists, so an interrupted build resumes):
@@ -12,13 +12,11 @@ product exists, so an interrupted build resumes):
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
 import math
 import os
-import random
 import sys
 import time
 from dataclasses import asdict
@@ -27,14 +25,12 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from ..errors import CgGovError
-from ..io import atomic_write_json, atomic_write_text
+from cg_gov.errors import CgGovError
+from cg_gov.io import atomic_write_json, atomic_write_text
+from ._splits import reference_share, split_of, valid_rows
 from .corpus import SourceRecord, Window, assemble_corpus, fetch_wheels, generation_prompts
 
 log = logging.getLogger("cg_gov.dictbuild")
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
 
 def _say(msg: str) -> None:
     print(f"[dictionary build {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
@@ -50,24 +46,15 @@ def load_config(path: Path) -> dict:
     return cfg
 
 
-def _split(w: Window, holdout: float, ref: float) -> str:
-    u = int(hashlib.sha256(("split:" + w.key).encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-    if u < holdout:
-        return "holdout"
-    if u < holdout + ref:
-        return "reference"
-    return "train"
-
-
 # ------------------------------------------------------------------ stage 1
 
 
-def stage_corpus(cfg: dict, work: Path, dictionary_lm) -> list[Window]:
+def stage_corpus(cfg: dict, work: Path, dictionary_lm, exclude_items: Path | None) -> list[Window]:
     out = work / "corpus.jsonl"
     if out.is_file():
         return [Window(**json.loads(l)) for l in out.read_text(encoding="utf-8").splitlines()]
     wheels = fetch_wheels(cfg["wheels"], work / "wheels")
-    windows, records, exclusion = assemble_corpus(cfg, wheels, REPO_ROOT)
+    windows, records, exclusion = assemble_corpus(cfg, wheels, exclude_items)
     _say(f"corpus: {len(windows)} windows from {len(records)} sources; generating chat turns")
     gen = cfg["corpus"].get("generate", {})
     prompts = generation_prompts(windows, int(gen.get("prompts", 0)), int(cfg.get("seed", 0)))
@@ -123,12 +110,13 @@ def generate_answers(model, tok, prompts: list[str], max_new_tokens: int, batch_
 
 def stage_extract(cfg: dict, work: Path, windows: list[Window], split: str, model, tok, layer: int) -> dict:
     """Residual vectors of counted tokens -> fp16 memmap, with token ids and window index."""
-    from ..engine import ExtractionSettings, length_batches, prepare_items, residual_batches
+    from cg_gov.engine import length_batches, prepare_items, residual_batches
+    from cg_gov.spec import ExtractionSettings
 
     meta_file = work / f"acts_{split}.json"
     if meta_file.is_file():
         return json.loads(meta_file.read_text())
-    idx = [i for i, w in enumerate(windows) if _split(w, cfg["corpus"]["holdout_share"], _ref_share(cfg, windows)) == split]
+    idx = [i for i, w in enumerate(windows) if split_of(w, cfg["corpus"]["holdout_share"], reference_share(cfg, windows)) == split]
     max_tokens = int(cfg["corpus"]["max_tokens"])
     prepared = []
     # tokenise each window with its own template
@@ -178,28 +166,7 @@ def stage_extract(cfg: dict, work: Path, windows: list[Window], split: str, mode
     return meta
 
 
-def _ref_share(cfg: dict, windows: list[Window]) -> float:
-    return min(0.2, cfg["corpus"]["reference_windows"] / max(1, len(windows)))
-
-
 # ------------------------------------------------------------------ stage 3
-
-
-def valid_rows(work: Path, split: str) -> np.ndarray:
-    """Rows a dictionary is trained and judged on: not a sequence's first position (an
-    attention sink whose norm is ~100x the others) and not a norm outlier (> 10x the median).
-    Cached as ``valid_<split>.npy``."""
-    f = work / f"valid_{split}.npy"
-    if f.is_file():
-        return np.load(f)
-    acts = np.load(work / f"acts_{split}.f16.npy", mmap_mode="r")
-    pos = np.load(work / f"pos_{split}.npy")
-    norms = np.empty(acts.shape[0], dtype=np.float32)
-    for i in range(0, acts.shape[0], 262144):
-        norms[i:i + 262144] = np.linalg.norm(np.asarray(acts[i:i + 262144], dtype=np.float32), axis=1)
-    ok = (pos != 0) & (norms < 10 * np.median(norms))
-    np.save(f, ok)
-    return ok
 
 
 def stage_train(cfg: dict, work: Path, layer: int, out: Path) -> Path:
@@ -302,9 +269,12 @@ def stage_quality(work: Path, sae_dir: Path) -> dict:
 # ------------------------------------------------------------------ driver
 
 
-def build(config_path: Path, work: Path | None = None, out_dir: Path | None = None, stop_after: str | None = None) -> Path:
-    from ..dictionary import default_dictionary_path
-    from ..model import cache_dir, load_language_model
+def build(config_path: Path, work: Path | None = None, out_dir: Path | None = None, stop_after: str | None = None,
+          exclude_items: Path | None = None) -> Path:
+    """Build a dictionary from the recipe ``config_path``; ``exclude_items`` is a folder of item files
+    (``*.jsonl`` with ``input``) whose texts are kept out of the corpus (the demo suite's)."""
+    from cg_gov.dictionary import default_dictionary_path, load_language_model
+    from cg_gov.io import cache_dir
 
     cfg = load_config(config_path)
     # the corpus depends on these keys only; later stages live in sub-folders keyed by their own settings
@@ -321,17 +291,17 @@ def build(config_path: Path, work: Path | None = None, out_dir: Path | None = No
             cache[dtype] = load_language_model("default", dtype=dtype)
         return cache[dtype]
 
-    windows = stage_corpus(cfg, work, lambda: lm("bfloat16"))
+    windows = stage_corpus(cfg, work, lambda: lm("bfloat16"), exclude_items)
     _say(f"corpus ready: {len(windows)} windows")
     if stop_after == "corpus":
         return work
     if cfg["hook_layer"] == "auto":
         probe_file = work / "layer_probe.json"
         if not probe_file.is_file():
-            from .probe import main as probe_main
+            from .probe import layer_probe
 
             _say("choosing the hook layer with the layer probe")
-            probe_main(["--work", str(work)])
+            layer_probe(work)
         cfg["hook_layer"] = json.loads(probe_file.read_text())["chosen_layer"]
     layer = int(cfg["hook_layer"])
     _say(f"hook layer {layer}")
@@ -356,33 +326,6 @@ def build(config_path: Path, work: Path | None = None, out_dir: Path | None = No
     from .label import stage_label, stage_package
 
     labels = stage_label(cfg, work, sae_dir, windows, tok)
-    stage_package(cfg, work, sae_dir, windows, labels, q, out_dir, config_path)
+    stage_package(cfg, work, sae_dir, windows, labels, q, out_dir, config_path, exclude_items)
     _say(f"dictionary written to {out_dir}")
     return out_dir
-
-
-def build_cli(args: argparse.Namespace) -> int:
-    config = Path(getattr(args, "config", None) or REPO_ROOT / "specs" / "dictionary" / "default.yaml")
-    work = Path(args.work) if getattr(args, "work", None) else None
-    out = Path(args.out) if getattr(args, "out", None) else None
-    build(config, work, out, getattr(args, "stop_after", None))
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    threads = os.environ.get("CG_GOV_THREADS")
-    if threads:
-        import torch
-
-        # bf16 kernels slow down badly when their threads compete with another process for cores
-        torch.set_num_threads(int(threads))
-    p = argparse.ArgumentParser(prog="cg-gov dictionary build")
-    p.add_argument("--config")
-    p.add_argument("--work")
-    p.add_argument("--out")
-    p.add_argument("--stop-after", choices=["corpus", "extract", "train"])
-    return build_cli(p.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

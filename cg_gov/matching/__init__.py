@@ -3,8 +3,9 @@
 :func:`match_profile` returns a :class:`ProfileMatch` with, per family, the
 assigned concepts, where each came from (label, exemplar, both, pinned), its
 label similarity, its opposites-guard margin and its weight w_F(c).
-:func:`match_cli` is ``cg-gov match``. The calibration helpers measure the
-threshold and the exemplar weight against labelled pairs.
+:func:`format_match` is the text of ``cg-gov match``; :class:`Embedder` the sentence
+embedder behind the similarity. The calibration helpers measure the threshold and the
+exemplar weight against labelled pairs; DICTIONARY.md gives what they measured.
 """
 from cg_gov.matching._calibration import (
     CalibrationPair,
@@ -20,7 +21,8 @@ from cg_gov.matching._calibration import (
     score_pairs,
     split_pairs,
 )
-from cg_gov.matching._cli import NO_MATCH_MESSAGE, add_arguments, format_match, match_cli
+from cg_gov.matching._embedder import DEFAULT_EMBEDDER, Embedder, default_model_path, get_embedder, labels_sha256
+from cg_gov.matching._format import NO_MATCH_MESSAGE, format_match
 from cg_gov.matching._match import (
     DEFAULT_MIN_SPECIFICITY,
     DEFAULT_READINGS,
@@ -48,9 +50,11 @@ __all__ = [
     "FALLBACK_EXEMPLAR_WEIGHT",
     "FALLBACK_THRESHOLD",
     "NO_MATCH_MESSAGE",
+    "DEFAULT_EMBEDDER",
     "CalibrationPair",
     "ConceptMatch",
     "DictionaryPair",
+    "Embedder",
     "ExemplarActivations",
     "FamilyMatch",
     "FamilySignals",
@@ -59,7 +63,6 @@ __all__ = [
     "NearMiss",
     "ProfileMatch",
     "ProfileSignals",
-    "add_arguments",
     "concept_readings",
     "choose_operating_point",
     "choose_threshold",
@@ -69,11 +72,13 @@ __all__ = [
     "family_similarity",
     "family_texts",
     "format_match",
+    "get_embedder",
+    "default_model_path",
+    "labels_sha256",
     "label_text",
     "leave_one_profile_out",
     "load_dictionary_pairs",
     "load_pairs",
-    "match_cli",
     "match_profile",
     "negate",
     "negation_texts",

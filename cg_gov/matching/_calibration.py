@@ -23,7 +23,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from cg_gov.embedder import Embedder, get_embedder
+from cg_gov.matching._embedder import Embedder, get_embedder
 from cg_gov.errors import CgGovError
 from cg_gov.matching._match import family_similarity, polarity_margin
 from cg_gov.matching._text import family_texts, label_text, negate

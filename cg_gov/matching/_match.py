@@ -1,63 +1,17 @@
 """match_profile: assign each family of a deployment profile a weighted set of concepts.
 
-Two signals score every concept for a family:
-
-1. **Similarity.** The family's description, synonyms and exemplars are
-   embedded one by one; the family's vector is the normalised mean of those
-   vectors (its centroid). A concept is read three ways
-   (:func:`concept_readings`): its label (:func:`~cg_gov.matching.label_text`
-   says which part is embedded), the mean embedding of its top contexts (the
-   text where it fires most, from the dictionary's ``examples``) and its top
-   tokens. Its similarity is the mean cosine of its readings to the centroid
-   (a dictionary without contexts or tokens is read by its labels alone).
-2. **Exemplar bonus** (when the family has exemplars, ``use_exemplars`` is on
-   and an activation function and the dictionary's reference means are
-   given). The exemplars are run through the dictionary; a concept's
-   specificity is its mean activation over the exemplars divided by its mean
-   activation over the dictionary's reference corpus plus epsilon (0.1% of the
-   mean reference activation). A concept that fired on at least
-   ``max(min(2, n), ceil(n / 2))`` of the n exemplars with a specificity of at
-   least ``min_specificity`` gets a bonus of ``1 - 1 / specificity`` (the share
-   of its exemplar activation its base rate does not explain, in [0, 1)).
-
-**Score and selection.** score = similarity + ``exemplar_weight`` x bonus. The
-concepts whose score reaches the threshold (the family's ``threshold``, else
-the profile's, else the value calibrated for the dictionary, else
-:data:`FALLBACK_THRESHOLD`) are candidates; the ``top_k`` best are kept (ties
-by concept id). The source says which signal put a concept over the
-threshold: ``label`` (similarity alone), ``both`` (similarity alone, and the
-exemplars confirm it) or ``exemplar`` (only with the bonus). Pinned concepts
-(``include``) come on top of the ``top_k`` with a score of 1; ``exclude``
-removes a concept from every signal. Weights are scores divided by their sum.
-
-**Calibration.** The threshold and the exemplar weight belong to a
-dictionary: for the bundled one they were chosen by F1 on 577 judged
-(family, concept) pairs of the example profiles
-(``benchmarks/matching_dictionary.py``, which writes them into the
-dictionary's manifest): weight 0.1, threshold 0.42. Holding out each example
-profile in turn, precision was 0.54 and recall 0.42 (F1 0.48); reading
-concepts by their labels alone gave precision 0.40, recall 0.41, and leaving
-out the exemplar bonus precision 0.41, recall 0.48. Ranking quality (AUC) of
-the similarity: label 0.70, top contexts 0.79, all three readings 0.80, with
-the exemplar bonus 0.83. Dividing the exemplar activation by the other
-families' exemplars as well was tried, with no consistent gain (held-out F1
-0.41 against 0.43 reading labels alone on the first 446 pairs; 0.49 against
-0.48 with all three readings on all 577).
-
-**Opposites guard.** Each candidate gets a margin: cosine of its label to the
-centroid of the family's polar texts minus cosine to the centroid of their
-negations (:func:`~cg_gov.matching.negate`). A concept whose margin falls below
-``margin_warning`` reads closer to the family's opposite: with
-``low_margin: drop`` (the default) it is set aside, listed with weight 0, and
-the next candidate takes its place; with ``flag`` it is kept with a warning.
-On the judged pairs of the bundled dictionary, 4 of the 23 candidates above
-the threshold with a negative margin fitted their family (setting them aside
-raised precision from 0.49 to 0.57 at a recall of 0.57 instead of 0.61); on
-the descriptive-label calibration set, 86% of labels naming a family's
-opposite had a negative margin, against 10% of labels that fit.
-
-Everything is deterministic: sorted candidates with ties broken by concept id,
-similarities rounded to 6 decimals in the result.
+A concept's score for a family is its similarity (mean cosine of its readings: label, top
+contexts, top tokens, :func:`concept_readings`, to the centroid of the family's description,
+synonyms and exemplars) plus ``exemplar_weight`` x its exemplar bonus (``1 - 1/specificity``
+for a concept that the family's exemplars activate more than the dictionary's reference
+corpus, :func:`exemplar_evidence`). Concepts that reach the threshold (the family's, else the
+profile's, else the dictionary's calibrated one, else :data:`FALLBACK_THRESHOLD`) are
+candidates; the ``top_k`` best are kept (ties by concept id); pinned concepts (``include``) come
+on top with a score of 1, ``exclude`` removes a concept. Weights are scores divided by their sum.
+The opposites guard (:func:`polarity_margin`) sets aside, or flags, a candidate that reads closer
+to the family's negation (``low_margin``). Everything is deterministic. How the threshold and
+the weight were calibrated, and what was measured, is in README.md ("What the matcher's
+calibration measured").
 """
 from __future__ import annotations
 
@@ -69,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from cg_gov.embedder import Embedder, get_embedder, labels_sha256
+from cg_gov.matching._embedder import Embedder, get_embedder, labels_sha256
 from cg_gov.errors import SpecError
 from cg_gov.matching._models import ConceptMatch, FamilyMatch, NearMiss, ProfileMatch
 from cg_gov.matching._text import family_texts, label_text, negate
@@ -414,7 +368,7 @@ def match_profile(profile: Any, labels: Sequence[str], *, embedder: Embedder | s
     calibration = "; ".join(f"{key} {_SOURCE_WORDS[src]}" for key, src in sources.items())
     measured: dict[str, Any] = {}
     # the measured figures hold for the calibrated settings only
-    if set(sources.values()) == {"dictionary"} and getattr(settings, "low_margin", "drop") == "drop":
+    if set(sources.values()) == {"dictionary"} and settings.low_margin == "drop":
         measured = dict(((defaults or {}).get("measured") or {}).get("held_out_profiles") or {})
     labels = [str(label or "") for label in labels]
     n_concepts = len(labels)
@@ -427,7 +381,7 @@ def match_profile(profile: Any, labels: Sequence[str], *, embedder: Embedder | s
     emb, live, warnings = signals.embedder, signals.live, list(signals.warnings)
     exemplar_weight = weight_default
     margin_warning = float(settings.margin_warning)
-    drop_low = getattr(settings, "low_margin", "flag") == "drop"
+    drop_low = settings.low_margin == "drop"
 
     results = []
     for f in families:

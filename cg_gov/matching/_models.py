@@ -6,6 +6,8 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from cg_gov.spec import MatchingSettings
+
 __all__ = ["ConceptMatch", "FamilyMatch", "NearMiss", "ProfileMatch", "MatchSource"]
 
 #: Why a concept was assigned to a family.
@@ -126,7 +128,7 @@ class ProfileMatch(_Model):
     """Smallest exemplar specificity for an exemplar match."""
     exemplar_weight: float = 0.0
     """Weight of the exemplar bonus in a concept's score (score = similarity + weight x bonus)."""
-    low_margin: str = "flag"
+    low_margin: Literal["drop", "flag"] = MatchingSettings.model_fields["low_margin"].default
     """drop: low-margin concepts were set aside; flag: kept with a warning."""
     expected_precision: float | None = None
     """Share of matched concepts that fitted their family in the dictionary's calibration, on profiles

@@ -6,6 +6,8 @@ written the same way everywhere ("n/a" for a missing value, intervals as
 """
 from __future__ import annotations
 
+from cg_gov.text import truncate
+
 __all__ = ["NA", "fmt_num", "fmt_signed", "fmt_ci", "fmt_pct", "fmt_int", "truncate"]
 
 NA = "n/a"
@@ -45,9 +47,3 @@ def fmt_pct(fraction: float | None, digits: int = 0) -> str:
 def fmt_int(value: int | None) -> str:
     """An integer with thousands separators."""
     return NA if value is None else f"{value:,}"
-
-
-def truncate(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters, ending with an ellipsis when cut."""
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: max(0, limit - 1)].rstrip() + "\u2026"

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from cg_gov.errors import CgGovError
-from cg_gov.findings import Findings, findings_to_json
+from cg_gov.findings import Findings, Manifest, findings_to_json
 from cg_gov.io import atomic_write_bytes, canonical_json
 from cg_gov.report.pdf import PdfAttachment, html_to_pdf, svg_data_uri
 from cg_gov.report.view import build_view
@@ -95,7 +95,7 @@ def manifest_created(manifest: Mapping[str, Any]) -> datetime | None:
     return None
 
 
-def render_report(findings: Findings | Mapping[str, Any], manifest: Mapping[str, Any],
+def render_report(findings: Findings | Mapping[str, Any], manifest: Manifest | Mapping[str, Any],
                   out_dir: str | os.PathLike, formats: Iterable[str] = FORMATS,
                   template_dir: str | os.PathLike | None = None) -> dict[str, Path]:
     """Write the report folder and return the written paths.
@@ -112,7 +112,7 @@ def render_report(findings: Findings | Mapping[str, Any], manifest: Mapping[str,
                          hint=f"choose among {', '.join(FORMATS)}")
     if not isinstance(findings, Findings):
         findings = Findings.model_validate(findings)
-    manifest = dict(manifest)
+    manifest = manifest.to_json() if isinstance(manifest, Manifest) else dict(manifest)
     out = Path(out_dir)
     findings_text = findings_to_json(findings)
     manifest_text = canonical_json(manifest)

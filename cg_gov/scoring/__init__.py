@@ -74,10 +74,12 @@ Where the engine goes beyond or departs from method.md:
 from cg_gov.scoring._concepts import ConceptScores, score_concepts
 from cg_gov.scoring._families import score_families
 from cg_gov.scoring._robustness import adversarial_removal, subsampling_robustness
+from cg_gov.scoring._settings import ScoringSettings
 from cg_gov.scoring._stats import benjamini_hochberg
 
 __all__ = [
     "ConceptScores",
+    "ScoringSettings",
     "adversarial_removal",
     "benjamini_hochberg",
     "score_concepts",

@@ -10,6 +10,7 @@ import pandas as pd
 from cg_gov.scoring._engine import reduce_batch, scatter_weights
 from cg_gov.scoring._inputs import SparseItems, as_csr, build_design, check_options
 from cg_gov.scoring._point import effective_support, point_estimates
+from cg_gov.scoring._settings import ScoringSettings, resolve_options
 from cg_gov.scoring._resample import batch_size, bootstrap_weights, reference_weights
 from cg_gov.scoring._robustness import run_adversarial, run_subsampling
 from cg_gov.scoring._stats import benjamini_hochberg, lift_p_values, percentile_interval
@@ -67,13 +68,16 @@ def log_ratio_samples(suite_sum: np.ndarray, ref_sum: np.ndarray, n_suite: int,
     return out
 
 
-def score_concepts(abar, scores, benchmarks, *, reference=None, n_min: int = 50,
-                   min_benchmarks: int = 1, ratio_k: float = 4.0, n_bootstrap: int = 1000,
-                   alpha: float = 0.05, seed: int = 0, epsilon: float = 0.0,
-                   subsample_reruns: int = 0, subsample_fraction: float = 0.2,
-                   adversarial: bool = False, bootstrap_dtype: str = "float32",
-                   lift_p_method: str = "bootstrap") -> ConceptScores:
+def score_concepts(abar, scores, benchmarks, *, reference=None, settings: ScoringSettings | None = None,
+                   n_min: int | None = None, min_benchmarks: int | None = None, ratio_k: float | None = None,
+                   n_bootstrap: int | None = None, alpha: float | None = None, seed: int | None = None,
+                   epsilon: float | None = None, subsample_reruns: int | None = None,
+                   subsample_fraction: float | None = None, adversarial: bool = False,
+                   bootstrap_dtype: str = "float32", lift_p_method: str | None = None) -> ConceptScores:
     """Score every concept of a suite: coverage, performance, lift, intervals, checks.
+
+    Options left out (None) come from ``settings`` (default ``ScoringSettings()``: the method's
+    defaults); ``n_bootstrap`` is the settings' ``bootstrap``.
 
     Args:
         abar: (items x concepts) mean activations, numpy or scipy.sparse, >= 0.
@@ -108,6 +112,13 @@ def score_concepts(abar, scores, benchmarks, *, reference=None, n_min: int = 50,
     representation; with subsampling chi_model_subsample_std and
     chi_bench_subsample_std.
     """
+    o = resolve_options(settings, n_min=n_min, min_benchmarks=min_benchmarks, ratio_k=ratio_k,
+                        n_bootstrap=n_bootstrap, alpha=alpha, seed=seed, epsilon=epsilon,
+                        subsample_reruns=subsample_reruns, subsample_fraction=subsample_fraction,
+                        lift_p_method=lift_p_method)
+    n_min, min_benchmarks, ratio_k, n_bootstrap = o["n_min"], o["min_benchmarks"], o["ratio_k"], o["n_bootstrap"]
+    alpha, seed, epsilon, lift_p_method = o["alpha"], o["seed"], o["epsilon"], o["lift_p_method"]
+    subsample_reruns, subsample_fraction = o["subsample_reruns"], o["subsample_fraction"]
     check_options(n_min=n_min, min_benchmarks=min_benchmarks, ratio_k=ratio_k,
                   n_bootstrap=n_bootstrap, alpha=alpha, epsilon=epsilon,
                   subsample_reruns=subsample_reruns, subsample_fraction=subsample_fraction,

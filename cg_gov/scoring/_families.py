@@ -13,6 +13,7 @@ from cg_gov.scoring._concepts import log_ratio_samples, representation_of
 from cg_gov.scoring._engine import reduce_batch
 from cg_gov.scoring._inputs import DenseItems, as_csr, build_design, check_options
 from cg_gov.scoring._point import effective_support, point_estimates
+from cg_gov.scoring._settings import ScoringSettings, resolve_options
 from cg_gov.scoring._resample import batch_size, bootstrap_weights, reference_weights
 from cg_gov.scoring._stats import benjamini_hochberg, lift_p_values, percentile_interval
 
@@ -55,11 +56,13 @@ def _top_items(mass: np.ndarray, n: int) -> list[int]:
 
 
 def score_families(abar, scores, benchmarks, weights: Mapping[str, Mapping[int, float]],
-                   reference=None, *, n_min: int = 50, ratio_k: float = 4.0,
-                   n_bootstrap: int = 1000, alpha: float = 0.05, seed: int = 0,
-                   epsilon: float = 0.0, n_top_items: int = 10,
-                   lift_p_method: str = "bootstrap") -> pd.DataFrame:
+                   reference=None, *, settings: ScoringSettings | None = None, n_min: int | None = None,
+                   ratio_k: float | None = None, n_bootstrap: int | None = None, alpha: float | None = None,
+                   seed: int | None = None, epsilon: float | None = None, n_top_items: int = 10,
+                   lift_p_method: str | None = None) -> pd.DataFrame:
     """Score concept families (one row per family, sorted by name).
+
+    Options left out (None) come from ``settings``, as in :func:`score_concepts`.
 
     Each family F is scored through its per-item mass m_F(x) = sum_c w_F(c) abar_c(x):
 
@@ -87,6 +90,10 @@ def score_families(abar, scores, benchmarks, weights: Mapping[str, Mapping[int, 
     Resampling uses the same seed streams as :func:`score_concepts`, so a family
     and its concepts are judged on the same resamples.
     """
+    o = resolve_options(settings, n_min=n_min, ratio_k=ratio_k, n_bootstrap=n_bootstrap, alpha=alpha,
+                        seed=seed, epsilon=epsilon, lift_p_method=lift_p_method)
+    n_min, ratio_k, n_bootstrap, alpha = o["n_min"], o["ratio_k"], o["n_bootstrap"], o["alpha"]
+    seed, epsilon, lift_p_method = o["seed"], o["epsilon"], o["lift_p_method"]
     check_options(n_min=n_min, ratio_k=ratio_k, n_bootstrap=n_bootstrap, alpha=alpha,
                   epsilon=epsilon, lift_p_method=lift_p_method)
     design = build_design(abar, scores, benchmarks, epsilon=epsilon)

@@ -150,8 +150,9 @@ def as_csr(matrix: Any, *, key: str, n_cols: int | None = None) -> sp.csr_matrix
 def check_options(*, n_min: int = 1, min_benchmarks: int = 1, ratio_k: float = 4.0,
                   n_bootstrap: int = 0, alpha: float = 0.05, epsilon: float = 0.0,
                   subsample_reruns: int = 0, subsample_fraction: float = 0.2,
-                  bootstrap_dtype: str = "float64", lift_p_method: str = "bootstrap") -> None:
-    """Raise CgGovError on an option outside its domain."""
+                  bootstrap_dtype: str = "float64", lift_p_method: str = "normal") -> None:
+    """Raise CgGovError on an option outside its domain. The keyword defaults here are valid
+    values that pass, not defaults of a run: those are :class:`~cg_gov.spec.ScoringSettings`'."""
     def bad(key: str, message: str) -> CgGovError:
         return CgGovError(message, key=key)
 

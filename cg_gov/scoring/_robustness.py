@@ -9,6 +9,7 @@ from cg_gov.errors import CgGovError
 from cg_gov.scoring._engine import ItemBlocks, chi_bench_batch, reduce_batch
 from cg_gov.scoring._inputs import Design, SparseItems, build_design, check_options
 from cg_gov.scoring._point import PointEstimates, point_estimates
+from cg_gov.scoring._settings import ScoringSettings, resolve_options
 from cg_gov.scoring._resample import batch_size, n_dropped, subsample_weights
 
 __all__ = ["subsampling_robustness", "adversarial_removal", "run_subsampling",
@@ -181,10 +182,10 @@ def _chi_model_items(design: Design, point: PointEstimates
     return (SparseItems(design, design.abar[:, rows]) if rows.size else None), rows
 
 
-def subsampling_robustness(abar, scores, benchmarks, *, n_reruns: int = 100,
-                           fraction: float = 0.2, n_min: int = 50, min_benchmarks: int = 1,
-                           epsilon: float = 0.0, seed: int = 0,
-                           bootstrap_dtype: str = "float32") -> dict[str, Any]:
+def subsampling_robustness(abar, scores, benchmarks, *, settings: ScoringSettings | None = None,
+                           n_reruns: int | None = None, fraction: float | None = None, n_min: int | None = None,
+                           min_benchmarks: int | None = None, epsilon: float | None = None,
+                           seed: int | None = None, bootstrap_dtype: str = "float32") -> dict[str, Any]:
     """The paper's random-subsampling check.
 
     Drops ``fraction`` of each benchmark at random (``round(fraction * n_B)`` items),
@@ -195,6 +196,10 @@ def subsampling_robustness(abar, scores, benchmarks, *, n_reruns: int = 100,
     suite. The paper reports 0.014 (chi_model) and 0.025 (chi_bench) for Llama.
     Returns a JSON-ready dict (a value that cannot be computed is None).
     """
+    o = resolve_options(settings, subsample_reruns=n_reruns, subsample_fraction=fraction, n_min=n_min,
+                        min_benchmarks=min_benchmarks, epsilon=epsilon, seed=seed)
+    n_reruns, fraction, n_min = o["subsample_reruns"], o["subsample_fraction"], o["n_min"]
+    min_benchmarks, epsilon, seed = o["min_benchmarks"], o["epsilon"], o["seed"]
     check_options(n_min=n_min, min_benchmarks=min_benchmarks, epsilon=epsilon,
                   subsample_reruns=n_reruns, subsample_fraction=fraction,
                   bootstrap_dtype=bootstrap_dtype)
@@ -210,9 +215,9 @@ def subsampling_robustness(abar, scores, benchmarks, *, n_reruns: int = 100,
     return summary
 
 
-def adversarial_removal(abar, scores, benchmarks, *, n_concepts: int = 100,
-                        fraction: float = 0.01, n_min: int = 50, min_benchmarks: int = 1,
-                        epsilon: float = 0.0) -> dict[str, Any]:
+def adversarial_removal(abar, scores, benchmarks, *, settings: ScoringSettings | None = None,
+                        n_concepts: int = 100, fraction: float = 0.01, n_min: int | None = None,
+                        min_benchmarks: int | None = None, epsilon: float | None = None) -> dict[str, Any]:
     """The paper's adversarial-removal check.
 
     Removes at most ``fraction`` of the scored items, those most aligned with the
@@ -222,6 +227,8 @@ def adversarial_removal(abar, scores, benchmarks, *, n_concepts: int = 100,
     (``direction_*_as_paper``). Returns a JSON-ready dict (a value that cannot be
     computed is None).
     """
+    o = resolve_options(settings, n_min=n_min, min_benchmarks=min_benchmarks, epsilon=epsilon)
+    n_min, min_benchmarks, epsilon = o["n_min"], o["min_benchmarks"], o["epsilon"]
     check_options(n_min=n_min, min_benchmarks=min_benchmarks, epsilon=epsilon)
     if int(n_concepts) != n_concepts or n_concepts < 1:
         raise CgGovError(f"must be an integer >= 1, got {n_concepts!r}", key="n_concepts")

@@ -33,7 +33,6 @@ __all__ = [
     "Slug",
     "SpecDocument",
     "format_key_path",
-    "load_model",
     "parse_model",
     "raise_errors",
     "read_spec_document",
@@ -497,12 +496,3 @@ def raise_errors(errors: list[SpecError], path: str | os.PathLike) -> None:
     if len(errors) == 1:
         raise errors[0]
     raise SpecErrorGroup(errors, file=str(path))
-
-
-def load_model(path: str | os.PathLike, model: type[BaseModel]) -> BaseModel:
-    """Load a YAML file into any strict spec model; raises SpecError (or SpecErrorGroup) with all problems."""
-    doc = read_spec_document(path)
-    instance, errors = parse_model(doc, model)
-    if errors:
-        raise_errors(errors, doc.path)
-    return instance

@@ -16,14 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DictionaryError
-from .io import sha256_file
+from cg_gov.errors import DictionaryError
+from cg_gov.io import sha256_file
 
 __all__ = ["ConceptDictionary", "load_dictionary", "read_labels", "sniff_labels_format", "default_dictionary_path"]
 
 
 def default_dictionary_path() -> Path:
-    return Path(__file__).parent / "data" / "dictionary" / "default"
+    return Path(__file__).parent.parent / "data" / "dictionary" / "default"
 
 
 def read_labels(path: str | Path, fmt: str, n_concepts: int) -> tuple[list[str], list[dict[str, Any]]]:
@@ -84,7 +84,8 @@ def read_labels(path: str | Path, fmt: str, n_concepts: int) -> tuple[list[str],
 
 
 def sniff_labels_format(path: Path) -> str:
-    """csv by suffix; for JSON lines, neuronpedia when rows carry ``description``, else cg_gov."""
+    """The one labels-format rule, for a spec that leaves ``labels_format`` out: csv by suffix; for
+    JSON lines, neuronpedia when rows carry ``description``, else cg_gov."""
     if path.suffix.lower() == ".csv":
         return "csv"
     try:
@@ -162,7 +163,7 @@ class ConceptDictionary:
     def language_model(self, dtype: str = "bfloat16", device: str = "cpu"):
         key = (dtype, device)
         if key not in self._models:
-            from .model import load_language_model
+            from cg_gov.dictionary._model import load_language_model
 
             lm, tok = load_language_model(self.model, gguf_file=self.gguf_file, dtype=dtype, device=device)
             n_layers = getattr(lm.config, "num_hidden_layers", None)
@@ -214,7 +215,7 @@ def load_dictionary(spec: Any = "default", *, base_dir: str | Path | None = None
     """Load a concept dictionary: ``"default"`` (bundled), a folder holding a
     cg_gov dictionary (``manifest.json`` + SAE + ``labels.jsonl``), or an audit
     spec's ``dictionary`` mapping (model, hook_layer, sae, labels, labels_format)."""
-    from .model import model_identity
+    from cg_gov.dictionary._model import model_identity
 
     base = Path(base_dir) if base_dir else Path.cwd()
     if spec == "default" or spec is None:
@@ -275,7 +276,7 @@ def _load_bundled(folder: Path, name: str, load_reference: bool) -> ConceptDicti
     d_in, d_sae = int(cfg["d_in"]), int(cfg["d_sae"])
     labels, info = read_labels(folder / "labels.jsonl", "cg_gov", d_sae)
     model = manifest.get("model", "default")
-    from .model import model_identity
+    from cg_gov.dictionary._model import model_identity
 
     model_id = model_identity(model) if model == "default" else manifest.get("model_sha256", model)
     ident = _identity([model_id, str(manifest["hook_layer"]), sha256_file(sae_dir / "cfg.json"),

@@ -10,7 +10,7 @@ Floats are rounded to 6 significant digits when written, and keys are sorted,
 so the same audit always writes the same bytes. Files written by an older
 cg_gov are upgraded on load (see :data:`SCHEMA_VERSION` and ``_UPGRADES``).
 
-The severity of a family's finding follows one fixed table, :func:`severity`.
+The severity of a family's finding and the gate follow :mod:`cg_gov.findings.verdict`.
 """
 from __future__ import annotations
 
@@ -24,7 +24,10 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationEr
                       model_validator)
 
 from cg_gov.errors import CgGovError
-from cg_gov.io import atomic_write_json, canonical_json
+from cg_gov.findings.verdict import (COVERAGE_STATUSES, GATE_FAILING_SEVERITIES, IMPORTANCES, PERFORMANCE_STATUSES,
+                                     SEVERITIES, CoverageStatus, Importance, PerformanceStatus, Severity,
+                                     family_gate_failed, severity, severity_rank)
+from cg_gov.io import atomic_write_json, canonical_json, package_version
 
 __all__ = [
     "SCHEMA_VERSION", "IMPORTANCES", "SEVERITIES", "COVERAGE_STATUSES", "PERFORMANCE_STATUSES",
@@ -43,87 +46,7 @@ __all__ = [
 #: Version of the ``findings.json`` shape written by this cg_gov.
 SCHEMA_VERSION = 2
 
-Importance = Literal["critical", "high", "medium", "low"]
-Severity = Literal["critical", "high", "medium", "low", "none"]
-CoverageStatus = Literal["covered", "under-represented", "missing", "not-visible"]
-PerformanceStatus = Literal["ok", "weak", "insufficient-data"]
 ConceptSource = Literal["label", "exemplar", "both", "pinned"]
-
-IMPORTANCES: tuple[str, ...] = ("critical", "high", "medium", "low")
-SEVERITIES: tuple[str, ...] = ("critical", "high", "medium", "low", "none")
-COVERAGE_STATUSES: tuple[str, ...] = ("covered", "under-represented", "missing", "not-visible")
-PERFORMANCE_STATUSES: tuple[str, ...] = ("ok", "weak", "insufficient-data")
-
-#: Severities that fail the deployment gate on their own. With the tables
-#: below, "critical" arises only for a critical family that the suite misses,
-#: that the dictionary cannot see, or on which the model is significantly
-#: weak; a family's own ``require`` thresholds fail the gate at any severity.
-GATE_FAILING_SEVERITIES: tuple[str, ...] = ("critical",)
-
-
-# ---------------------------------------------------------------------------
-# Severity: one table, read row = importance, column = status.
-# ---------------------------------------------------------------------------
-#
-# A family's severity is the worse of what its coverage and its performance
-# say. A blind spot (the suite never exercises the family, or the dictionary
-# cannot see it) or a measured weakness counts at the family's full
-# importance; a thin test (under-represented) or a score without enough
-# scored items counts one step lower, never below "low".
-#
-# coverage     covered  under-represented  missing   not-visible
-# critical     none     high               critical  critical
-# high         none     medium             high      high
-# medium       none     low                medium    medium
-# low          none     low                low       low
-#
-# performance  ok       weak               insufficient-data
-# critical     none     critical           high
-# high         none     high               medium
-# medium       none     medium             low
-# low          none     low                low
-
-_COVERAGE_SEVERITY: dict[str, dict[str, str]] = {
-    "critical": {"covered": "none", "under-represented": "high", "missing": "critical",
-                 "not-visible": "critical"},
-    "high": {"covered": "none", "under-represented": "medium", "missing": "high", "not-visible": "high"},
-    "medium": {"covered": "none", "under-represented": "low", "missing": "medium", "not-visible": "medium"},
-    "low": {"covered": "none", "under-represented": "low", "missing": "low", "not-visible": "low"},
-}
-_PERFORMANCE_SEVERITY: dict[str, dict[str, str]] = {
-    "critical": {"ok": "none", "weak": "critical", "insufficient-data": "high"},
-    "high": {"ok": "none", "weak": "high", "insufficient-data": "medium"},
-    "medium": {"ok": "none", "weak": "medium", "insufficient-data": "low"},
-    "low": {"ok": "none", "weak": "low", "insufficient-data": "low"},
-}
-
-
-def severity_rank(value: str) -> int:
-    """0 for "critical" up to 4 for "none": sorts the most severe first."""
-    return SEVERITIES.index(value)
-
-
-def severity(importance: str, coverage_status: str, performance_status: str) -> str:
-    """Severity of a family's finding, from the tables above.
-
-    ``importance`` is the family's importance in the deployment profile; the
-    two statuses are those of :class:`Coverage` and :class:`Performance`.
-    Returns one of critical/high/medium/low/none.
-    """
-    try:
-        by_coverage = _COVERAGE_SEVERITY[importance][coverage_status]
-        by_performance = _PERFORMANCE_SEVERITY[importance][performance_status]
-    except KeyError as exc:
-        raise ValueError(
-            f"unknown importance or status {exc.args[0]!r}: importance is one of {IMPORTANCES}, "
-            f"coverage status one of {COVERAGE_STATUSES}, performance status one of "
-            f"{PERFORMANCE_STATUSES}") from None
-    return min(by_coverage, by_performance, key=severity_rank)
-
-
-def family_gate_failed(family_severity: str, requirement_met: bool | None) -> bool:
-    """A family fails the gate when its severity is critical or a stated requirement is not met."""
-    return family_severity in GATE_FAILING_SEVERITIES or requirement_met is False
 
 
 # ---------------------------------------------------------------------------
@@ -534,14 +457,6 @@ DEFAULT_CAVEATS: tuple[Caveat, ...] = (
                 "items, not a verdict on the model."),
 )
 CAVEAT_IDS: tuple[str, ...] = tuple(c.id for c in DEFAULT_CAVEATS)
-
-
-def package_version() -> str:
-    try:
-        from importlib.metadata import version
-        return version("cg-gov")
-    except Exception:  # not installed (running from a source tree)
-        return "0+unknown"
 
 
 class Findings(_Model):

@@ -32,7 +32,7 @@ from pydantic import (
 )
 
 from cg_gov.errors import SpecError
-from cg_gov.specfile import (
+from cg_gov.spec._document import (
     ConceptId,
     Device,
     Loc,
@@ -217,8 +217,8 @@ class MatchingSettings(_Spec):
         description="Minimum match score of a concept: the cosine similarity between the family's text (the "
         "centroid of its description, synonyms and exemplars) and the concept (its label, top contexts and top "
         "tokens), plus the exemplar bonus. Unset: the value calibrated for the dictionary (its manifest's "
-        "matching.threshold; 0.42 for the bundled one, chosen on judged pairs of its concepts), else 0.29 "
-        "(calibrated on descriptive labels). Raise it for fewer, surer matches.",
+        "matching.threshold), else the matcher's fallback for descriptive labels. Raise it for fewer, surer "
+        "matches; README.md gives the calibration.",
     )
     top_k: int = Field(default=8, ge=1, description="Maximum number of concepts matched to each family.")
     embedder: NonEmptyStr = Field(
@@ -235,7 +235,7 @@ class MatchingSettings(_Spec):
         le=1,
         description="How much the exemplar signal adds to a concept's label similarity: score = similarity + "
         "exemplar_weight x (1 - 1/specificity), compared against the threshold; 0 ignores exemplars. Unset: "
-        "the dictionary's calibrated value (0.1 for the bundled one), else 0.2.",
+        "the dictionary's calibrated value (its manifest's matching.exemplar_weight), else the matcher's fallback.",
     )
     margin_warning: float = Field(
         default=0.0,
@@ -243,15 +243,12 @@ class MatchingSettings(_Spec):
         le=1,
         description="Flag a matched concept whose margin (similarity to the family minus similarity to the "
         "family's negation, its polar words swapped for antonyms) is below this: it may be the family's "
-        "opposite. Measured on the calibration set: a negative margin marks 86% of opposites and 10% of fits.",
+        "opposite (README.md gives how often).",
     )
     low_margin: Literal["drop", "flag"] = Field(
         default="drop",
         description="What to do with a concept whose margin is below margin_warning: 'drop' sets it aside "
-        "(listed, with weight 0, and the next concept takes its place) or 'flag' keeps it with a warning. "
-        "Measured on judged pairs of the bundled dictionary: of 23 concepts above the threshold with a negative "
-        "margin, 4 fitted their family; dropping them raised precision from 0.49 to 0.57 at a recall of 0.57 "
-        "instead of 0.61.",
+        "(listed, with weight 0, and the next concept takes its place) or 'flag' keeps it with a warning.",
     )
 
 
@@ -287,7 +284,7 @@ class Profile(_Spec):
 
     @classmethod
     def raw_problems(cls, data: Any) -> list[tuple[Loc, str]]:
-        """Rules across families, checked on raw YAML data (see cg_gov.specfile.parse_model)."""
+        """Rules across families, checked on raw YAML data (see cg_gov.spec._document.parse_model)."""
         families = _raw_list(data, "families")
         problems = _prefixed(
             ("families",), _duplicate_problems(_raw_field(families, "id"), "families", "id", "family id")
@@ -360,15 +357,9 @@ class DictionarySpec(_Spec):
     labels_format: Literal["neuronpedia", "csv", "cg_gov"] | None = Field(
         default=None,
         description="Format of the labels file: 'neuronpedia' (jsonl export with index and description), "
-        "'csv' (index,label) or 'cg_gov' (cg_gov's own JSON). Guessed from the file suffix when omitted.",
+        "'csv' (index,label) or 'cg_gov' (cg_gov's own jsonl). When omitted: 'csv' for a .csv file, else 'neuronpedia' when the rows carry 'description', else 'cg_gov' (cg_gov.dictionary.labels_format).",
     )
 
-    def resolved_labels_format(self) -> str:
-        """The labels format, guessed from the file suffix when not given."""
-        if self.labels_format is not None:
-            return self.labels_format
-        suffix = Path(self.labels).suffix.lower()
-        return {".csv": "csv", ".jsonl": "neuronpedia", ".json": "cg_gov"}.get(suffix, "neuronpedia")
 
 
 class FieldMap(_Spec):
@@ -465,6 +456,10 @@ class ExtractionSettings(_Spec):
     batch_size: int = Field(default=16, ge=1, description="Items per forward pass.")
     max_tokens: int = Field(default=256, ge=1, description="Items are truncated to this many tokens.")
 
+    def cache_key(self) -> dict[str, Any]:
+        """The settings that change the numbers (device and batch size do not): part of every cache key."""
+        return self.model_dump(exclude={"device", "batch_size"})
+
 
 class ScoringSettings(_Spec):
     """Statistics of concept and family scores."""
@@ -493,6 +488,12 @@ class ScoringSettings(_Spec):
     seed: int = Field(default=0, ge=0, description="Seed of bootstraps and subsampling.")
     epsilon: float = Field(
         default=0.0, ge=0, description="Mean activation at or below which a concept counts as missing."
+    )
+    lift_p_method: Literal["normal", "bootstrap"] = Field(
+        default="normal",
+        description="How a lift's p-value is computed: 'normal' (from the bootstrap's standard error) or "
+        "'bootstrap' (the fraction of resamples on the other side of 0, never below 1/(B+1), so with "
+        "thousands of concepts Benjamini-Hochberg could not reject).",
     )
 
 

@@ -30,12 +30,12 @@ from typing import Sequence
 import numpy as np
 
 from cg_gov.errors import CgGovError, MissingDependencyError
-from cg_gov.io import atomic_write_bytes
+from cg_gov.io import atomic_write_bytes, sha256_file
+from cg_gov.io import cache_dir as default_cache_dir
 
 __all__ = [
     "DEFAULT_EMBEDDER",
     "Embedder",
-    "default_cache_dir",
     "default_model_path",
     "get_embedder",
     "labels_sha256",
@@ -73,24 +73,10 @@ def default_model_path() -> Path:
     )
 
 
-def default_cache_dir() -> Path:
-    """``$CG_GOV_CACHE`` when set, else ``~/.cache/cg_gov``."""
-    env = os.environ.get("CG_GOV_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "cg_gov"
-
-
 def labels_sha256(labels: Sequence[str]) -> str:
     """sha256 of a label list (order and empty labels included)."""
     data = json.dumps(list(labels), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     return hashlib.sha256(data).hexdigest()
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 _IDENTITY_MEMO: dict[tuple, str] = {}
@@ -107,7 +93,7 @@ def _model_identity(path: Path, name: str) -> str:
         h = hashlib.sha256()
         for f in files:
             h.update(f.relative_to(path).as_posix().encode())
-            h.update(_file_sha256(f).encode())
+            h.update(sha256_file(f).encode())
         _IDENTITY_MEMO[stat_key] = f"{name}@{h.hexdigest()[:16]}"
     return _IDENTITY_MEMO[stat_key]
 

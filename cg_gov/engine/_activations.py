@@ -21,53 +21,25 @@ import logging
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
-from .errors import CgGovError
-from .io import atomic_write_bytes
+from cg_gov.errors import CgGovError
+from cg_gov.io import atomic_write_bytes
+from cg_gov.spec import ExtractionSettings
 
 if TYPE_CHECKING:  # pragma: no cover
     import scipy.sparse as sp
 
-    from .dictionary import ConceptDictionary
+    from cg_gov.dictionary import ConceptDictionary
 
-__all__ = ["ExtractionSettings", "Activations", "concept_activations", "extract_activations",
+__all__ = ["Activations", "concept_activations", "extract_activations",
            "prepare_items", "residual_batches", "truncated_forward", "ActivationCache"]
 
 log = logging.getLogger(__name__)
-
-TEMPLATES = ("raw", "user", "user_assistant")
-
-
-@dataclass(frozen=True)
-class ExtractionSettings:
-    """How items are turned into token activations. Recorded in every manifest."""
-
-    template: str = "user"
-    exclude_special_tokens: bool = True
-    """Count only the item's own tokens: not template, special or first-position tokens."""
-    dtype: str = "bfloat16"
-    device: str = "cpu"
-    batch_size: int = 16
-    max_tokens: int = 256
-
-    def __post_init__(self) -> None:
-        if self.template not in TEMPLATES:
-            raise CgGovError(f"unknown template {self.template!r}", key="extraction.template",
-                             hint="use one of " + ", ".join(TEMPLATES))
-        if self.batch_size < 1 or self.max_tokens < 1:
-            raise CgGovError("batch_size and max_tokens must be >= 1", key="extraction")
-
-    def cache_key(self) -> dict[str, Any]:
-        """The settings that change the numbers (device and batch size do not)."""
-        d = asdict(self)
-        d.pop("device")
-        d.pop("batch_size")
-        return d
 
 
 @dataclass
@@ -345,7 +317,7 @@ def extract_activations(texts: Sequence[str], dictionary: "ConceptDictionary", *
     import scipy.sparse as sp
     import torch
 
-    from .model import cache_dir as default_cache_dir
+    from cg_gov.io import cache_dir as default_cache_dir
 
     settings = settings or ExtractionSettings()
     texts = list(texts)
@@ -432,7 +404,7 @@ def extract_activations(texts: Sequence[str], dictionary: "ConceptDictionary", *
     max_act = sp.csr_matrix((maxv.astype(np.float32), indices.copy(), indptr.copy()), shape=(n, n_concepts))
     abar.sort_indices()
     max_act.sort_indices()
-    return Activations(abar=abar, max_act=max_act, n_tokens=n_tokens, settings=asdict(settings),
+    return Activations(abar=abar, max_act=max_act, n_tokens=n_tokens, settings=settings.model_dump(),
                        dictionary_identity=dictionary.identity, cache_hits=hits)
 
 

@@ -1,4 +1,4 @@
-"""``cg-gov diff OLD NEW``: what changed between two audits, and whether it got worse.
+"""What changed between two audits, and whether it got worse (``cg-gov diff OLD NEW``).
 
 OLD and NEW are report folders (holding ``findings.json`` and, when present,
 ``manifest.json``) or ``findings.json`` files. Per family the diff gives the
@@ -10,12 +10,11 @@ that differ (manifests, dictionary identity, settings).
 A family has *regressed* when its severity rose, or its coverage ratio fell by
 more than ``threshold`` as a fraction of the old ratio with non-overlapping
 intervals, or its performance score fell by more than ``threshold`` (score
-units) with non-overlapping intervals. The command exits 1 when any family
-regressed, 0 otherwise, 2 on an error.
+units) with non-overlapping intervals. ``cg-gov diff`` exits 1 when any family
+regressed, 0 otherwise, 2 on an error; :mod:`cg_gov.report.diff` renders a diff.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 from pathlib import Path
@@ -23,20 +22,18 @@ from typing import Any, Literal, Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cg_gov.errors import EXIT_GATE_FAILED, EXIT_OK, CgGovError
-from cg_gov.findings import (Family, Findings, package_version, load_findings, round_floats,
-                             severity_rank)
-from cg_gov.io import atomic_write_bytes, atomic_write_text, canonical_json
+from cg_gov.errors import CgGovError
+from cg_gov.findings._schema import Family, Findings, load_findings, round_floats
+from cg_gov.findings.verdict import severity_rank
+from cg_gov.io import package_version
 
 __all__ = ["DIFF_SCHEMA_VERSION", "DEFAULT_THRESHOLD", "ValueChange", "StatusChange", "FamilyDiff",
            "FamilyRef", "InputChange", "AuditSide", "DiffResult", "load_side", "intervals_overlap",
-           "diff_findings", "diff_paths", "build_diff_view", "render_diff", "add_diff_arguments",
-           "diff_cli"]
+           "diff_findings", "diff_paths"]
 
 DIFF_SCHEMA_VERSION = 1
 #: Default regression threshold: 10% of the old coverage ratio, 0.10 of performance score.
 DEFAULT_THRESHOLD = 0.1
-DIFF_FORMATS = ("json", "html", "pdf")
 
 
 class _Model(BaseModel):
@@ -330,137 +327,3 @@ def diff_paths(old: str | os.PathLike, new: str | os.PathLike,
     old_f, old_m, old_p = load_side(old)
     new_f, new_m, new_p = load_side(new)
     return diff_findings(old_f, new_f, old_m, new_m, threshold, str(old_p), str(new_p))
-
-
-# ---------------------------------------------------------------------------
-# Rendering
-# ---------------------------------------------------------------------------
-
-def build_diff_view(result: DiffResult) -> dict[str, Any]:
-    """Pre-formatted plain data for ``diff.html.j2``."""
-    from cg_gov.report.format import fmt_ci, fmt_num, fmt_signed, truncate
-
-    def value(change: ValueChange, relative: bool = False) -> dict[str, Any]:
-        rel = (f"{change.relative * 100:+.0f}%" if change.relative is not None else "n/a")
-        return {"old": fmt_num(change.old), "new": fmt_num(change.new),
-                "old_ci": fmt_ci(change.old_ci), "new_ci": fmt_ci(change.new_ci),
-                "delta": fmt_signed(change.delta), "relative": rel if relative else None,
-                "overlap": {True: "overlap", False: "no overlap", None: "n/a"}[change.ci_overlap]}
-
-    def status(change: StatusChange) -> dict[str, Any]:
-        return {"old": change.old or "n/a", "new": change.new or "n/a", "changed": change.changed}
-
-    return {
-        "title": f"Audit comparison: {result.old.audit_id} \u2192 {result.new.audit_id}",
-        "old": result.old.model_dump(), "new": result.new.model_dump(),
-        "threshold": f"{result.threshold:g}",
-        "threshold_pct": f"{result.threshold * 100:g}%",
-        "regressed": result.regressed,
-        "verdict": ("REGRESSION: at least one family got worse past the threshold."
-                    if result.regressed else "No family got worse past the threshold."),
-        "regressions": list(result.regressions),
-        "gate": status(result.gate),
-        "families": [
-            {"id": d.family_id, "direction": d.direction, "regressed": d.regressed,
-             "importance": status(d.importance), "severity": status(d.severity),
-             "coverage_status": status(d.coverage_status),
-             "performance_status": status(d.performance_status),
-             "coverage_ratio": value(d.coverage_ratio, relative=True),
-             "performance_score": value(d.performance_score), "lift": value(d.lift),
-             "reasons": list(d.reasons), "notes": list(d.notes)}
-            for d in result.families
-        ],
-        "families_added": [f.model_dump() for f in result.families_added],
-        "families_removed": [f.model_dump() for f in result.families_removed],
-        "input_changes": [{"key": c.key, "old": truncate(c.old or "(absent)", 120),
-                           "new": truncate(c.new or "(absent)", 120)} for c in result.input_changes],
-        "cg_gov_version": result.cg_gov_version,
-    }
-
-
-def render_diff(result: DiffResult, out_dir: str | os.PathLike, formats: Sequence[str] = DIFF_FORMATS,
-                template_dir: str | os.PathLike | None = None) -> dict[str, Path]:
-    """Write ``diff.json``, ``diff.html`` and ``diff.pdf`` (PDF/A-3b with diff.json embedded)."""
-    from cg_gov.report.pdf import PdfAttachment, html_to_pdf
-    from cg_gov.report.render import render_html, template_dirs
-
-    unknown = sorted(set(formats) - set(DIFF_FORMATS))
-    if unknown:
-        raise CgGovError(f"unknown diff format(s) {unknown}", key="--formats",
-                         hint=f"choose among {', '.join(DIFF_FORMATS)}")
-    out = Path(out_dir)
-    text = canonical_json(round_floats(result.model_dump(mode="json")))
-    written: dict[str, Path] = {}
-    if "json" in formats:
-        written["json"] = atomic_write_text(out / "diff.json", text)
-    if "html" in formats or "pdf" in formats:
-        html, uris = render_html(build_diff_view(result), "diff.html.j2", template_dir)
-        if "html" in formats:
-            written["html"] = atomic_write_text(out / "diff.html", html)
-        if "pdf" in formats:
-            pdf = html_to_pdf(html, attachments=[PdfAttachment(
-                "diff.json", text.encode("utf-8"), "Machine-readable comparison of two audits", "Data")],
-                allowed_data_uris=uris, allowed_dirs=template_dirs(template_dir))
-            written["pdf"] = atomic_write_bytes(out / "diff.pdf", pdf)
-    return written
-
-
-# ---------------------------------------------------------------------------
-# Command line
-# ---------------------------------------------------------------------------
-
-def add_diff_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add ``cg-gov diff``'s arguments to ``parser``."""
-    parser.add_argument("old", metavar="OLD", help="old report folder or findings.json")
-    parser.add_argument("new", metavar="NEW", help="new report folder or findings.json")
-    parser.add_argument("--out", metavar="DIR", default=None,
-                        help="write diff.json, diff.html and diff.pdf into DIR")
-    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, metavar="X",
-                        help="regression threshold: a fall of coverage ratio by more than this "
-                             "fraction, or of performance score by more than this, with "
-                             f"non-overlapping intervals (default {DEFAULT_THRESHOLD})")
-    parser.add_argument("--formats", default=",".join(DIFF_FORMATS),
-                        help="comma-separated outputs written with --out (default json,html,pdf)")
-    parser.add_argument("--template-dir", default=None, metavar="DIR",
-                        help="folder with templates overriding the package's (diff.html.j2, report.css)")
-    return parser
-
-
-def _summary_lines(result: DiffResult) -> list[str]:
-    lines = [f"old: {result.old.path} (gate {result.old.gate})",
-             f"new: {result.new.path} (gate {result.new.gate})"]
-    for d in result.families:
-        if d.severity.changed or d.coverage_status.changed or d.performance_status.changed or d.regressed:
-            mark = "REGRESSED" if d.regressed else d.direction
-            lines.append(f"  {d.family_id}: severity {d.severity.old} -> {d.severity.new}, coverage "
-                         f"{d.coverage_status.old} -> {d.coverage_status.new}, performance "
-                         f"{d.performance_status.old} -> {d.performance_status.new} [{mark}]")
-    for f in result.families_added:
-        lines.append(f"  + {f.family_id} (added, severity {f.severity})")
-    for f in result.families_removed:
-        lines.append(f"  - {f.family_id} (removed)")
-    if result.input_changes:
-        lines.append(f"  {len(result.input_changes)} input/setting change(s)")
-    lines.extend(result.regressions)
-    lines.append("regressed" if result.regressed else "no regression")
-    return lines
-
-
-def diff_cli(args: argparse.Namespace | Sequence[str] | None = None) -> int:
-    """Run ``cg-gov diff``; returns the exit code (1 when a family regressed, else 0).
-
-    ``args`` is a parsed namespace (from :func:`add_diff_arguments`) or an
-    argument list. A :class:`CgGovError` propagates for the CLI to print.
-    """
-    if not isinstance(args, argparse.Namespace):
-        parser = add_diff_arguments(argparse.ArgumentParser(
-            prog="cg-gov diff", description="Compare two audits and flag regressions."))
-        args = parser.parse_args(None if args is None else list(args))
-    result = diff_paths(args.old, args.new, threshold=args.threshold)
-    if args.out:
-        formats = [f.strip() for f in str(getattr(args, "formats", "json,html,pdf")).split(",") if f.strip()]
-        written = render_diff(result, args.out, formats, getattr(args, "template_dir", None))
-        for path in written.values():
-            print(f"wrote {path}")
-    print("\n".join(_summary_lines(result)))
-    return EXIT_GATE_FAILED if result.regressed else EXIT_OK

@@ -13,21 +13,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .errors import DictionaryError, MissingDependencyError
-from .io import sha256_file
+from cg_gov.errors import DictionaryError, MissingDependencyError
+from cg_gov.io import cache_dir, sha256_file
 
-__all__ = ["DEFAULT_GGUF_NAME", "default_gguf_path", "cache_dir", "load_language_model", "model_identity"]
+__all__ = ["DEFAULT_GGUF_NAME", "default_gguf_path", "load_language_model", "model_identity"]
 
 DEFAULT_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 _DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
            "float16": "float16", "fp16": "float16"}
-
-
-def cache_dir() -> Path:
-    """Root of cg_gov's on-disk cache (``$CG_GOV_CACHE`` or ``~/.cache/cg_gov``)."""
-    root = os.environ.get("CG_GOV_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "cg_gov")
-    return Path(root)
 
 
 def default_gguf_path() -> Path:

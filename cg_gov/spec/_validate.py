@@ -2,22 +2,21 @@
 
 :func:`validate_file` reads one spec file, tells a profile (top key ``profile``)
 from an audit spec (top key ``audit``), checks it against its schema and then
-checks what the schema cannot see: that every file it names exists, that the
-audit's profile is itself valid and, when the eval-log readers are installed,
-that every benchmark log can be read. It imports neither torch nor any model
+checks what the schema cannot see: that every file it names exists and that the
+audit's profile is itself valid. Reading the eval logs is the next room's check
+(:func:`cg_gov.evals.check_audit_file`). It imports neither torch nor any model
 library, so it answers at once.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 from pathlib import Path
 from typing import Any, Literal
 
-from cg_gov.errors import CgGovError, SpecError
-from cg_gov.specfile import Loc, SpecDocument, parse_model, read_spec_document
-from cg_gov.specs import AuditSpec, Profile, resolve_path, spec_kind
+from cg_gov.errors import SpecError
+from cg_gov.spec._document import Loc, SpecDocument, parse_model, read_spec_document
+from cg_gov.spec._models import AuditSpec, Profile, resolve_path, spec_kind
 
 __all__ = ["SpecKind", "check_file", "spec_kind", "validate_file"]
 
@@ -92,9 +91,6 @@ def _check_audit(doc: SpecDocument) -> list[SpecError]:
         resolved = resolve_path(doc.path, profile_path)
         if resolved.is_file():
             errors += _check_linked_profile(doc, resolved)
-    if audit is not None and not errors:
-        assert isinstance(audit, AuditSpec)
-        errors += _read_logs(doc, audit)
     return errors
 
 
@@ -155,29 +151,3 @@ def _check_linked_profile(doc: SpecDocument, resolved: Path) -> list[SpecError]:
         )
         return [summary, *errors]
     return []
-
-
-def _read_logs(doc: SpecDocument, audit: AuditSpec) -> list[SpecError]:
-    """Read every eval log with cg_gov.evals, when that module is installed."""
-    try:
-        evals = importlib.import_module("cg_gov.evals")
-    except ImportError:
-        return []
-    errors: list[SpecError] = []
-    spec_dir = doc.path.parent
-    jobs: list[tuple[Loc, Any, Any]] = []
-    read_benchmark = getattr(evals, "read_benchmark", None)
-    read_reference = getattr(evals, "read_reference", None)
-    if read_benchmark is not None:
-        jobs += [(("benchmarks", i, "log"), read_benchmark, b) for i, b in enumerate(audit.benchmarks)]
-    if read_reference is not None and audit.reference is not None:
-        jobs.append((("reference", "log"), read_reference, audit.reference))
-    for loc, reader, spec in jobs:
-        try:
-            reader(spec, spec_dir)
-        except CgGovError as exc:
-            if exc.file:
-                errors.append(SpecError(exc.message, file=exc.file, line=exc.line, key=exc.key, hint=exc.hint))
-            else:
-                errors.append(doc.error(loc, exc.message, hint=exc.hint))
-    return errors

@@ -1,0 +1,43 @@
+"""``cg-gov audit SPEC``: run an audit, then render its report."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from cg_gov.errors import EXIT_GATE_FAILED, EXIT_OK
+
+
+def add_parser(commands) -> None:
+    p = commands.add_parser("audit", help="run an audit and write its report",
+                            description="Run an audit spec: read the eval logs, extract concept activations, "
+                            "score the profile's families and write the report.")
+    p.add_argument("spec", metavar="SPEC", help="audit spec (YAML)")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="output folder (default: the spec's report.out, else reports/<audit id>)")
+    p.add_argument("--device", metavar="DEVICE", default=None,
+                   help="device for the language model: cpu, cuda, cuda:N, mps (default: the spec's)")
+    p.add_argument("--no-cache", action="store_true", help="recompute activations instead of using the cache")
+    p.add_argument("--now", metavar="TIMESTAMP", default=None,
+                   help="timestamp recorded in manifest.json (default: $SOURCE_DATE_EPOCH, else the current time)")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from cg_gov.audit import run_audit
+    from cg_gov.report import render_report
+
+    result = run_audit(args.spec, device=args.device, use_cache=not args.no_cache, now=args.now)
+    print("rendering the report ...", file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    out_dir = Path(args.out) if args.out else result.out_dir
+    paths = render_report(result.findings, result.manifest, out_dir, formats=result.formats)
+    print(f"      done in {time.perf_counter() - t0:.1f}s", file=sys.stderr, flush=True)
+    s = result.findings.summary
+    print(f"gate: {s.gate.upper()}  ({', '.join(f'{k} {v}' for k, v in s.counts.model_dump().items() if v)})")
+    for line in s.gate_failures:
+        print(f"  - {line}")
+    for p in paths.values():
+        print(f"wrote {p}")
+    return EXIT_GATE_FAILED if s.gate == "fail" else EXIT_OK

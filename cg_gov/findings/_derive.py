@@ -1,0 +1,258 @@
+"""From scored inputs to :class:`~cg_gov.findings.Findings`: the verdict applied to each family.
+
+:func:`derive_findings` reads the scoring tables (``ConceptScores.overall`` and the frame of
+``score_families``) by their column names, applies :mod:`cg_gov.findings.verdict` and returns
+the typed findings; :func:`workload_drift` is the drift section.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+from cg_gov.findings._schema import (AuditInfo, DictionaryRef, Family, Findings, ProfileRef, SuiteBenchmark,
+                                     build_summary)
+from cg_gov.findings.verdict import (MIN_FAMILY_N_EFF, caveats_for, coverage_status, family_gate_failed,
+                                     family_severity, performance_status, requirement_met, severity_rank)
+from cg_gov.text import truncate
+
+__all__ = ["derive_findings", "workload_drift", "EVIDENCE_ITEMS", "EVIDENCE_CHARS", "EXAMPLE_CHARS", "SUITE_ROWS"]
+
+#: Evidence items shown per family, and the characters kept of each.
+EVIDENCE_ITEMS = 4
+EVIDENCE_CHARS = 320
+#: Characters kept of a matched concept's example context.
+EXAMPLE_CHARS = 160
+#: Rows of each suite-level list.
+SUITE_ROWS = 10
+
+
+def _finite(x: Any) -> float | None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _interval(lo: Any, hi: Any) -> list[float] | None:
+    a, b = _finite(lo), _finite(hi)
+    if a is None or b is None:
+        return None
+    return [min(a, b), max(a, b)]
+
+
+# --------------------------------------------------------------------- findings
+
+
+def _concept_row(c: int, labels: Sequence[str], ov) -> dict[str, Any]:
+    r = ov.loc[c]
+    row = {"concept_id": int(c), "label": labels[c] or f"concept {c} (unlabelled)",
+           "chi_model": _finite(r.get("chi_model")), "lift": _finite(r.get("lift")),
+           "lift_ci": _interval(r.get("lift_ci_low"), r.get("lift_ci_high")),
+           "n_eff": _finite(r.get("n_eff")), "n_benchmarks": int(r.get("n_supported_benchmarks", 0) or 0),
+           "chi_bench": _finite(r.get("chi_bench"))}
+    if "coverage_ratio" in ov.columns:
+        row["coverage_ratio"] = _finite(r.get("coverage_ratio"))
+        row["coverage_ratio_ci"] = _interval(r.get("ratio_ci_low"), r.get("ratio_ci_high"))
+    if row["chi_model"] is not None:
+        row["chi_model"] = min(1.0, max(0.0, row["chi_model"]))
+    return row
+
+
+def _coverage_distribution(ov) -> dict[str, Any]:
+    """chi_bench of all concepts sorted high to low, sampled at log-spaced ranks (0 = most covered)."""
+    chi = np.sort(np.nan_to_num(ov["chi_bench"].to_numpy(dtype=float), nan=0.0))[::-1]
+    n = len(chi)
+    ranks = sorted(set((np.unique(np.geomspace(1, max(n, 1), num=min(n, 60)).astype(int)) - 1).tolist()))
+    total = chi.sum()
+    out: dict[str, Any] = {"n_concepts": n, "n_zero": int((chi <= 0).sum()), "ranks": ranks,
+                           "chi_bench": [float(chi[r]) for r in ranks]}
+    if total > 0:
+        out["top_1pct_share"] = min(1.0, float(chi[: max(1, n // 100)].sum() / total))
+        out["top_10pct_share"] = min(1.0, float(chi[: max(1, n // 10)].sum() / total))
+    return out
+
+
+def _robustness(rob: dict[str, Any] | None) -> dict[str, float | bool]:
+    out: dict[str, float | bool] = {}
+    if not rob:
+        return out
+    sub = rob.get("subsampling") or {}
+    adv = rob.get("adversarial") or {}
+    for key, src in (("subsample_std_chi_model_mean", sub.get("mean_std_chi_model")),
+                     ("subsample_std_chi_bench_mean", sub.get("mean_std_chi_bench")),
+                     ("subsample_reruns", sub.get("n_reruns")),
+                     ("adversarial_median_chi_model", adv.get("median_chi_model")),
+                     ("adversarial_top_median_change", adv.get("change_top")),
+                     ("adversarial_top_median_change_pct", adv.get("change_top_pct")),
+                     ("adversarial_bottom_median_change", adv.get("change_bottom")),
+                     ("adversarial_bottom_median_change_pct", adv.get("change_bottom_pct")),
+                     ("adversarial_removed_top", adv.get("n_removed_top")),
+                     ("adversarial_removed_bottom", adv.get("n_removed_bottom"))):
+        v = _finite(src)
+        if v is not None:
+            out[key] = v
+    if "direction_top_as_paper" in adv:
+        out["direction_ok"] = bool(adv["direction_top_as_paper"] and adv["direction_bottom_as_paper"])
+    return out
+
+
+def derive_findings(*, spec, profile, dictionary, items, concept_scores, family_scores, matches,
+                    reference_name: str, workload: dict[str, Any] | None = None,
+                    family_mass: dict[str, dict[int, float]] | None = None) -> Any:
+    """Build the :class:`~cg_gov.findings.Findings` of an audit from scored inputs.
+
+    ``family_mass`` maps a family id to {item index: m_F(x)} for its evidence items.
+    """
+    family_mass = family_mass or {}
+    sset = spec.scoring
+    labels = dictionary.labels
+    concept_info = getattr(dictionary, "label_info", None)
+    ov = concept_scores.overall
+    fams = []
+    for fam in profile.families:
+        fm = matches.family(fam.id)
+        row = family_scores.loc[fam.id] if fam.id in family_scores.index else None
+        get = (lambda k: row.get(k) if row is not None and k in row.index else None)
+        ratio = _finite(get("coverage"))
+        cov_ci = _interval(get("coverage_ci_low"), get("coverage_ci_high"))
+        suite_mass = _finite(get("support")) or 0.0
+        cov_stat = coverage_status(len(fm.concepts), suite_mass, ratio, cov_ci, sset.ratio_k,
+                                   get("representation"))
+        score = _finite(get("performance"))
+        lift = _finite(get("lift"))
+        lift_ci = _interval(get("lift_ci_low"), get("lift_ci_high"))
+        n_eff = _finite(get("n_eff"))
+        q = _finite(get("lift_q"))
+        perf_stat = performance_status(score, lift_ci, q, n_eff, sset.alpha) if fm.concepts else "insufficient-data"
+        req = fam.require
+        met = requirement_met(req.coverage, req.performance, get("coverage"), score) if req is not None else None
+        sev = family_severity(fam.importance, cov_stat, perf_stat, met)
+        matched = []
+        for c in fm.concepts:
+            r = ov.loc[c.concept_id]
+            info = concept_info[c.concept_id] if concept_info is not None else {}
+            examples = [str(e) for e in (info.get("examples") or []) if str(e).strip()]
+            matched.append({"concept_id": c.concept_id, "label": c.label or labels[c.concept_id],
+                            "similarity": float(c.similarity), "margin": _finite(c.margin), "source": c.source,
+                            "weight": float(c.weight),
+                            "top_tokens": [str(t) for t in (info.get("top_tokens") or [])[:5]],
+                            "example": truncate(examples[0], EXAMPLE_CHARS) if examples else None,
+                            "coverage_ratio": _finite(r.get("coverage_ratio")) if "coverage_ratio" in ov.columns else None,
+                            "chi_model": _finite(r.get("chi_model"))})
+        for m in matched:
+            if m["chi_model"] is not None:
+                m["chi_model"] = min(1.0, max(0.0, m["chi_model"]))
+        shares = get("benchmark_share") or {}
+        evidence = []
+        top = get("top_items")
+        for i in (list(top) if top is not None else [])[:EVIDENCE_ITEMS]:
+            it = items[int(i)]
+            evidence.append({"benchmark": it.benchmark, "item_id": it.id, "text": truncate(it.input, EVIDENCE_CHARS),
+                             "score": it.score, "activation": float(family_mass.get(fam.id, {}).get(int(i), 0.0))})
+        fams.append({
+            "id": fam.id, "description": fam.description, "importance": fam.importance, "severity": sev,
+            "gate_failed": family_gate_failed(sev, met), "matched_concepts": matched,
+            "coverage": {"ratio": ratio if ratio is None or math.isfinite(ratio) else None, "ci": cov_ci,
+                         "status": cov_stat, "suite_mean": _finite(get("suite_mean")),
+                         "reference_mean": _finite(get("reference_mean")), "reference": reference_name},
+            "performance": {"score": score, "score_ci": _interval(get("performance_ci_low"), get("performance_ci_high")),
+                            "lift": lift, "ci": lift_ci, "status": perf_stat, "p": _finite(get("lift_p")), "q": q,
+                            "n_eff": n_eff, "n_scored": int(get("scored_support") or 0)},
+            "requirement": {"min_coverage_ratio": req.coverage if req else None,
+                            "min_performance": req.performance if req else None, "met": met},
+            "benchmarks": [{"name": k, "share": float(v)} for k, v in sorted(shares.items(), key=lambda kv: (-kv[1], kv[0]))
+                           if _finite(v) and v > 0],
+            "evidence": evidence,
+            "caveats": caveats_for(cov_stat, perf_stat, n_eff, matched),
+        })
+    families = [Family.model_validate(f) for f in fams]
+    families.sort(key=lambda f: (severity_rank(f.severity), f.id))
+    summary = build_summary(families)
+
+    # suite-level findings, independent of the profile
+    supported = ov[ov["chi_model"].notna()] if "chi_model" in ov.columns else ov.iloc[:0]
+    labelled = [i for i in supported.index if labels[int(i)]]
+    sup = supported.loc[labelled]
+    weakest = sup.sort_values(["chi_model"], kind="mergesort").index[:SUITE_ROWS]
+    strongest = sup.sort_values(["chi_model"], ascending=False, kind="mergesort").index[:SUITE_ROWS]
+    over, under = [], []
+    if "representation" in ov.columns:
+        o = ov[(ov["representation"] == "over") & np.isfinite(ov["coverage_ratio"])]
+        over = o.sort_values("coverage_ratio", ascending=False, kind="mergesort").index[:SUITE_ROWS]
+        u = ov[ov["representation"] == "under"]
+        under = u.sort_values("coverage_ratio", kind="mergesort").index[:SUITE_ROWS]
+    missing_ids = [int(i) for i in ov.index[ov["missing"].to_numpy(dtype=bool)]]
+    suite = {
+        "over_represented": [_concept_row(int(c), labels, ov) for c in over],
+        "under_represented": [_concept_row(int(c), labels, ov) for c in under],
+        "missing_from_suite": {"count": len(missing_ids), "pct": 100.0 * len(missing_ids) / max(1, len(ov)),
+                               "examples": [{"concept_id": c, "label": labels[c]} for c in missing_ids if labels[c]][:SUITE_ROWS]},
+        "weakest": [_concept_row(int(c), labels, ov) for c in weakest],
+        "strongest": [_concept_row(int(c), labels, ov) for c in strongest],
+        "robustness": _robustness(concept_scores.robustness),
+        "coverage_distribution": _coverage_distribution(ov),
+    }
+    bench = concept_scores.benchmarks
+    suite_rows = []
+    for b in spec.benchmarks:
+        r = bench.loc[b.name]
+        suite_rows.append(SuiteBenchmark(name=b.name, n_items=int(r["n_items"]), n_scored=int(r["n_scored"]),
+                                         mean_score=_finite(r["mean_score"]),
+                                         missing_pct=float(concept_scores.missing_by_benchmark.get(b.name, 0.0))))
+    audit = AuditInfo(id=spec.audit, model=spec.model,
+                      profile=ProfileRef(id=profile.profile, version=str(profile.version),
+                                         name=getattr(profile, "title", None), owner=profile.owner),
+                      dictionary=DictionaryRef(identity=dictionary.identity, name=dictionary.name,
+                                               n_concepts=dictionary.n_concepts),
+                      suite=suite_rows)
+    settings = {"k": sset.ratio_k, "n_min": sset.n_min, "min_benchmarks": sset.min_benchmarks,
+                "n_bootstrap": sset.bootstrap, "alpha": sset.alpha, "seed": spec.effective_seed, "epsilon": sset.epsilon,
+                "subsample_reruns": sset.subsample_reruns, "subsample_fraction": sset.subsample_fraction,
+                "reference": reference_name, "min_family_n_eff": MIN_FAMILY_N_EFF,
+                "lift_p_method": sset.lift_p_method,
+                "matching_threshold": matches.threshold, "matching_top_k": matches.top_k,
+                "matching_exemplar_weight": matches.exemplar_weight,
+                "extraction_template": spec.extraction.template, "extraction_dtype": spec.extraction.dtype,
+                "max_tokens": spec.extraction.max_tokens}
+    findings = Findings(audit=audit, summary=summary, families=families, suite_findings=suite,
+                        drift=workload, settings=settings)
+    if matches.expected_precision is not None:
+        for caveat in findings.caveats:
+            if caveat.id == "noisy-labels":
+                recall = (f", and it found {matches.expected_recall:.0%} of the concepts that fit"
+                          if matches.expected_recall is not None else "")
+                caveat.text += (f" Measured for this dictionary: on judged profiles not used to calibrate the "
+                                f"matcher, {matches.expected_precision:.0%} of the concepts it matched fitted "
+                                f"their family{recall}.")
+    return findings
+
+
+def workload_drift(workload_items, suite_abar, ref_abar, family_scores, matches, labels, ratio_k, name) -> dict[str, Any]:
+    """Which families and concepts the workload uses that the suite barely tests, by workload traffic."""
+    wmat = matches.weight_matrix()
+    ref_mass = np.asarray(ref_abar @ wmat.T) if wmat.size else np.zeros((ref_abar.shape[0], 0))
+    fam_traffic = ref_mass.mean(axis=0) if ref_mass.size else np.zeros(0)
+    total = fam_traffic.sum()
+    families = []
+    for k, fm in enumerate(matches.families):
+        row = family_scores.loc[fm.family] if fm.family in family_scores.index else None
+        ratio = _finite(row.get("coverage")) if row is not None else None
+        ci = _interval(row.get("coverage_ci_low"), row.get("coverage_ci_high")) if row is not None else None
+        status = coverage_status(len(fm.concepts), _finite(row.get("support")) if row is not None else 0.0,
+                                 ratio, ci, ratio_k, row.get("representation") if row is not None else None)
+        families.append({"family_id": fm.family, "traffic_share": float(fam_traffic[k] / total) if total > 0 else 0.0,
+                         "coverage_ratio": ratio, "ci": ci, "status": status})
+    families.sort(key=lambda f: (-f["traffic_share"], f["family_id"]))
+    ref_mean = np.asarray(ref_abar.mean(axis=0)).ravel()
+    suite_mean = np.asarray(suite_abar.mean(axis=0)).ravel()
+    share = ref_mean / ref_mean.sum() if ref_mean.sum() > 0 else ref_mean
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(ref_mean > 0, suite_mean / ref_mean, np.nan)
+    cand = np.nonzero((ref_mean > 0) & (ratio <= 1.0 / ratio_k) & np.array([bool(l) for l in labels]))[0]
+    cand = cand[np.lexsort((cand, -share[cand]))][:15]
+    concepts = [{"concept_id": int(c), "label": labels[c], "traffic_share": float(share[c]),
+                 "coverage_ratio": float(ratio[c])} for c in cand]
+    return {"reference": name, "n_items": len(workload_items), "families": families, "untested_concepts": concepts}

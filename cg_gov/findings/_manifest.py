@@ -1,0 +1,124 @@
+"""``manifest.json``: what an audit ran on and with, typed and versioned.
+
+The manifest holds everything that identifies a run but is not a finding: the time, the hash of
+every input, the dictionary's identity, the extraction, scoring and matching settings, seeds and
+package versions. ``findings.json`` stays a pure function of the inputs and the seed.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import math
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from cg_gov.errors import CgGovError
+from cg_gov.io import package_version, sha256_file
+
+__all__ = ["MANIFEST_VERSION", "Manifest", "file_entry", "package_versions", "timestamp", "jsonable"]
+
+#: Version of the ``manifest.json`` shape written by this cg_gov.
+MANIFEST_VERSION = 1
+
+#: Packages whose versions every manifest records.
+RECORDED_PACKAGES = ("cg-gov", "torch", "transformers", "sae-lens", "sentence-transformers", "numpy", "scipy",
+                     "pandas", "pydantic", "jinja2", "weasyprint")
+
+
+class Manifest(BaseModel):
+    """The manifest of one audit (``manifest.json``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    manifest_version: int = MANIFEST_VERSION
+    """Version of this file's shape."""
+    cg_gov_version: str = Field(default_factory=package_version)
+    """Version of cg_gov that ran the audit."""
+    created: str
+    """When the audit ran (UTC, ISO 8601; ``--now`` or ``$SOURCE_DATE_EPOCH`` fix it)."""
+    audit: dict[str, Any]
+    """The audit spec: id, path and sha256."""
+    profile: dict[str, Any]
+    """The profile: id, version, path and sha256."""
+    inputs: list[dict[str, Any]]
+    """Each benchmark's eval log: name, format, path, sha256, item count."""
+    reference: dict[str, Any]
+    """The reference the coverage ratios compare with (a workload sample's file, or its name)."""
+    dictionary: dict[str, Any]
+    """The dictionary's identity and parts."""
+    extraction: dict[str, Any]
+    """The extraction settings."""
+    scoring: dict[str, Any]
+    """The scoring settings, as the scoring engine reports them."""
+    matching: dict[str, Any]
+    """The matcher's embedder, threshold, top-k, weights and where each came from."""
+    seeds: dict[str, int]
+    """Seeds of every random draw."""
+    versions: dict[str, str]
+    """Python and package versions."""
+    platform: str
+    """The machine's platform string."""
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (numpy scalars to Python, non-finite floats to null)."""
+        return jsonable(self.model_dump())
+
+
+def package_versions() -> dict[str, str]:
+    """Python's version and each of :data:`RECORDED_PACKAGES`'."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in RECORDED_PACKAGES:
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def file_entry(path: Path) -> dict[str, Any]:
+    """Path and sha256 of a file, or of a folder (over its files' relative paths and hashes)."""
+    if path.is_dir():
+        h = hashlib.sha256()
+        for f in sorted(p for p in path.rglob("*") if p.is_file()):
+            h.update(str(f.relative_to(path)).encode())
+            h.update(sha256_file(f).encode())
+        return {"path": str(path), "sha256": h.hexdigest(), "kind": "folder"}
+    return {"path": str(path), "sha256": sha256_file(path)}
+
+
+def timestamp(now: str | None) -> str:
+    """``now`` when given, else ``$SOURCE_DATE_EPOCH``, else the current UTC time."""
+    if now:
+        return now
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch:
+        if not epoch.strip().isdigit():
+            raise CgGovError(f"SOURCE_DATE_EPOCH={epoch!r} is not a whole number of seconds",
+                             hint="unset it or give seconds since 1970")
+        return _dt.datetime.fromtimestamp(int(epoch), _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def jsonable(obj: Any) -> Any:
+    """``obj`` with numpy scalars, paths and non-finite floats made JSON-ready."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        v = float(obj)
+        return v if math.isfinite(v) else None
+    if isinstance(obj, (np.bool_,)):
+        return bool(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
