@@ -26,7 +26,6 @@ from cg_gov.matching import (
     leave_one_profile_out,
     load_dictionary_pairs,
     load_pairs,
-    match_cli,
     match_profile,
     negate,
     negation_texts,
@@ -35,6 +34,7 @@ from cg_gov.matching import (
     score_pairs,
     split_pairs,
 )
+from cg_gov.cli import main as cli_main
 from cg_gov.spec import MatchingSettings, Profile, load_profile
 
 FIXTURES = Path(__file__).parent / "fixtures" / "matching"
@@ -399,13 +399,14 @@ def _tiny_dictionary(folder: Path, labels: list[str]) -> Path:
 
 
 def test_match_cli_prints_every_family(tmp_path, capsys, embedder):
+    """``cg-gov match`` through the real command-line parser, on a small dictionary."""
     dictionary = _tiny_dictionary(tmp_path / "dict", LABELS)
     profile_file = tmp_path / "profile.yaml"
     profile_file.write_text(
         "profile: demo\nversion: '1'\nowner: tests\ndescription: cli test\nfamilies:\n"
         f"  - {json.dumps(REFUSAL)}\n  - {json.dumps(CHEMISTRY)}\n")
     cache = str(tmp_path / "cache")
-    assert match_cli([str(profile_file), "--dictionary", str(dictionary), "--no-exemplars",
+    assert cli_main(["match", str(profile_file), "--dictionary", str(dictionary), "--no-exemplars",
                       "--cache-dir", cache]) == 0
     text = capsys.readouterr().out
     assert "refusal" in text and "refusing a request politely" in text
@@ -415,7 +416,7 @@ def test_match_cli_prints_every_family(tmp_path, capsys, embedder):
     assert NO_MATCH_MESSAGE in chem and "closest below the threshold (score)" in chem
     assert "not visible in this dictionary: chemistry" in text
 
-    assert match_cli([str(profile_file), "--dictionary", str(dictionary), "--json", "--no-exemplars",
+    assert cli_main(["match", str(profile_file), "--dictionary", str(dictionary), "--json", "--no-exemplars",
                       "--cache-dir", cache]) == 0
     data = json.loads(capsys.readouterr().out)
     assert [f["family"] for f in data["families"]] == ["refusal", "chemistry"]

@@ -12,8 +12,27 @@ import scipy.stats
 
 import reference_scoring as ref_impl
 from cg_gov.errors import CgGovError
-from cg_gov.scoring import (ConceptScores, adversarial_removal, benjamini_hochberg,
-                            score_concepts, score_families, subsampling_robustness)
+from cg_gov import scoring
+from cg_gov.scoring import ConceptScores, benjamini_hochberg
+
+#: The options these tests and ``reference_scoring.py`` were written for, where they differ from
+#: the method's defaults (``ScoringSettings``): bootstrap p-values, a chi_model from one supporting
+#: benchmark, no subsampling unless asked.
+TEST_OPTIONS = {"lift_p_method": "bootstrap", "min_benchmarks": 1, "subsample_reruns": 0}
+
+
+def _with(defaults, function):
+    accepted = {k: v for k, v in defaults.items() if k in function.__kwdefaults__}
+
+    def call(*args, **kwargs):
+        return function(*args, **{**accepted, **kwargs})
+    return call
+
+
+score_concepts = _with(TEST_OPTIONS, scoring.score_concepts)
+score_families = _with(TEST_OPTIONS, scoring.score_families)
+subsampling_robustness = _with({"min_benchmarks": 1}, scoring.subsampling_robustness)
+adversarial_removal = _with({"min_benchmarks": 1}, scoring.adversarial_removal)
 
 pytestmark = pytest.mark.filterwarnings("error")
 
