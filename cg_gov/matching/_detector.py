@@ -1,0 +1,209 @@
+"""Family detectors: a sparse, non-negative weighting of the dictionary's concepts per family.
+
+The matcher ranks concepts by how their descriptions read against a family's
+text. A detector also asks the data: which concepts fire more on the family's
+exemplars than on text that must not count (the family's counter-exemplars,
+the other families' exemplars, and the dictionary's reference windows, all
+rendered as audited items are). A concept's weight is its standardised
+difference of means, scaled by a prior from its label similarity:
+
+    effect_c = (mean_pos_c - background_c) / scale_c            (kept when > 0)
+    background_c = max(mean over the contrast texts, mean over the reference windows)
+    scale_c = root mean square of c's activation over all texts used
+    w_c ~ effect_c * exp(prior_weight * z(similarity_c)) / scale_c   for the top_k concepts
+
+where z is the similarity standardised over the live concepts. A concept must
+fire on at least ``min_fired`` exemplars. The family's per-item score is
+m_F(x) = sum_c w_c abar_c(x), weights summing to 1: the same form the matcher's
+weights take, so coverage and performance read it unchanged.
+
+:func:`visibility` measures whether the detector separates the family at all:
+exemplars are held out in turn (k-fold), the detector is fitted on the rest
+and scores the held-out exemplars against held-out contrast texts and
+reference windows; the pooled AUROC with a bootstrap interval is the family's
+visibility. It is computed on the profile's own text, so it says what the
+dictionary can see of the family as its owner described it, not how well the
+suite's items are detected.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["DetectorSettings", "FamilyDetector", "Visibility", "auroc", "auroc_interval",
+           "fit_family_detector", "visibility"]
+
+
+@dataclass(frozen=True)
+class DetectorSettings:
+    """How a family detector is fitted (defaults chosen on the benchmark's choosing half)."""
+
+    top_k: int = 32
+    """Concepts kept per family."""
+    prior_weight: float = 0.5
+    """Strength of the label-similarity prior (0: the data alone)."""
+    min_fired: int = 2
+    """A concept must fire on at least this many exemplars (fewer when there are fewer exemplars)."""
+    background: str = "max"
+    """``max``: the larger of the contrast mean and the reference mean; ``contrast``: the contrast
+    texts alone; ``reference``: the reference windows alone."""
+    folds: int = 5
+    """Folds of the visibility cross-validation (at most the number of exemplars)."""
+    reference_holdout: int = 200
+    """Reference windows held out of fitting to serve as negatives in the visibility check."""
+    resamples: int = 1000
+    """Bootstrap resamples of the visibility interval."""
+
+
+@dataclass(frozen=True)
+class FamilyDetector:
+    """The fitted weighting: ``weights`` (C,) non-negative, summing to 1 (all zero when nothing fits)."""
+
+    weights: np.ndarray
+    effect: np.ndarray
+    concepts: list[int] = field(default_factory=list)
+
+    def score(self, abar: Any) -> np.ndarray:
+        """m_F(x) for every row of ``abar`` ((n, C) dense or sparse)."""
+        return np.asarray(abar @ self.weights, dtype=np.float64).ravel()
+
+
+@dataclass(frozen=True)
+class Visibility:
+    auroc: float | None
+    ci: tuple[float, float] | None
+    n_pos: int
+    n_neg: int
+
+
+def _dense(x: Any) -> np.ndarray:
+    if x is None:
+        return np.zeros((0, 0))
+    if hasattr(x, "toarray"):
+        x = x.toarray()
+    return np.asarray(x, dtype=np.float64)
+
+
+def _zscore(sim: np.ndarray) -> np.ndarray:
+    live = sim != 0
+    if live.sum() < 2:
+        return np.zeros_like(sim)
+    mu, sd = sim[live].mean(), sim[live].std()
+    z = np.where(live, (sim - mu) / (sd if sd > 0 else 1.0), -3.0)
+    return np.clip(z, -3.0, 3.0)
+
+
+def fit_family_detector(positives: Any, contrast: Any, reference: Any, similarity: np.ndarray | None = None,
+                        settings: DetectorSettings = DetectorSettings(),
+                        exclude: np.ndarray | None = None) -> FamilyDetector:
+    """Fit one family's detector.
+
+    ``positives`` (n_p, C): activations of the family's exemplars; ``contrast`` (n_c, C): its
+    counter-exemplars and the other families' exemplars; ``reference`` (n_r, C): reference windows
+    (any of the last two may have no rows). ``similarity`` (C,): the matcher's similarity of each
+    concept to the family (the prior); ``exclude``: a boolean mask of concepts never chosen.
+    """
+    pos = _dense(positives)
+    n_concepts = pos.shape[1]
+    con = _dense(contrast) if contrast is not None and np.shape(contrast)[0] else np.zeros((0, n_concepts))
+    ref = _dense(reference) if reference is not None and np.shape(reference)[0] else np.zeros((0, n_concepts))
+    mean_pos = pos.mean(axis=0)
+    mean_con = con.mean(axis=0) if len(con) else np.zeros(n_concepts)
+    mean_ref = ref.mean(axis=0) if len(ref) else np.zeros(n_concepts)
+    if settings.background == "contrast":
+        background = mean_con
+    elif settings.background == "reference":
+        background = mean_ref
+    else:
+        background = np.maximum(mean_con, mean_ref)
+    pooled = [a for a in (pos, con, ref) if len(a)]
+    sq = sum((a ** 2).sum(axis=0) for a in pooled) / sum(len(a) for a in pooled)
+    scale = np.sqrt(sq)
+    scale = np.where(scale > 0, scale, np.inf)
+    effect = (mean_pos - background) / scale
+    need = min(settings.min_fired, max(1, pos.shape[0] - 1))
+    fired = (pos > 0).sum(axis=0)
+    effect = np.where((effect > 0) & (fired >= need), effect, 0.0)
+    if exclude is not None:
+        effect = np.where(exclude, 0.0, effect)
+    prior = np.ones(n_concepts)
+    if similarity is not None and settings.prior_weight:
+        prior = np.exp(settings.prior_weight * _zscore(np.asarray(similarity, dtype=np.float64)))
+    strength = effect * prior
+    order = np.lexsort((np.arange(n_concepts), -strength))
+    keep = [int(c) for c in order[: settings.top_k] if strength[c] > 0]
+    weights = np.zeros(n_concepts)
+    if keep:
+        raw = strength[keep] / scale[keep]
+        weights[keep] = raw / raw.sum()
+    return FamilyDetector(weights=weights, effect=effect, concepts=sorted(keep, key=lambda c: -weights[c]))
+
+
+def auroc(pos_scores: np.ndarray, neg_scores: np.ndarray) -> float | None:
+    """Probability that a positive outscores a negative (ties count half); None without both."""
+    pos = np.asarray(pos_scores, dtype=np.float64)
+    neg = np.asarray(neg_scores, dtype=np.float64)
+    if not len(pos) or not len(neg):
+        return None
+    from scipy.stats import rankdata
+
+    ranks = rankdata(np.concatenate([pos, neg]))
+    r_pos = ranks[: len(pos)].sum()
+    return float((r_pos - len(pos) * (len(pos) + 1) / 2.0) / (len(pos) * len(neg)))
+
+
+def auroc_interval(pos_scores: np.ndarray, neg_scores: np.ndarray, *, resamples: int = 1000,
+                   seed: int = 0, level: float = 0.95) -> tuple[float, float] | None:
+    """Percentile bootstrap interval of :func:`auroc`, positives and negatives resampled separately."""
+    pos = np.asarray(pos_scores, dtype=np.float64)
+    neg = np.asarray(neg_scores, dtype=np.float64)
+    if len(pos) < 2 or len(neg) < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    # Pairwise comparison matrix once; each resample reweights rows and columns by counts.
+    wins = (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
+    values = np.empty(resamples)
+    for b in range(resamples):
+        cp = np.bincount(rng.integers(0, len(pos), len(pos)), minlength=len(pos))
+        cn = np.bincount(rng.integers(0, len(neg), len(neg)), minlength=len(neg))
+        values[b] = cp @ wins @ cn / (len(pos) * len(neg))
+    alpha = (1.0 - level) / 2.0
+    lo, hi = np.quantile(values, [alpha, 1.0 - alpha])
+    return float(lo), float(hi)
+
+
+def visibility(positives: Any, contrast: Any, reference: Any, similarity: np.ndarray | None = None,
+               settings: DetectorSettings = DetectorSettings(), *, seed: int = 0,
+               exclude: np.ndarray | None = None) -> Visibility:
+    """Cross-validated AUROC of the family's detector on its own exemplars (see the module doc)."""
+    pos = _dense(positives)
+    n_pos = pos.shape[0]
+    n_concepts = pos.shape[1] if pos.ndim == 2 else 0
+    con = _dense(contrast) if contrast is not None and np.shape(contrast)[0] else np.zeros((0, n_concepts))
+    ref = _dense(reference) if reference is not None and np.shape(reference)[0] else np.zeros((0, n_concepts))
+    rng = np.random.default_rng(seed)
+    ref_order = rng.permutation(len(ref))
+    held_ref = ref[np.sort(ref_order[: min(settings.reference_holdout, len(ref) // 2)])]
+    fit_ref = ref[np.sort(ref_order[min(settings.reference_holdout, len(ref) // 2):])]
+    n_neg_total = len(con) + len(held_ref)
+    if n_pos < 2 or n_neg_total < 2:
+        return Visibility(auroc=None, ci=None, n_pos=n_pos, n_neg=n_neg_total)
+    folds = max(2, min(settings.folds, n_pos))
+    pos_fold = rng.permutation(n_pos) % folds
+    con_fold = rng.permutation(len(con)) % folds if len(con) else np.zeros(0, dtype=int)
+    pos_scores = np.empty(n_pos)
+    con_scores = np.empty(len(con))
+    ref_scores = np.zeros(len(held_ref))
+    for k in range(folds):
+        det = fit_family_detector(pos[pos_fold != k], con[con_fold != k], fit_ref, similarity, settings,
+                                  exclude=exclude)
+        pos_scores[pos_fold == k] = det.score(pos[pos_fold == k])
+        if len(con):
+            con_scores[con_fold == k] = det.score(con[con_fold == k])
+        ref_scores += det.score(held_ref) / folds
+    neg_scores = np.concatenate([con_scores, ref_scores])
+    value = auroc(pos_scores, neg_scores)
+    ci = auroc_interval(pos_scores, neg_scores, resamples=settings.resamples, seed=seed)
+    return Visibility(auroc=value, ci=ci, n_pos=n_pos, n_neg=len(neg_scores))
