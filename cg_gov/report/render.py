@@ -22,7 +22,7 @@ from cg_gov.report.pdf import PdfAttachment, html_to_pdf, svg_data_uri
 from cg_gov.report.view import build_view
 
 __all__ = ["FORMATS", "PACKAGE_TEMPLATES", "template_env", "template_dirs", "render_html",
-           "render_report", "manifest_created"]
+           "render_report", "render_report_files", "manifest_created"]
 
 #: Output formats :func:`render_report` knows.
 FORMATS = ("html", "pdf", "json")
@@ -95,15 +95,16 @@ def manifest_created(manifest: Mapping[str, Any]) -> datetime | None:
     return None
 
 
-def render_report(findings: Findings | Mapping[str, Any], manifest: Manifest | Mapping[str, Any],
-                  out_dir: str | os.PathLike, formats: Iterable[str] = FORMATS,
-                  template_dir: str | os.PathLike | None = None) -> dict[str, Path]:
-    """Write the report folder and return the written paths.
+def render_report_files(findings: Findings | Mapping[str, Any], manifest: Manifest | Mapping[str, Any],
+                        formats: Iterable[str] = FORMATS,
+                        template_dir: str | os.PathLike | None = None) -> list[tuple[str, str, bytes]]:
+    """Render the report in memory: ``(key, file name, bytes)`` for each file of the folder.
 
-    ``formats``: any of "html" (``report.html``), "pdf" (``report.pdf``,
-    PDF/A-3b with findings.json and manifest.json embedded) and "json"
-    (``findings.json`` and ``manifest.json``). Keys of the result: html, pdf,
-    json (the findings file) and manifest.
+    Nothing is written: :func:`render_report` (or any other writer, e.g. one that writes the
+    whole folder atomically) writes the result. ``formats``: any of "html" (``report.html``),
+    "pdf" (``report.pdf``, PDF/A-3b with findings.json and manifest.json embedded) and "json"
+    (``findings.json`` and ``manifest.json``). Keys: html, pdf, json (the findings file) and
+    manifest.
     """
     formats = tuple(formats)
     unknown = sorted(set(formats) - set(FORMATS))
@@ -113,12 +114,9 @@ def render_report(findings: Findings | Mapping[str, Any], manifest: Manifest | M
     if not isinstance(findings, Findings):
         findings = Findings.model_validate(findings)
     manifest = manifest.to_json() if isinstance(manifest, Manifest) else dict(manifest)
-    out = Path(out_dir)
     findings_text = findings_to_json(findings)
     manifest_text = canonical_json(manifest)
     created = manifest_created(manifest)
-    # Everything is rendered in memory first and written only when all of it succeeded, so a
-    # failed rendering never leaves new findings beside an old report (or the reverse).
     files: list[tuple[str, str, bytes]] = []
     if "json" in formats:
         files.append(("json", "findings.json", findings_text.encode("utf-8")))
@@ -142,6 +140,21 @@ def render_report(findings: Findings | Mapping[str, Any], manifest: Manifest | M
                 ],
                 allowed_data_uris=uris, allowed_dirs=template_dirs(template_dir), created=created)
             files.append(("pdf", "report.pdf", pdf))
+    return files
+
+
+def render_report(findings: Findings | Mapping[str, Any], manifest: Manifest | Mapping[str, Any],
+                  out_dir: str | os.PathLike, formats: Iterable[str] = FORMATS,
+                  template_dir: str | os.PathLike | None = None) -> dict[str, Path]:
+    """Render with :func:`render_report_files`, then write the files into ``out_dir``; returns the
+    written paths by key (html, pdf, json, manifest).
+
+    Everything is rendered in memory first and written only when all of it succeeded, so a
+    failed rendering never leaves new findings beside an old report (or the reverse). ``cg-gov
+    audit`` and ``cg-gov report`` both go through here.
+    """
+    files = render_report_files(findings, manifest, formats, template_dir)
+    out = Path(out_dir)
     written: dict[str, Path] = {}
     for key, name, data in files:
         written[key] = atomic_write_bytes(out / name, data)
