@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cg_gov.dictbuild.build import _split
+from cg_gov.dictbuild._splits import split_of as _split
 from cg_gov.dictbuild.corpus import Window, _windows_of
 from cg_gov.dictbuild.label import _shared_runs, auroc
 from cg_gov.dictbuild.probe import ridge_cv_accuracy
