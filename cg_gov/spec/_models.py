@@ -171,6 +171,12 @@ class ConceptFamily(_Spec):
         description="Short example texts (conversation snippets) where the family matters; the matcher "
         "looks at which concepts they activate.",
     )
+    counter_exemplars: list[NonEmptyStr] = Field(
+        default_factory=list,
+        description="Near misses: short texts that look like the family but must not count as it (for a "
+        "refusal family, a refund granted politely). The family's concept detector is fitted to tell the "
+        "exemplars from these, from the other families' exemplars and from the dictionary's reference text.",
+    )
     importance: Importance = Field(
         description="How much the workflow depends on the family: critical, high, medium or low. "
         "Drives the severity of findings."
@@ -451,14 +457,26 @@ class ExtractionSettings(_Spec):
     exclude_special_tokens: bool = Field(
         default=True, description="Leave BOS and chat-template tokens out of the per-item mean."
     )
-    dtype: Literal["float32", "bfloat16"] = Field(default="bfloat16", description="Model dtype.")
+    dtype: Literal["auto", "float32", "bfloat16"] = Field(
+        default="auto",
+        description="Model dtype. 'auto' measures a few matmuls of the model's shapes once per machine "
+        "(CPU model + torch version, cached) and takes bfloat16 only where it is clearly faster there "
+        "(e.g. AMX, GPUs), else float32. float32 is the reproducible choice: the same findings on every "
+        "machine.",
+    )
     device: Device = Field(default="cpu", description="Device: cpu, cuda, cuda:N or mps.")
     batch_size: int = Field(default=16, ge=1, description="Items per forward pass.")
     max_tokens: int = Field(default=256, ge=1, description="Items are truncated to this many tokens.")
+    threads: Literal["auto"] | Annotated[int, Field(ge=1)] = Field(
+        default="auto",
+        description="CPU threads of the forward pass. 'auto' is chosen once per machine by measurement: "
+        "the count whose throughput holds best when another process competes for the cores.",
+    )
 
     def cache_key(self) -> dict[str, Any]:
-        """The settings that change the numbers (device and batch size do not): part of every cache key."""
-        return self.model_dump(exclude={"device", "batch_size"})
+        """The settings that change the numbers (device, batch size and threads do not): part of every
+        cache key. The engine resolves ``dtype: auto`` to the dtype it runs before it takes the key."""
+        return self.model_dump(exclude={"device", "batch_size", "threads"})
 
 
 class ScoringSettings(_Spec):
