@@ -122,6 +122,17 @@ def p_value_normal(estimate, values):
     return min(1.0, 2 * float(norm.sf(abs(estimate) / sd)))
 
 
+def interval_normal(estimate, values, alpha):
+    """estimate -/+ z * sd of the valid resamples (ddof=1): the interval of p_value_normal's test."""
+    from scipy.stats import norm
+
+    valid = [v for v in values if not math.isnan(v)]
+    if len(valid) < 2 or not math.isfinite(estimate):
+        return float("nan"), float("nan")
+    half = float(norm.ppf(1 - alpha / 2)) * float(np.std(valid, ddof=1))
+    return estimate - half, estimate + half
+
+
 def bh(p):
     p = list(p)
     idx = [i for i, v in enumerate(p) if math.isfinite(v)]
@@ -218,9 +229,12 @@ def score(abar, scores, benchmarks, *, reference=None, n_min=50, min_benchmarks=
         out["n_supported_benchmarks"].append(p["n_supported_benchmarks"])
         out["lift"].append(p["lift"])
         if math.isfinite(p["lift"]) and n_bootstrap:
-            lo, hi = interval(lift_b[c], alpha)
-            pv = (p_value(p["lift"], lift_b[c], n_bootstrap) if lift_p_method == "bootstrap"
-                  else p_value_normal(p["lift"], lift_b[c]))
+            if lift_p_method == "bootstrap":
+                lo, hi = interval(lift_b[c], alpha)
+                pv = p_value(p["lift"], lift_b[c], n_bootstrap)
+            else:
+                lo, hi = interval_normal(p["lift"], lift_b[c], alpha)
+                pv = p_value_normal(p["lift"], lift_b[c])
         else:
             lo = hi = pv = float("nan")
         out["lift_ci_low"].append(lo)

@@ -13,7 +13,7 @@ from cg_gov.scoring._point import effective_support, point_estimates
 from cg_gov.scoring._settings import ScoringSettings, resolve_options
 from cg_gov.scoring._resample import batch_size, bootstrap_weights, reference_weights
 from cg_gov.scoring._robustness import run_adversarial, run_subsampling
-from cg_gov.scoring._stats import benjamini_hochberg, lift_p_values, percentile_interval
+from cg_gov.scoring._stats import benjamini_hochberg, lift_interval, lift_p_values, percentile_interval
 
 __all__ = ["ConceptScores", "score_concepts", "representation_of", "log_ratio_samples"]
 
@@ -193,7 +193,8 @@ def score_concepts(abar, scores, benchmarks, *, reference=None, settings: Scorin
             del t
         chi_low[sel_chi], chi_high[sel_chi] = percentile_interval(chi_s, alpha)
         del chi_s
-        lift_low[sel_lift], lift_high[sel_lift] = percentile_interval(lift_s, alpha)
+        lift_low[sel_lift], lift_high[sel_lift] = lift_interval(point.lift[sel_lift], lift_s, alpha,
+                                                                lift_p_method)
         lift_p[sel_lift] = lift_p_values(point.lift[sel_lift], lift_s, n_bootstrap,
                                          lift_p_method)
         del lift_s

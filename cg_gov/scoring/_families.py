@@ -15,7 +15,7 @@ from cg_gov.scoring._inputs import DenseItems, as_csr, build_design, check_optio
 from cg_gov.scoring._point import effective_support, point_estimates
 from cg_gov.scoring._settings import ScoringSettings, resolve_options
 from cg_gov.scoring._resample import batch_size, bootstrap_weights, reference_weights
-from cg_gov.scoring._stats import benjamini_hochberg, lift_p_values, percentile_interval
+from cg_gov.scoring._stats import benjamini_hochberg, lift_interval, lift_p_values, percentile_interval
 
 __all__ = ["score_families"]
 
@@ -144,7 +144,7 @@ def score_families(abar, scores, benchmarks, weights: Mapping[str, Mapping[int, 
         enough = np.isfinite(point.lift)
         lo, hi = percentile_interval(perf_s, alpha)
         perf_lo[enough], perf_hi[enough] = lo[enough], hi[enough]
-        lo, hi = percentile_interval(lift_s, alpha)
+        lo, hi = lift_interval(point.lift, lift_s, alpha, lift_p_method)
         lift_lo[enough], lift_hi[enough] = lo[enough], hi[enough]
         lift_p[enough] = lift_p_values(point.lift[enough], lift_s[enough], n_bootstrap,
                                        lift_p_method)

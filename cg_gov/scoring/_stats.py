@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["benjamini_hochberg", "percentile_interval", "bootstrap_p", "normal_p", "lift_p_values",
-           "safe_divide"]
+__all__ = ["benjamini_hochberg", "percentile_interval", "bootstrap_p", "normal_p", "normal_interval",
+           "lift_p_values", "lift_interval", "safe_divide"]
 
 
 def safe_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -65,6 +65,36 @@ def bootstrap_p(estimate: np.ndarray, samples: np.ndarray, n_boot: int) -> np.nd
     return p
 
 
+def _bootstrap_sd(samples: np.ndarray) -> np.ndarray:
+    """Standard deviation (ddof=1) of each row's valid resamples; NaN with fewer than two."""
+    x = np.asarray(samples, dtype=np.float64)
+    valid = ~np.isnan(x)
+    n = valid.sum(axis=1)
+    mean = np.zeros(len(x))
+    np.divide(np.where(valid, x, 0.0).sum(axis=1), n, out=mean, where=n > 0)
+    dev = np.where(valid, x - mean[:, None], 0.0)
+    var = np.full(len(x), np.nan)
+    np.divide((dev * dev).sum(axis=1), n - 1, out=var, where=n >= 2)
+    return np.sqrt(var)
+
+
+def normal_interval(estimate: np.ndarray, samples: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """estimate -/+ z * SE, SE the resamples' standard deviation (ddof=1), z = Phi^-1(1 - alpha/2).
+
+    The interval of :func:`normal_p`'s test: it excludes 0 exactly when that p-value is below
+    ``alpha``, so an interval and its p-value cannot disagree. NaN where the estimate is not finite
+    or fewer than two resamples are valid.
+    """
+    from scipy.special import ndtri
+
+    estimate = np.asarray(estimate, dtype=np.float64)
+    half = ndtri(1.0 - alpha / 2.0) * _bootstrap_sd(samples)
+    ok = np.isfinite(estimate) & np.isfinite(half)
+    low = np.where(ok, estimate - np.where(ok, half, 0.0), np.nan)
+    high = np.where(ok, estimate + np.where(ok, half, 0.0), np.nan)
+    return low, high
+
+
 def normal_p(estimate: np.ndarray, samples: np.ndarray) -> np.ndarray:
     """Two-sided p-value of ``estimate != 0`` from a normal with the resamples' standard deviation.
 
@@ -100,6 +130,16 @@ def lift_p_values(estimate: np.ndarray, samples: np.ndarray, n_boot: int, method
     if method == "bootstrap":
         return bootstrap_p(estimate, samples, n_boot)
     return normal_p(estimate, samples)
+
+
+def lift_interval(estimate: np.ndarray, samples: np.ndarray, alpha: float, method: str
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """The lift's interval that goes with :func:`lift_p_values` of the same ``method``: "normal"
+    (:func:`normal_interval`: estimate -/+ z SE, the p-value's own test) or "bootstrap"
+    (:func:`percentile_interval`, the bootstrap p-value's resamples)."""
+    if method == "bootstrap":
+        return percentile_interval(samples, alpha)
+    return normal_interval(estimate, samples, alpha)
 
 
 def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
