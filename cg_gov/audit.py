@@ -61,7 +61,7 @@ def run_audit(spec_path: str | os.PathLike, *, device: str | None = None, use_ca
     """Run an audit spec: findings and manifest. Raises a :class:`~cg_gov.errors.CgGovError` listing
     every problem of the spec or its logs before anything heavy runs."""
     from cg_gov.dictionary import load_dictionary
-    from cg_gov.engine import extract_activations
+    from cg_gov.engine import describe_choice, extract_activations, resolve_extraction
     from cg_gov.evals import read_audit
     from cg_gov.findings import derive_findings, file_entry, jsonable, package_versions, timestamp, workload_drift
     from cg_gov.matching import match_profile
@@ -85,7 +85,10 @@ def run_audit(spec_path: str | os.PathLike, *, device: str | None = None, use_ca
 
     ex = spec.extraction
     settings = ex.model_copy(update={"device": device}) if device else ex
-    stages.start("concept activations (cached)")
+    # dtype and threads: 'auto' is decided here once (measured, cached per machine) and recorded
+    settings, chosen = resolve_extraction(settings)
+    spec = spec.model_copy(update={"extraction": settings})
+    stages.start(f"concept activations (cached; {describe_choice(chosen)})")
     responses = [it.response for it in items] if ex.template == "user_assistant" else None
     acts = extract_activations([it.input for it in items], dictionary, responses=responses, settings=settings,
                                cache=use_cache, progress=progress, desc="suite items")
@@ -162,7 +165,9 @@ def run_audit(spec_path: str | os.PathLike, *, device: str | None = None, use_ca
                    else {"name": reference_name}),
         dictionary=dictionary.describe(),
         extraction={**settings.cache_key(), "device": settings.device, "batch_size": settings.batch_size,
-                    "special_tokens": "excluded from the mean" if settings.exclude_special_tokens else "counted"},
+                    "threads": settings.threads,
+                    "special_tokens": "excluded from the mean" if settings.exclude_special_tokens else "counted",
+                    "chosen": jsonable(chosen)},
         scoring=jsonable(dict(cs.settings)),
         matching={"embedder": matches.embedder, "labels_sha256": matches.labels_sha256,
                   "threshold": matches.threshold, "top_k": matches.top_k,

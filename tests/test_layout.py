@@ -208,7 +208,7 @@ def test_one_extraction_settings():
     assert inspect.signature(cg_gov.engine.extract_activations).parameters["settings"].annotation in (
         "ExtractionSettings | None", ExtractionSettings | None)
     assert ExtractionSettings().cache_key() == {"template": "user", "exclude_special_tokens": True,
-                                                "dtype": "bfloat16", "max_tokens": 256}
+                                                "dtype": "auto", "max_tokens": 256}
 
 
 def test_low_margin_and_p_value_method_have_one_default(schemas):

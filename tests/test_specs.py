@@ -58,7 +58,7 @@ def test_defaults():
     assert (e.template, e.exclude_special_tokens, e.dtype, e.device, e.batch_size, e.max_tokens) == (
         "user",
         True,
-        "bfloat16",
+        "auto",
         "cpu",
         16,
         256,

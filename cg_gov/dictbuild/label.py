@@ -303,7 +303,8 @@ def stage_package(cfg: dict, work: Path, sae_dir: Path, windows, labels: list[di
     # reference corpus: held-out windows, extracted exactly like benchmark items
     d = load_dictionary(out_dir, load_reference=False)
     ref_windows = [w for w in windows if split_of(w, holdout, ref) == "reference"]
-    ref_settings = ExtractionSettings(template="user", max_tokens=256)
+    # float32: the reproducible dtype, and the one `dtype: auto` takes on CPUs without fast bfloat16
+    ref_settings = ExtractionSettings(template="user", max_tokens=256, dtype="float32")
     acts = extract_activations([w.text for w in ref_windows], d, settings=ref_settings, desc="reference")
     sp.save_npz(out_dir / "reference.npz", acts.abar.astype(np.float32), compressed=True)
     manifest["reference"] = {"items": len(ref_windows), "extraction": ref_settings.cache_key(),

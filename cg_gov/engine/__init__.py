@@ -12,12 +12,14 @@ from cg_gov.engine._activations import (
     PreparedItem,
     concept_activations,
     decoder_layers,
+    encode_batch,
     extract_activations,
     length_batches,
     prepare_items,
     residual_batches,
     truncated_forward,
 )
+from cg_gov.engine._machine import describe_choice, resolve_extraction
 
 __all__ = [
     "CACHE_VERSION",
@@ -26,9 +28,12 @@ __all__ = [
     "PreparedItem",
     "concept_activations",
     "decoder_layers",
+    "describe_choice",
+    "encode_batch",
     "extract_activations",
     "length_batches",
     "prepare_items",
     "residual_batches",
+    "resolve_extraction",
     "truncated_forward",
 ]

@@ -55,6 +55,8 @@ class Activations:
     settings: dict[str, Any] = field(default_factory=dict)
     dictionary_identity: str = ""
     cache_hits: int = 0
+    chosen: dict[str, Any] = field(default_factory=dict)
+    """How ``dtype`` and ``threads`` were chosen (:func:`cg_gov.engine.resolve_extraction`)."""
 
 
 # ---------------------------------------------------------------- preparing
@@ -317,9 +319,10 @@ def extract_activations(texts: Sequence[str], dictionary: "ConceptDictionary", *
     import scipy.sparse as sp
     import torch
 
+    from cg_gov.engine._machine import resolve_extraction
     from cg_gov.io import cache_dir as default_cache_dir
 
-    settings = settings or ExtractionSettings()
+    settings, chosen = resolve_extraction(settings or ExtractionSettings(), cache_dir=cache_dir)
     texts = list(texts)
     if responses is not None and len(responses) != len(texts):
         raise CgGovError("responses and texts differ in length")
@@ -343,54 +346,15 @@ def extract_activations(texts: Sequence[str], dictionary: "ConceptDictionary", *
             todo.append(i)
     hits = n - len(todo)
 
-    if todo:
-        # identical texts in one call are computed once
-        first_of: dict[bytes, int] = {}
-        unique = [i for i in todo if first_of.setdefault(keys[i], i) == i]
-        model, tokenizer = dictionary.language_model(dtype=settings.dtype, device=settings.device)
-        sae = dictionary.sae(device=settings.device)
-        prepared = prepare_items(tokenizer, [texts[i] for i in unique],
-                                 [responses[i] for i in unique] if responses is not None else None, settings)
-        order = length_batches([len(p.input_ids) for p in prepared], settings.batch_size)
-        bar = _progress(len(unique), progress, desc)
-        t0, tok_done = time.perf_counter(), 0
-        computed: dict[bytes, tuple[int, np.ndarray, np.ndarray, np.ndarray]] = {}
-        for idx, h, rows in residual_batches(model, tokenizer, prepared, order, dictionary.hook_layer,
-                                             settings.device):
-            counts = np.array([sum(prepared[i].counted) for i in idx], dtype=np.int64)
-            b = len(idx)
-            if h is None or h.shape[0] == 0:
-                mean = sp.csr_matrix((b, n_concepts), dtype=np.float32)
-                mx = mean.copy()
-            else:
-                with torch.inference_mode():
-                    acts = sae.encode(h.to(sae.W_enc.dtype))
-                    acts = torch.clamp(acts, min=0).float()
-                    summed = torch.zeros((b, n_concepts), dtype=torch.float32, device=acts.device)
-                    summed.index_add_(0, rows, acts)
-                    peak = torch.zeros_like(summed).index_reduce_(0, rows, acts, "amax", include_self=True)
-                    denom = torch.from_numpy(np.maximum(counts, 1)).to(summed).unsqueeze(1)
-                    mean = sp.csr_matrix((summed / denom).cpu().numpy())
-                    # max shares the mean's sparsity pattern (mean > 0 exactly where max > 0)
-                    peak_np = peak.cpu().numpy()
-                    nz_rows = np.repeat(np.arange(b), np.diff(mean.indptr))
-                    mx = sp.csr_matrix((peak_np[nz_rows, mean.indices], mean.indices, mean.indptr),
-                                       shape=mean.shape)
-            batch_keys = [keys[unique[i]] for i in idx]
-            for r, k in enumerate(batch_keys):
-                a, z = mean.indptr[r], mean.indptr[r + 1]
-                computed[k] = (int(counts[r]), mean.indices[a:z], mean.data[a:z], mx.data[a:z])
-            if store is not None:
-                store.save(batch_keys, counts, mean, mx)
-            tok_done += int(counts.sum())
-            bar.update(b)
-            el = max(time.perf_counter() - t0, 1e-9)
-            bar.set_postfix_str(f"{tok_done / el:,.0f} tok/s")
-        bar.close()
-        for i in todo:
-            nt, ind, val, mx = computed[keys[i]]
-            n_tokens[i] = nt
-            row_parts.append((i, ind, val, mx))
+    threads_before = torch.get_num_threads()
+    if todo and isinstance(settings.threads, int):
+        torch.set_num_threads(settings.threads)
+    try:
+        if todo:
+            _compute(todo, keys, texts, responses, dictionary, settings, store, progress, desc,
+                     n_tokens, row_parts)
+    finally:
+        torch.set_num_threads(threads_before)
 
     row_parts.sort(key=lambda r: r[0])
     indptr = np.zeros(n + 1, dtype=np.int64)
@@ -405,7 +369,70 @@ def extract_activations(texts: Sequence[str], dictionary: "ConceptDictionary", *
     abar.sort_indices()
     max_act.sort_indices()
     return Activations(abar=abar, max_act=max_act, n_tokens=n_tokens, settings=settings.model_dump(),
-                       dictionary_identity=dictionary.identity, cache_hits=hits)
+                       dictionary_identity=dictionary.identity, cache_hits=hits, chosen=chosen)
+
+
+def encode_batch(sae, h, rows, counts: np.ndarray, n_concepts: int) -> tuple["sp.csr_matrix", "sp.csr_matrix"]:
+    """SAE encode of one batch's counted residuals ``h`` (rows say whose): per-item mean and max,
+    as (b, C) sparse matrices sharing one sparsity pattern."""
+    import scipy.sparse as sp
+    import torch
+
+    b = len(counts)
+    if h is None or h.shape[0] == 0:
+        mean = sp.csr_matrix((b, n_concepts), dtype=np.float32)
+        return mean, mean.copy()
+    with torch.inference_mode():
+        acts = sae.encode(h.to(sae.W_enc.dtype))
+        acts = torch.clamp(acts, min=0).float()
+        summed = torch.zeros((b, n_concepts), dtype=torch.float32, device=acts.device)
+        summed.index_add_(0, rows, acts)
+        peak = torch.zeros_like(summed).index_reduce_(0, rows, acts, "amax", include_self=True)
+        denom = torch.from_numpy(np.maximum(counts, 1)).to(summed).unsqueeze(1)
+        mean = sp.csr_matrix((summed / denom).cpu().numpy())
+        # max shares the mean's sparsity pattern (mean > 0 exactly where max > 0)
+        peak_np = peak.cpu().numpy()
+        nz_rows = np.repeat(np.arange(b), np.diff(mean.indptr))
+        mx = sp.csr_matrix((peak_np[nz_rows, mean.indices], mean.indices, mean.indptr), shape=mean.shape)
+    return mean, mx
+
+
+def _compute(todo: list[int], keys: list[bytes], texts: list[str], responses, dictionary, settings,
+             store, progress: bool, desc: str, n_tokens: np.ndarray, row_parts: list) -> None:
+    """Compute the items ``todo`` (indices into ``texts``), save them to ``store``, fill ``n_tokens``
+    and ``row_parts``."""
+    n_concepts = dictionary.n_concepts
+    # identical texts in one call are computed once
+    first_of: dict[bytes, int] = {}
+    unique = [i for i in todo if first_of.setdefault(keys[i], i) == i]
+    model, tokenizer = dictionary.language_model(dtype=settings.dtype, device=settings.device)
+    sae = dictionary.sae(device=settings.device)
+    prepared = prepare_items(tokenizer, [texts[i] for i in unique],
+                             [responses[i] for i in unique] if responses is not None else None, settings)
+    order = length_batches([len(p.input_ids) for p in prepared], settings.batch_size)
+    bar = _progress(len(unique), progress, desc)
+    t0, tok_done = time.perf_counter(), 0
+    computed: dict[bytes, tuple[int, np.ndarray, np.ndarray, np.ndarray]] = {}
+    for idx, h, rows in residual_batches(model, tokenizer, prepared, order, dictionary.hook_layer,
+                                         settings.device):
+        counts = np.array([sum(prepared[i].counted) for i in idx], dtype=np.int64)
+        b = len(idx)
+        mean, mx = encode_batch(sae, h, rows, counts, n_concepts)
+        batch_keys = [keys[unique[i]] for i in idx]
+        for r, k in enumerate(batch_keys):
+            a, z = mean.indptr[r], mean.indptr[r + 1]
+            computed[k] = (int(counts[r]), mean.indices[a:z], mean.data[a:z], mx.data[a:z])
+        if store is not None:
+            store.save(batch_keys, counts, mean, mx)
+        tok_done += int(counts.sum())
+        bar.update(b)
+        el = max(time.perf_counter() - t0, 1e-9)
+        bar.set_postfix_str(f"{tok_done / el:,.0f} tok/s")
+    bar.close()
+    for i in todo:
+        nt, ind, val, mx = computed[keys[i]]
+        n_tokens[i] = nt
+        row_parts.append((i, ind, val, mx))
 
 
 def concept_activations(texts: Sequence[str], dictionary: "ConceptDictionary", **kwargs) -> "sp.csr_matrix":
