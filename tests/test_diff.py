@@ -13,8 +13,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from cg_gov.cli import main as cli_main
 from cg_gov.findings.diff import DiffResult, diff_findings, diff_paths, intervals_overlap
 from cg_gov.errors import CgGovError
-from cg_gov.findings import (Family, Findings, build_summary, dump_findings, family_gate_failed,
-                             load_findings, severity)
+from cg_gov.findings import Family, Findings, build_summary, dump_findings, load_findings, rule_fields
 from cg_gov.io import atomic_write_json
 
 FINDINGS = Path(__file__).parent / "fixtures" / "findings" / "support_assistant.json"
@@ -29,8 +28,7 @@ OLD_MANIFEST = {
 def _refresh(data: dict) -> Findings:
     """Recompute severities, gate flags and the summary after editing a findings dict."""
     for f in data["families"]:
-        f["severity"] = severity(f["importance"], f["coverage"]["status"], f["performance"]["status"])
-        f["gate_failed"] = family_gate_failed(f["severity"], f["requirement"]["met"])
+        f.update(rule_fields(f))
     data["summary"] = build_summary([Family.model_validate(f) for f in data["families"]]).model_dump()
     return Findings.model_validate(data)
 

@@ -37,13 +37,19 @@ def test_version_1_files_are_upgraded(tmp_path):
     old = FIXTURE.parent / "support_assistant.v1.json"
     assert json.loads(old.read_text())["schema_version"] == 1
     findings = load_findings(old)
-    assert findings.schema_version == SCHEMA_VERSION == 2
+    assert findings.schema_version == SCHEMA_VERSION == 3
     concepts = [c for f in findings.families for c in f.matched_concepts]
     assert concepts and all(c.top_tokens == [] and c.example is None for c in concepts)
-    # everything else is as written
     current = load_findings(FIXTURE)
     assert [f.id for f in findings.families] == [f.id for f in current.families]
-    assert findings.summary == current.summary
+    # visibility was not measured before version 3: unverified with no figures, and the file says so
+    assert all(f.visibility.status == "unverified" and f.visibility.auroc is None for f in findings.families)
+    assert any("visibility was not measured" in n for n in findings.notes)
+    by_id = {f.id: f for f in findings.families}
+    # re-derived by rule v3: legal-advice (high, not visible, no requirement) is conditional, not failed
+    assert by_id["legal-advice"].gate_effect == "conditional" and by_id["legal-advice"].gate_failed is False
+    assert by_id["refusal"].gate_effect == "fail"  # a stated requirement is not met
+    assert findings.summary.gate == "fail"
 
 
 def test_load_accepts_a_report_folder(tmp_path):
@@ -189,9 +195,12 @@ def test_severity_never_falls_as_importance_rises(coverage, performance):
 
 
 def test_gate_rule():
-    assert family_gate_failed("critical", None) and not family_gate_failed("high", True)
-    assert family_gate_failed("low", False)
-    assert not family_gate_failed("medium", None) and not family_gate_failed("none", True)
+    assert family_gate_failed("critical", "critical", [None, None])
+    assert not family_gate_failed("high", "high", ["met", None])
+    assert family_gate_failed("low", "none", ["not-met", None])
+    assert family_gate_failed("critical", "high", [None, "cannot-tell"])
+    assert not family_gate_failed("high", "medium", [None, "cannot-tell"])
+    assert not family_gate_failed("medium", "medium", [None, None])
 
 
 def test_build_summary_counts_and_orders(data):
@@ -200,7 +209,12 @@ def test_build_summary_counts_and_orders(data):
     assert summary.model_dump() == findings.summary.model_dump()
     assert summary.gate == "fail"
     assert (summary.counts.critical, summary.counts.high, summary.counts.medium,
-            summary.counts.low, summary.counts.none) == (2, 1, 2, 0, 1)
+            summary.counts.low, summary.counts.none) == (2, 2, 1, 0, 1)
+    # by hand, rule v3: refusal and privacy critical; escalation (under-represented -> medium, but its
+    # detector is unverified -> high) and legal-advice (not visible -> high) high; uncertainty medium
+    # (weak, at its importance); tone none (covered, ok, verified)
+    assert [c.split("'")[1] for c in summary.conditions] == ["escalation", "legal-advice"]
+    assert [c.split("'")[1] for c in summary.gate_failures] == ["privacy", "refusal"]
     # most severe first: the two critical families lead the headline
     assert summary.headline[0].startswith("'privacy'") and summary.headline[1].startswith("'refusal'")
     ok = [f for f in findings.families if f.severity == "none"]

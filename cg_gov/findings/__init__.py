@@ -15,10 +15,12 @@ from cg_gov.findings._manifest import (MANIFEST_VERSION, Manifest, file_entry, j
 from cg_gov.findings._schema import *  # noqa: F403
 from cg_gov.findings._schema import __all__ as _schema_all
 from cg_gov.findings.verdict import (CAVEAT_RULES, COVERAGE_SEVERITY, MIN_FAMILY_N_EFF, PERFORMANCE_SEVERITY,
-                                     SMALL_SUPPORT_N_EFF, caveats_for, coverage_status, family_severity,
-                                     performance_status, requirement_met)
+                                     SMALL_SUPPORT_N_EFF, VISIBILITY_SEVERITY, caveats_for, coverage_status,
+                                     family_severity, gate_effect, performance_status, requirement_met,
+                                     requirement_status, rule_tables)
 
-__all__ = [*_schema_all, "CAVEAT_RULES", "COVERAGE_SEVERITY", "MANIFEST_VERSION", "MIN_FAMILY_N_EFF",
+__all__ = [*_schema_all, "CAVEAT_RULES", "COVERAGE_SEVERITY", "VISIBILITY_SEVERITY", "gate_effect",
+           "requirement_status", "rule_tables", "MANIFEST_VERSION", "MIN_FAMILY_N_EFF",
            "Manifest", "PERFORMANCE_SEVERITY", "SMALL_SUPPORT_N_EFF", "caveats_for", "coverage_status",
            "derive_findings", "family_severity", "file_entry", "jsonable", "package_versions",
            "performance_status", "requirement_met", "timestamp", "workload_drift"]

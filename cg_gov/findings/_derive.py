@@ -11,10 +11,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from cg_gov.findings._schema import (AuditInfo, DictionaryRef, Family, Findings, ProfileRef, SuiteBenchmark,
-                                     build_summary)
-from cg_gov.findings.verdict import (MIN_FAMILY_N_EFF, caveats_for, coverage_status, family_gate_failed,
-                                     family_severity, performance_status, requirement_met, severity_rank)
+from cg_gov.findings._schema import (UNMEASURED_VISIBILITY, AuditInfo, DictionaryRef, Family, Findings, ProfileRef,
+                                     SuiteBenchmark, build_summary, rule_fields)
+from cg_gov.findings.verdict import MIN_FAMILY_N_EFF, caveats_for, coverage_status, performance_status, severity_rank
 from cg_gov.text import truncate
 
 __all__ = ["derive_findings", "workload_drift", "EVIDENCE_ITEMS", "EVIDENCE_CHARS", "EXAMPLE_CHARS", "SUITE_ROWS"]
@@ -101,12 +100,17 @@ def _robustness(rob: dict[str, Any] | None) -> dict[str, float | bool]:
 
 def derive_findings(*, spec, profile, dictionary, items, concept_scores, family_scores, matches,
                     reference_name: str, workload: dict[str, Any] | None = None,
-                    family_mass: dict[str, dict[int, float]] | None = None) -> Any:
+                    family_mass: dict[str, dict[int, float]] | None = None,
+                    visibility: dict[str, dict[str, Any]] | None = None) -> Any:
     """Build the :class:`~cg_gov.findings.Findings` of an audit from scored inputs.
 
     ``family_mass`` maps a family id to {item index: m_F(x)} for its evidence items.
+    ``visibility`` maps a family id to ``{auroc, ci, n_pos, n_neg, status}`` (the family detector's
+    cross-validated AUROC); a family without an entry, or without concepts, is unverified with no
+    figures.
     """
     family_mass = family_mass or {}
+    visibility = visibility or {}
     sset = spec.scoring
     labels = dictionary.labels
     concept_info = getattr(dictionary, "label_info", None)
@@ -128,8 +132,9 @@ def derive_findings(*, spec, profile, dictionary, items, concept_scores, family_
         q = _finite(get("lift_q"))
         perf_stat = performance_status(score, lift_ci, q, n_eff, sset.alpha) if fm.concepts else "insufficient-data"
         req = fam.require
-        met = requirement_met(req.coverage, req.performance, get("coverage"), score) if req is not None else None
-        sev = family_severity(fam.importance, cov_stat, perf_stat, met)
+        vis = dict(visibility.get(fam.id) or UNMEASURED_VISIBILITY)
+        if not fm.concepts:
+            vis["status"] = "unverified"
         matched = []
         for c in fm.concepts:
             r = ov.loc[c.concept_id]
@@ -153,8 +158,8 @@ def derive_findings(*, spec, profile, dictionary, items, concept_scores, family_
             evidence.append({"benchmark": it.benchmark, "item_id": it.id, "text": truncate(it.input, EVIDENCE_CHARS),
                              "score": it.score, "activation": float(family_mass.get(fam.id, {}).get(int(i), 0.0))})
         fams.append({
-            "id": fam.id, "description": fam.description, "importance": fam.importance, "severity": sev,
-            "gate_failed": family_gate_failed(sev, met), "matched_concepts": matched,
+            "id": fam.id, "description": fam.description, "importance": fam.importance,
+            "visibility": vis, "matched_concepts": matched,
             "coverage": {"ratio": ratio if ratio is None or math.isfinite(ratio) else None, "ci": cov_ci,
                          "status": cov_stat, "suite_mean": _finite(get("suite_mean")),
                          "reference_mean": _finite(get("reference_mean")), "reference": reference_name},
@@ -162,12 +167,13 @@ def derive_findings(*, spec, profile, dictionary, items, concept_scores, family_
                             "lift": lift, "ci": lift_ci, "status": perf_stat, "p": _finite(get("lift_p")), "q": q,
                             "n_eff": n_eff, "n_scored": int(get("scored_support") or 0)},
             "requirement": {"min_coverage_ratio": req.coverage if req else None,
-                            "min_performance": req.performance if req else None, "met": met},
+                            "min_performance": req.performance if req else None},
             "benchmarks": [{"name": k, "share": float(v)} for k, v in sorted(shares.items(), key=lambda kv: (-kv[1], kv[0]))
                            if _finite(v) and v > 0],
             "evidence": evidence,
             "caveats": caveats_for(cov_stat, perf_stat, n_eff, matched),
         })
+        fams[-1].update(rule_fields(fams[-1]))
     families = [Family.model_validate(f) for f in fams]
     families.sort(key=lambda f: (severity_rank(f.severity), f.id))
     summary = build_summary(families)

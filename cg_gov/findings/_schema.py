@@ -25,15 +25,18 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationEr
 
 from cg_gov.errors import CgGovError
 from cg_gov.findings.verdict import (COVERAGE_STATUSES, GATE_FAILING_SEVERITIES, IMPORTANCES, PERFORMANCE_STATUSES,
-                                     SEVERITIES, CoverageStatus, Importance, PerformanceStatus, Severity,
-                                     family_gate_failed, severity, severity_rank)
+                                     SEVERITIES, CoverageStatus, GateEffect, Importance, PerformanceStatus,
+                                     RequirementStatus, Severity, Verdict, VisibilityStatus, actions_for,
+                                     family_gate_failed, family_reasons, gate_effect, reason_kind,
+                                     requirement_met, requirement_statuses, severity, severity_rank,
+                                     summary_gate, verdict_of)
 from cg_gov.io import atomic_write_json, canonical_json, package_version
 
 __all__ = [
     "SCHEMA_VERSION", "IMPORTANCES", "SEVERITIES", "COVERAGE_STATUSES", "PERFORMANCE_STATUSES",
     "CAVEAT_IDS", "DEFAULT_CAVEATS", "GATE_FAILING_SEVERITIES",
     "Importance", "Severity", "CoverageStatus", "PerformanceStatus", "ConceptSource",
-    "MatchedConcept", "Coverage", "Performance", "Requirement", "BenchmarkShare", "Evidence",
+    "MatchedConcept", "Coverage", "Performance", "Requirement", "Visibility", "rule_fields", "BenchmarkShare", "Evidence",
     "Family", "ProfileRef", "DictionaryRef", "SuiteBenchmark", "AuditInfo", "SeverityCounts",
     "Summary", "ConceptRef", "ConceptRow", "MissingFromSuite", "CoverageDistribution",
     "SuiteFindings", "DriftFamily", "DriftConcept", "Drift", "Caveat", "Findings",
@@ -44,7 +47,7 @@ __all__ = [
 ]
 
 #: Version of the ``findings.json`` shape written by this cg_gov.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 ConceptSource = Literal["label", "exemplar", "both", "pinned"]
 
@@ -152,9 +155,31 @@ class Requirement(_Model):
     """Minimum coverage ratio the profile asks for; None when it sets none."""
     min_performance: Fraction | None = None
     """Minimum performance score the profile asks for; None when it sets none."""
+    coverage_status: RequirementStatus | None = None
+    """met (observed ratio >= required), not-met, or cannot-tell (no observed ratio, or the family is
+    not visible); None when no coverage threshold is stated."""
+    performance_status: RequirementStatus | None = None
+    """met (observed score >= required), not-met, or cannot-tell (no score, or performance
+    insufficient-data); None when no performance threshold is stated."""
     met: bool | None = None
-    """True when every stated threshold is met, False when one is not, None when none is stated or
-    the data cannot tell."""
+    """False when a stated threshold is not-met, True when every stated threshold is met, None when
+    none is stated or one cannot be told (and none is not-met)."""
+
+
+class Visibility(_Model):
+    """How well the family's concept detector separates the family's own exemplars from its
+    counter-exemplars, other families' exemplars and reference text (cross-validated)."""
+
+    auroc: Fraction | None
+    """Cross-validated AUROC of the detector; None when not measured."""
+    ci: Interval | None
+    """Bootstrap confidence interval of ``auroc``; None when not measured."""
+    n_pos: int = Field(ge=0)
+    """Number of positive texts (the family's exemplars) behind the AUROC."""
+    n_neg: int = Field(ge=0)
+    """Number of negative texts (counter-exemplars, other families' exemplars, reference windows)."""
+    status: VisibilityStatus
+    """verified, weak or unverified (not measured, or a family with no concepts)."""
 
 
 class BenchmarkShare(_Model):
@@ -191,9 +216,22 @@ class Family(_Model):
     importance: Importance
     """Importance the profile gives the family."""
     severity: Severity
-    """Severity of the finding, from :func:`cg_gov.findings.severity`."""
+    """Severity of the finding: the worst of the coverage, performance and visibility tables of
+    :mod:`cg_gov.findings.verdict`."""
+    gate_effect: GateEffect
+    """fail, conditional or none, by the rule of :mod:`cg_gov.findings.verdict`."""
     gate_failed: bool = False
-    """True when this family fails the deployment gate (severity critical, or a stated requirement unmet)."""
+    """True exactly when ``gate_effect`` is fail."""
+    verdict: Verdict
+    """The family's verdict cell: fail, conditional or pass (gate effect none)."""
+    reasons: list[str] = Field(min_length=1)
+    """Why, in words, in the rule's order (requirement not met, significantly weak, missing from the
+    suite, not visible to the dictionary, detector not verified, cannot tell, under-represented,
+    insufficient data; "met" or "no finding" when nothing else applies)."""
+    actions: list[str] = Field(default_factory=list)
+    """What would change the verdict, one action per kind of reason."""
+    visibility: Visibility
+    """How well the dictionary sees the family: the family detector's cross-validated AUROC."""
     matched_concepts: list[MatchedConcept] = Field(default_factory=list)
     """Concepts the matcher assigned to the family, highest weight first."""
     coverage: Coverage
@@ -282,10 +320,15 @@ class SeverityCounts(_Model):
 class Summary(_Model):
     """The audit's verdict in a few lines."""
 
-    gate: Literal["pass", "fail"]
-    """Deployment gate: fail when any family fails it or a suite-level check fails."""
+    gate: Literal["pass", "conditional", "fail"]
+    """Deployment gate: fail when any family fails it or a suite-level check fails, else conditional
+    when any family is conditional, else pass."""
     gate_failures: list[str] = Field(default_factory=list)
-    """Why the gate failed, one plain sentence each; empty when it passed."""
+    """Why the gate failed, one plain sentence per failing family or suite-level check."""
+    conditions: list[str] = Field(default_factory=list)
+    """The conditions of a conditional finding, one plain sentence per conditional family."""
+    exploratory: list[str] = Field(default_factory=list)
+    """Sections that are exploratory because the audit relaxed the method's defaults, one sentence each."""
     counts: SeverityCounts = Field(default_factory=SeverityCounts)
     """Number of families per severity."""
     headline: list[str] = Field(default_factory=list)
@@ -480,6 +523,8 @@ class Findings(_Model):
     """The method's caveats, in full; families reference them by id."""
     settings: dict[str, Any] = Field(default_factory=dict)
     """Method settings the audit ran with (k, n_min, bootstrap resamples, seed, ...)."""
+    notes: list[str] = Field(default_factory=list)
+    """Notes on how this file came to be (e.g. upgraded from an older schema, and what that left unmeasured)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -513,6 +558,9 @@ class Findings(_Model):
                                  f"known: {sorted(caveat_ids)}")
         if (self.summary.gate == "fail") != bool(self.summary.gate_failures):
             raise ValueError("summary.gate is 'fail' exactly when summary.gate_failures is not empty")
+        for family in self.families:
+            _check_rule(family)
+        _check_summary(self.summary, self.families)
         return self
 
 
@@ -528,7 +576,7 @@ def _upgrade_0_to_1(data: dict[str, Any]) -> dict[str, Any]:
             family.setdefault("caveats", [])
             if "gate_failed" not in family and isinstance(family.get("severity"), str):
                 met = (family.get("requirement") or {}).get("met")
-                family["gate_failed"] = family_gate_failed(family["severity"], met)
+                family["gate_failed"] = family["severity"] == "critical" or met is False  # rule v1
         families.append(family)
     if "families" in data:
         data["families"] = families
@@ -541,8 +589,128 @@ def _upgrade_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+UNMEASURED_VISIBILITY = {"auroc": None, "ci": None, "n_pos": 0, "n_neg": 0, "status": "unverified"}
+
+
+def _upgrade_2_to_3(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 3 (rule v3): families gain ``visibility`` (set to not measured, status unverified, since
+    a version-2 audit did not measure it), requirement statuses, gate effect, verdict, reasons and
+    actions, all re-derived by the rule; the summary is re-derived (a conditional gate now exists).
+    The note in ``notes`` says so."""
+    data["schema_version"] = 3
+    families = []
+    for family in data.get("families") or []:
+        if isinstance(family, dict):
+            family = dict(family)
+            family.setdefault("visibility", dict(UNMEASURED_VISIBILITY))
+            try:
+                family.update(rule_fields(family))
+            except (KeyError, TypeError, ValueError, AttributeError):
+                pass  # malformed: let field validation report it
+        families.append(family)
+    if "families" in data:
+        data["families"] = families
+    summary = data.get("summary")
+    if isinstance(summary, dict):
+        try:
+            fams = [Family.model_validate(f) for f in families]
+        except ValidationError:
+            return data
+        suite_level = [r for r in summary.get("gate_failures") or [] if not str(r).startswith("Family '")]
+        new = build_summary(fams, extra_failures=suite_level).model_dump()
+        new["headline"] = summary.get("headline") or new["headline"]
+        data["summary"] = new
+    notes = list(data.get("notes") or [])
+    notes.append("Upgraded from findings schema 2: family visibility was not measured by that audit, so "
+                 "every family is 'unverified' (no AUROC) and the verdicts were re-derived by rule v3; "
+                 "re-run the audit to measure visibility.")
+    data["notes"] = notes
+    return data
+
+
 #: ``_UPGRADES[v]`` turns a version-v dict into a version v+1 dict.
-_UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {0: _upgrade_0_to_1, 1: _upgrade_1_to_2}
+_UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    0: _upgrade_0_to_1, 1: _upgrade_1_to_2, 2: _upgrade_2_to_3}
+
+
+# ---------------------------------------------------------------------------
+# The rule applied to a family (one function for derive, upgrade and validation)
+# ---------------------------------------------------------------------------
+
+def _get(obj: Any, key: str) -> Any:
+    if obj is None:
+        return None
+    return obj.get(key) if isinstance(obj, dict) else getattr(obj, key)
+
+
+def rule_fields(family: Any) -> dict[str, Any]:
+    """Every field of a family the rule derives, from the family's inputs (a ``Family`` or its dict):
+    requirement statuses and ``met``, ``severity``, ``gate_effect``, ``gate_failed``, ``verdict``,
+    ``reasons`` and ``actions``. Returns ``{"requirement": {...}, "severity": ..., ...}``."""
+    importance = _get(family, "importance")
+    cov, perf, vis = _get(family, "coverage"), _get(family, "performance"), _get(family, "visibility")
+    req = _get(family, "requirement") or {}
+    cov_status, perf_status, vis_status = _get(cov, "status"), _get(perf, "status"), _get(vis, "status")
+    min_cov, min_perf = _get(req, "min_coverage_ratio"), _get(req, "min_performance")
+    statuses = requirement_statuses(min_cov, min_perf, _get(cov, "ratio"), _get(perf, "score"),
+                                    cov_status, perf_status)
+    sev = severity(importance, cov_status, perf_status, vis_status)
+    effect = gate_effect(importance, sev, statuses)
+    reasons = family_reasons(
+        coverage=cov_status, performance=perf_status, visibility=vis_status,
+        requirement={"coverage": (min_cov, statuses[0]) if min_cov is not None else None,
+                     "performance": (min_perf, statuses[1]) if min_perf is not None else None},
+        observed={"coverage": (_get(cov, "ratio"), _get(cov, "ci")),
+                  "performance": (_get(perf, "score"), _get(perf, "score_ci"))},
+        auroc=_get(vis, "auroc"), auroc_ci=_get(vis, "ci"))
+    requirement = dict(req) if isinstance(req, dict) else req.model_dump()
+    requirement.update({"coverage_status": statuses[0], "performance_status": statuses[1],
+                        "met": requirement_met(statuses)})
+    return {"requirement": requirement, "severity": sev, "gate_effect": effect,
+            "gate_failed": effect == "fail", "verdict": verdict_of(effect), "reasons": reasons,
+            "actions": actions_for(reasons)}
+
+
+def _check_rule(family: "Family") -> None:
+    """Raise when a family's stored verdict contradicts the rule."""
+    expected = rule_fields(family)
+    req = family.requirement
+    found = {"requirement.coverage_status": req.coverage_status,
+             "requirement.performance_status": req.performance_status, "requirement.met": req.met,
+             "severity": family.severity, "gate_effect": family.gate_effect, "gate_failed": family.gate_failed,
+             "verdict": family.verdict, "reasons": [reason_kind(r) for r in family.reasons]}
+    want = {"requirement.coverage_status": expected["requirement"]["coverage_status"],
+            "requirement.performance_status": expected["requirement"]["performance_status"],
+            "requirement.met": expected["requirement"]["met"],
+            "severity": expected["severity"], "gate_effect": expected["gate_effect"],
+            "gate_failed": expected["gate_failed"], "verdict": expected["verdict"],
+            "reasons": [reason_kind(r) for r in expected["reasons"]]}
+    for key, value in found.items():
+        if value != want[key]:
+            raise ValueError(f"family {family.id!r}: {key} is {value!r} where the rule (v3, "
+                             f"cg_gov.findings.verdict) gives {want[key]!r}")
+    if family.coverage.status == "not-visible" and family.visibility.status != "unverified":
+        raise ValueError(f"family {family.id!r} is not visible (no concepts), so its visibility is unverified")
+
+
+def _family_named(sentences: list[str], family_id: str) -> bool:
+    return any(s.startswith(f"Family '{family_id}' ") for s in sentences)
+
+
+def _check_summary(summary: "Summary", families: list["Family"]) -> None:
+    """Raise when the summary's gate, failures, conditions or counts contradict the families."""
+    suite_level = [r for r in summary.gate_failures if not r.startswith("Family '")]
+    want = summary_gate([f.gate_effect for f in families], len(suite_level))
+    if summary.gate != want:
+        raise ValueError(f"summary.gate is {summary.gate!r} where the families' gate effects give {want!r}")
+    for f in families:
+        if _family_named(summary.gate_failures, f.id) != (f.gate_effect == "fail"):
+            raise ValueError(f"summary.gate_failures must name family {f.id!r} exactly when it fails")
+        if _family_named(summary.conditions, f.id) != (f.gate_effect == "conditional"):
+            raise ValueError(f"summary.conditions must name family {f.id!r} exactly when it is conditional")
+    counts = {s: sum(1 for f in families if f.severity == s) for s in SEVERITIES}
+    if summary.counts.model_dump() != counts:
+        raise ValueError(f"summary.counts {summary.counts.model_dump()} do not match the families' severities {counts}")
 
 
 # ---------------------------------------------------------------------------
@@ -583,25 +751,30 @@ def describe_family(family: Family) -> str:
     return f"{name[0].upper()}{name[1:]}: " + "; ".join(parts) + "."
 
 
-def build_summary(families: list[Family], extra_failures: tuple[str, ...] | list[str] = (),
-                  max_headline: int = 5) -> Summary:
-    """Counts, gate and headline sentences for a list of families.
+def _family_sentence(f: Family, what: str) -> str:
+    return f"Family '{f.id}' ({f.importance} importance) {what}: " + "; ".join(f.reasons) + "."
 
-    ``extra_failures`` are suite-level gate failures (plain sentences) decided elsewhere.
+
+def build_summary(families: list[Family], extra_failures: tuple[str, ...] | list[str] = (),
+                  max_headline: int = 5, exploratory: tuple[str, ...] | list[str] = ()) -> Summary:
+    """Counts, gate, failures, conditions and headline sentences for a list of families.
+
+    ``extra_failures`` are suite-level gate failures (plain sentences, never starting with
+    "Family '") decided elsewhere.
     """
     counts = SeverityCounts(**{s: sum(1 for f in families if f.severity == s) for s in SEVERITIES})
     ordered = sorted(families, key=lambda f: (severity_rank(f.severity),
                                               IMPORTANCES.index(f.importance), f.id))
-    failures = [f"Family '{f.id}' ({f.importance} importance) is at severity {f.severity}"
-                + (" and misses its requirement" if f.requirement.met is False else "") + "."
-                for f in ordered if f.gate_failed]
+    failures = [_family_sentence(f, "fails") for f in ordered if f.gate_effect == "fail"]
     failures.extend(extra_failures)
+    conditions = [_family_sentence(f, "is conditional") for f in ordered if f.gate_effect == "conditional"]
     headline = [describe_family(f) for f in ordered if f.severity != "none"][:max_headline]
     if not headline:
         headline = ["No family of the profile has a finding: the suite covers each one and the "
                     "model's scores show no significant gap."]
-    return Summary(gate="fail" if failures else "pass", gate_failures=failures, counts=counts,
-                   headline=headline)
+    gate = summary_gate([f.gate_effect for f in families], len(extra_failures))
+    return Summary(gate=gate, gate_failures=failures, conditions=conditions, counts=counts,
+                   headline=headline, exploratory=list(exploratory))
 
 
 # ---------------------------------------------------------------------------

@@ -1,15 +1,20 @@
-"""The verdict on one family, in one place: statuses, severity, caveats and the gate.
+"""The verdict on one family, in one place: statuses, severity, gate effect, reasons and caveats.
 
-Every rule that turns a family's scores into what the report says lives here, as data where it
-can be: the importance levels (the spec's), the status thresholds, the severity tables, the
-caveat rules and the gate. The report renders these tables; nothing else restates them.
+This module is the one home of the rule (rule v3). The report renders its tables
+(:func:`rule_tables`), the README states it in words, and the ``Findings`` model re-derives every
+family's verdict with these functions when it loads a file, so no findings file can contradict it.
 
-Severity: one table, read row = importance, column = status. A family's severity is the worse of
-what its coverage and its performance say. A blind spot (the suite never exercises the family,
-or the dictionary cannot see it) or a measured weakness counts at the family's full importance;
-a thin test (under-represented) or a score without enough scored items counts one step lower,
-never below "low". A requirement the profile states and the suite does not meet counts at least
-at the family's importance.
+Inputs per family: importance (critical/high/medium/low), coverage status
+(covered/under-represented/missing/not-visible), performance status (ok/weak/insufficient-data),
+visibility status (verified/weak/unverified: how well the family's concept detector separates its
+own exemplars from counter-exemplars, other families' exemplars and reference text; a family with
+no concepts is unverified) and, per stated threshold (``require.coverage``: minimum coverage ratio;
+``require.performance``: minimum family score), a requirement status: met (observed >= required),
+not-met (observed < required) or cannot-tell (no observed value: performance insufficient-data,
+coverage not-visible, or a ratio that is not a finite number).
+
+Severity = the worst of three tables (one step below: critical->high, high->medium, medium->low,
+low->low):
 
     coverage     covered  under-represented  missing   not-visible
     critical     none     high               critical  critical
@@ -23,38 +28,60 @@ at the family's importance.
     medium       none     medium             low
     low          none     low                low
 
-Gate: a family fails it when its severity is in :data:`GATE_FAILING_SEVERITIES` or a stated
-requirement is not met (a requirement the data cannot check is neither met nor failed).
+    visibility   verified weak               unverified
+    critical     none     critical           critical
+    high         none     high               high
+    medium       none     medium             medium
+    low          none     low                low
+
+Gate effect: fail when the severity is critical, or any stated requirement is not-met (any
+importance), or the family is critical and a stated requirement is cannot-tell; conditional when
+not fail and (the severity is high, or the family is high and a stated requirement is
+cannot-tell); none otherwise. Summary gate: fail if any family fails (or a suite-level check
+fails), else conditional if any family is conditional, else pass.
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Literal, get_args
 
 from cg_gov.spec import IMPORTANCE_LEVELS
 from cg_gov.spec._models import Importance
 
 __all__ = [
-    "IMPORTANCES", "SEVERITIES", "COVERAGE_STATUSES", "PERFORMANCE_STATUSES", "GATE_FAILING_SEVERITIES",
-    "COVERAGE_SEVERITY", "PERFORMANCE_SEVERITY", "CAVEAT_RULES", "MIN_FAMILY_N_EFF", "SMALL_SUPPORT_N_EFF",
-    "Importance", "Severity", "CoverageStatus", "PerformanceStatus",
-    "coverage_status", "performance_status", "requirement_met", "severity", "family_severity",
-    "severity_rank", "family_gate_failed", "caveats_for",
+    "RULE_VERSION", "IMPORTANCES", "SEVERITIES", "COVERAGE_STATUSES", "PERFORMANCE_STATUSES",
+    "VISIBILITY_STATUSES", "REQUIREMENT_STATUSES", "GATE_EFFECTS", "VERDICTS", "GATE_FAILING_SEVERITIES",
+    "COVERAGE_SEVERITY", "PERFORMANCE_SEVERITY", "VISIBILITY_SEVERITY", "REASONS", "REASON_ACTIONS",
+    "CAVEAT_RULES", "MIN_FAMILY_N_EFF", "SMALL_SUPPORT_N_EFF",
+    "Importance", "Severity", "CoverageStatus", "PerformanceStatus", "VisibilityStatus", "RequirementStatus",
+    "GateEffect", "Verdict",
+    "coverage_status", "performance_status", "requirement_status", "requirement_statuses", "requirement_met",
+    "severity", "family_severity", "severity_rank", "one_step_below", "gate_effect", "family_gate_failed",
+    "verdict_of", "family_reasons", "reason_kind", "actions_for", "summary_gate", "caveats_for", "rule_tables",
 ]
+
+#: Version of the rule stated in this module (and in the README's "The verdict and the gate").
+RULE_VERSION = 3
 
 Severity = Literal["critical", "high", "medium", "low", "none"]
 CoverageStatus = Literal["covered", "under-represented", "missing", "not-visible"]
 PerformanceStatus = Literal["ok", "weak", "insufficient-data"]
+VisibilityStatus = Literal["verified", "weak", "unverified"]
+RequirementStatus = Literal["met", "not-met", "cannot-tell"]
+GateEffect = Literal["fail", "conditional", "none"]
+Verdict = Literal["fail", "conditional", "pass"]
 
 #: Importance levels, most important first (declared by the spec: a profile's ``importance``).
 IMPORTANCES: tuple[str, ...] = IMPORTANCE_LEVELS
 SEVERITIES: tuple[str, ...] = get_args(Severity)
 COVERAGE_STATUSES: tuple[str, ...] = get_args(CoverageStatus)
 PERFORMANCE_STATUSES: tuple[str, ...] = get_args(PerformanceStatus)
+VISIBILITY_STATUSES: tuple[str, ...] = get_args(VisibilityStatus)
+REQUIREMENT_STATUSES: tuple[str, ...] = get_args(RequirementStatus)
+GATE_EFFECTS: tuple[str, ...] = get_args(GateEffect)
+VERDICTS: tuple[str, ...] = get_args(Verdict)
 
-#: Severities that fail the deployment gate on their own. With the tables, "critical" arises
-#: only for a critical family that the suite misses, that the dictionary cannot see, or on which
-#: the model is significantly weak; a family's own ``require`` thresholds fail the gate at any
-#: severity.
+#: Severities that fail the gate on their own (requirements fail it at any severity).
 GATE_FAILING_SEVERITIES: tuple[str, ...] = ("critical",)
 
 #: Performance needs this many effective items (n_eff) before a family can be called weak or ok.
@@ -62,18 +89,44 @@ MIN_FAMILY_N_EFF = 10.0
 #: Below this n_eff a family's scores carry the "small-support" caveat.
 SMALL_SUPPORT_N_EFF = 30.0
 
-COVERAGE_SEVERITY: dict[str, dict[str, str]] = {
-    "critical": {"covered": "none", "under-represented": "high", "missing": "critical",
-                 "not-visible": "critical"},
-    "high": {"covered": "none", "under-represented": "medium", "missing": "high", "not-visible": "high"},
-    "medium": {"covered": "none", "under-represented": "low", "missing": "medium", "not-visible": "medium"},
-    "low": {"covered": "none", "under-represented": "low", "missing": "low", "not-visible": "low"},
-}
-PERFORMANCE_SEVERITY: dict[str, dict[str, str]] = {
-    "critical": {"ok": "none", "weak": "critical", "insufficient-data": "high"},
-    "high": {"ok": "none", "weak": "high", "insufficient-data": "medium"},
-    "medium": {"ok": "none", "weak": "medium", "insufficient-data": "low"},
-    "low": {"ok": "none", "weak": "low", "insufficient-data": "low"},
+
+def one_step_below(importance: str) -> str:
+    """critical->high, high->medium, medium->low, low->low."""
+    i = IMPORTANCES.index(importance)
+    return IMPORTANCES[min(i + 1, len(IMPORTANCES) - 1)]
+
+
+def _table(at_importance: tuple[str, ...], one_below: tuple[str, ...], statuses: tuple[str, ...]
+           ) -> dict[str, dict[str, str]]:
+    return {imp: {s: (imp if s in at_importance else one_step_below(imp) if s in one_below else "none")
+                  for s in statuses} for imp in IMPORTANCES}
+
+
+#: coverage: covered none; under-represented one step below importance; missing, not-visible at it.
+COVERAGE_SEVERITY = _table(("missing", "not-visible"), ("under-represented",), COVERAGE_STATUSES)
+#: performance: ok none; weak at the importance; insufficient-data one step below.
+PERFORMANCE_SEVERITY = _table(("weak",), ("insufficient-data",), PERFORMANCE_STATUSES)
+#: visibility: verified none; weak and unverified at the importance.
+VISIBILITY_SEVERITY = _table(("weak", "unverified"), (), VISIBILITY_STATUSES)
+
+#: The reasons of a family's verdict, in the order they are given, each with what would change it.
+REASONS: tuple[str, ...] = (
+    "requirement not met", "significantly weak", "missing from the suite", "not visible to the dictionary",
+    "detector not verified", "cannot tell", "under-represented", "insufficient data", "met", "no finding",
+)
+REASON_ACTIONS: dict[str, str] = {
+    "requirement not met": "improve the model on this family (or mitigate it) until the requirement is met, "
+                           "or have the profile owner revise the requirement",
+    "significantly weak": "investigate the failing items and improve or mitigate the model on this family",
+    "missing from the suite": "add benchmarks that exercise this family",
+    "not visible to the dictionary": "pin concepts in the profile or use a dictionary that represents this family",
+    "detector not verified": "add exemplars and counter-exemplars to the profile so the family's detector "
+                             "can be verified; review the matched concepts",
+    "cannot tell": "add scored benchmark items that exercise this family, so the requirement can be checked",
+    "under-represented": "add benchmark items that exercise this family",
+    "insufficient data": "add scored benchmark items that exercise this family",
+    "met": "nothing; review the matched concepts",
+    "no finding": "nothing; review the matched concepts",
 }
 
 #: When a family cites each caveat: (caveat id, rule in words). :func:`caveats_for` applies them.
@@ -122,19 +175,46 @@ def performance_status(score: float | None, lift_ci: list[float] | None, q: floa
     return "ok"
 
 
-def requirement_met(min_coverage_ratio: float | None, min_performance: float | None,
-                    ratio: float | None, score: float | None) -> bool | None:
-    """Whether a family meets its stated requirement; None when the data cannot check it.
+def _number(x: Any) -> float | None:
+    if x is None or isinstance(x, bool):
+        return None
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
 
-    ``ratio`` may be +inf (the suite shows the family and the reference does not): it meets any
-    threshold. A NaN or missing ratio, or a missing score, leaves that part unchecked.
+
+def requirement_status(required: float | None, observed: float | None, checkable: bool = True) -> str | None:
+    """met / not-met / cannot-tell for one stated threshold; None when no threshold is stated.
+
+    cannot-tell when the data cannot check it: no observed (finite) value, or ``checkable`` is
+    False (coverage not-visible, performance insufficient-data).
     """
-    checks = []
-    if min_coverage_ratio is not None and ratio is not None and ratio == ratio:
-        checks.append(bool(ratio >= min_coverage_ratio))
-    if min_performance is not None and score is not None:
-        checks.append(score >= min_performance)
-    return all(checks) if checks else None
+    if required is None:
+        return None
+    value = _number(observed)
+    if not checkable or value is None:
+        return "cannot-tell"
+    return "met" if value >= required else "not-met"
+
+
+def requirement_statuses(min_coverage_ratio: float | None, min_performance: float | None,
+                         ratio: float | None, score: float | None, coverage: str, performance: str
+                         ) -> tuple[str | None, str | None]:
+    """(coverage requirement status, performance requirement status) of a family."""
+    return (requirement_status(min_coverage_ratio, ratio, coverage != "not-visible"),
+            requirement_status(min_performance, score, performance != "insufficient-data"))
+
+
+def requirement_met(statuses: tuple[str | None, ...] | list[str | None]) -> bool | None:
+    """False when a stated threshold is not-met, True when every stated one is met, else None."""
+    stated = [s for s in statuses if s is not None]
+    if "not-met" in stated:
+        return False
+    if stated and all(s == "met" for s in stated):
+        return True
+    return None
 
 
 def severity_rank(value: str) -> int:
@@ -142,34 +222,118 @@ def severity_rank(value: str) -> int:
     return SEVERITIES.index(value)
 
 
-def severity(importance: str, coverage_status: str, performance_status: str) -> str:
-    """Severity of a family's finding from the two tables: the worse of the two.
-
-    Returns one of critical/high/medium/low/none.
-    """
+def severity(importance: str, coverage_status: str, performance_status: str,
+             visibility_status: str = "verified") -> str:
+    """Severity of a family's finding: the worst of the coverage, performance and visibility tables."""
     try:
-        by_coverage = COVERAGE_SEVERITY[importance][coverage_status]
-        by_performance = PERFORMANCE_SEVERITY[importance][performance_status]
+        found = (COVERAGE_SEVERITY[importance][coverage_status],
+                 PERFORMANCE_SEVERITY[importance][performance_status],
+                 VISIBILITY_SEVERITY[importance][visibility_status])
     except KeyError as exc:
         raise ValueError(
             f"unknown importance or status {exc.args[0]!r}: importance is one of {IMPORTANCES}, "
             f"coverage status one of {COVERAGE_STATUSES}, performance status one of "
-            f"{PERFORMANCE_STATUSES}") from None
-    return min(by_coverage, by_performance, key=severity_rank)
+            f"{PERFORMANCE_STATUSES}, visibility status one of {VISIBILITY_STATUSES}") from None
+    return min(found, key=severity_rank)
 
 
-def family_severity(importance: str, coverage_status: str, performance_status: str,
-                    met: bool | None) -> str:
-    """:func:`severity`, raised to the family's importance when a stated requirement is not met."""
-    sev = severity(importance, coverage_status, performance_status)
-    if met is False and severity_rank(sev) > severity_rank(importance):
-        sev = importance
-    return sev
+#: The same function under the name older callers use.
+family_severity = severity
 
 
-def family_gate_failed(family_severity: str, requirement_met: bool | None) -> bool:
-    """A family fails the gate when its severity is critical or a stated requirement is not met."""
-    return family_severity in GATE_FAILING_SEVERITIES or requirement_met is False
+def gate_effect(importance: str, family_severity: str, requirements: tuple[str | None, ...] | list[str | None]
+                ) -> str:
+    """fail / conditional / none for one family, by the rule (see the module's docstring)."""
+    stated = [s for s in requirements if s is not None]
+    cannot_tell = "cannot-tell" in stated
+    if (family_severity in GATE_FAILING_SEVERITIES or "not-met" in stated
+            or (importance == "critical" and cannot_tell)):
+        return "fail"
+    if family_severity == "high" or (importance == "high" and cannot_tell):
+        return "conditional"
+    return "none"
+
+
+def family_gate_failed(importance: str, family_severity: str, requirements: tuple[str | None, ...] | list[str | None]
+                       ) -> bool:
+    """Whether the family's gate effect is fail."""
+    return gate_effect(importance, family_severity, requirements) == "fail"
+
+
+def verdict_of(effect: str) -> str:
+    """The verdict cell's word: fail, conditional, or pass (gate effect none)."""
+    return {"fail": "fail", "conditional": "conditional", "none": "pass"}[effect]
+
+
+def summary_gate(effects: list[str], suite_failures: int = 0) -> str:
+    """fail if any family fails (or a suite-level check fails), else conditional if any family is, else pass."""
+    if suite_failures or "fail" in effects:
+        return "fail"
+    return "conditional" if "conditional" in effects else "pass"
+
+
+def _f(x: float | None, digits: int = 2) -> str:
+    return "n/a" if x is None else f"{x:.{digits}f}"
+
+
+def _ci(ci: Any) -> str:
+    return f" [{_f(ci[0])}, {_f(ci[1])}]" if ci else ""
+
+
+def family_reasons(*, coverage: str, performance: str, visibility: str,
+                   requirement: dict[str, Any], observed: dict[str, Any],
+                   auroc: float | None = None, auroc_ci: Any = None) -> list[str]:
+    """The reasons of a family's verdict in words, in the rule's order.
+
+    ``requirement``: {"coverage": (required, status) | None, "performance": (required, status) | None};
+    ``observed``: {"coverage": (value, ci), "performance": (value, ci)}.
+    """
+    out: list[str] = []
+    names = {"coverage": "coverage ratio", "performance": "score"}
+    stated = {k: v for k, v in requirement.items() if v is not None and v[0] is not None}
+    for key, (required, status) in stated.items():
+        if status == "not-met":
+            value, ci = observed[key]
+            out.append(f"requirement not met: {names[key]} required >= {_f(required)}, observed "
+                       f"{_f(value)}{_ci(ci)}")
+    if performance == "weak":
+        out.append("significantly weak")
+    if coverage == "missing":
+        out.append("missing from the suite")
+    if coverage == "not-visible":
+        out.append("not visible to the dictionary")
+    if visibility != "verified":
+        figure = (f"visibility AUROC {_f(auroc)}{_ci(auroc_ci)}" if auroc is not None
+                  else "visibility not measured")
+        out.append(f"detector not verified ({figure})")
+    for key, (required, status) in stated.items():
+        if status == "cannot-tell":
+            out.append(f"cannot tell: {names[key]} required >= {_f(required)}, the data cannot check it")
+    if coverage == "under-represented":
+        out.append("under-represented")
+    if performance == "insufficient-data":
+        out.append("insufficient data")
+    if not out:
+        out.append("met" if stated else "no finding")
+    return out
+
+
+def reason_kind(reason: str) -> str:
+    """The :data:`REASONS` entry a reason sentence starts with."""
+    for kind in REASONS:
+        if reason == kind or reason.startswith(kind + ":") or reason.startswith(kind + " ("):
+            return kind
+    raise ValueError(f"not a reason of the rule: {reason!r}; reasons start with one of {REASONS}")
+
+
+def actions_for(reasons: list[str]) -> list[str]:
+    """What would change the verdict, one action per kind of reason, in the reasons' order."""
+    out: list[str] = []
+    for r in reasons:
+        action = REASON_ACTIONS[reason_kind(r)]
+        if action not in out:
+            out.append(action)
+    return out
 
 
 def caveats_for(coverage: str, performance: str, n_eff: float | None, matched: list[Any]) -> list[str]:
@@ -186,3 +350,28 @@ def caveats_for(coverage: str, performance: str, n_eff: float | None, matched: l
     if performance == "insufficient-data" or (n_eff is not None and n_eff < SMALL_SUPPORT_N_EFF):
         out.append("small-support")
     return out
+
+
+#: The rule's gate effect in words, as the report and README state it.
+GATE_RULE_WORDS: tuple[tuple[str, str], ...] = (
+    ("fail", "severity is critical, or any stated requirement is not met (any importance), or the family "
+             "is critical and a stated requirement cannot be told"),
+    ("conditional", "not fail, and severity is high, or the family is high and a stated requirement "
+                    "cannot be told"),
+    ("none", "otherwise"),
+)
+__all__.append("GATE_RULE_WORDS")
+
+
+def rule_tables() -> dict[str, Any]:
+    """The rule as data, for the report: the three severity tables and the gate-effect rows."""
+    return {
+        "version": RULE_VERSION,
+        "importances": list(IMPORTANCES),
+        "severity": [
+            {"name": "coverage", "statuses": list(COVERAGE_STATUSES), "table": COVERAGE_SEVERITY},
+            {"name": "performance", "statuses": list(PERFORMANCE_STATUSES), "table": PERFORMANCE_SEVERITY},
+            {"name": "visibility", "statuses": list(VISIBILITY_STATUSES), "table": VISIBILITY_SEVERITY},
+        ],
+        "gate": [{"effect": e, "when": w} for e, w in GATE_RULE_WORDS],
+    }
