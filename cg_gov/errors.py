@@ -11,6 +11,18 @@ EXIT_GATE_FAILED = 1
 EXIT_ERROR = 2
 
 
+#: Longest message, and longest file, key or hint, an error prints (longer ones are cut, marked "...").
+MAX_MESSAGE = 1000
+MAX_PART = 300
+
+
+def _cap(text, limit: int):
+    if text is None:
+        return None
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class CgGovError(Exception):
     """An error the user can fix. Its message names the file, the place and the fix."""
 
@@ -18,11 +30,12 @@ class CgGovError(Exception):
 
     def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
                  key: str | None = None, hint: str | None = None) -> None:
-        self.file = file
+        # every part is capped: a message quotes user input (an id, a value, a path), which may be huge
+        self.file = _cap(file, MAX_PART)
         self.line = line
-        self.key = key
-        self.hint = hint
-        self.message = message
+        self.key = _cap(key, MAX_PART)
+        self.hint = _cap(hint, MAX_PART)
+        self.message = _cap(message, MAX_MESSAGE)
         super().__init__(self.render())
 
     def render(self) -> str:

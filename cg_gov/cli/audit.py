@@ -26,8 +26,11 @@ def add_parser(commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cg_gov.audit import run_audit
+    from cg_gov.io import check_out_dir
     from cg_gov.report import render_report
 
+    if args.out:  # found before the pipeline runs, not after (report.out is checked with the spec)
+        check_out_dir(args.out, key="--out")
     result = run_audit(args.spec, device=args.device, use_cache=not args.no_cache, now=args.now)
     print("rendering the report ...", file=sys.stderr, flush=True)
     t0 = time.perf_counter()

@@ -47,6 +47,10 @@ def run(args: argparse.Namespace) -> int:
     from cg_gov.findings.diff import diff_paths
     from cg_gov.report.diff import render_diff
 
+    if args.out:
+        from cg_gov.io import check_out_dir
+
+        check_out_dir(args.out, what="diff folder", key="--out")
     result = diff_paths(args.old, args.new, threshold=args.threshold)
     if args.out:
         formats = [f.strip() for f in args.formats.split(",") if f.strip()]

@@ -3,9 +3,28 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 from cg_gov.errors import EXIT_GATE_FAILED, EXIT_OK, CgGovError
+from cg_gov.io import check_out_dir, check_regular_file, read_bytes_limited
+
+
+def _manifest_json(data: bytes, path: Path) -> dict:
+    try:
+        manifest = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise CgGovError(f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})", file=str(path),
+                         hint="manifest.json is written by cg-gov audit; do not edit it by hand") from None
+    except json.JSONDecodeError as exc:
+        raise CgGovError(f"not valid JSON: {exc.msg}", file=str(path), line=exc.lineno,
+                         hint="manifest.json is written by cg-gov audit; do not edit it by hand") from None
+    except RecursionError:
+        raise CgGovError("JSON nested too deeply", file=str(path),
+                         hint="manifest.json is written by cg-gov audit; do not edit it by hand") from None
+    if not isinstance(manifest, dict):
+        raise CgGovError("a manifest must be a JSON object", file=str(path))
+    return manifest
 
 
 def add_parser(commands) -> None:
@@ -26,14 +45,26 @@ def run(args: argparse.Namespace) -> int:
 
     folder = Path(args.folder)
     manifest_path = folder / "manifest.json"
-    if not manifest_path.is_file():
+    if not folder.is_dir():
+        check_regular_file(folder, "report folder", hint="give the folder an audit wrote (cg-gov audit --out DIR)")
+        raise CgGovError("is a file, not a report folder", file=str(folder),
+                         hint="give the folder an audit wrote (cg-gov audit --out DIR)")
+    if not manifest_path.exists():
         raise CgGovError("manifest.json not found", file=str(manifest_path),
                          hint="give the folder an audit wrote (cg-gov audit --out DIR)")
+    if args.out:
+        check_out_dir(args.out, key="--out")
     findings = load_findings(folder / "findings.json")
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest_bytes = read_bytes_limited(manifest_path, "manifest.json", kind="findings")
+    manifest = _manifest_json(manifest_bytes, manifest_path)
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
-    paths = render_report(findings, manifest, Path(args.out) if args.out else folder, formats=formats,
-                          template_dir=args.template_dir)
+    out = Path(args.out) if args.out else folder
+    carry = None
+    if "json" not in formats and os.path.abspath(out) == os.path.abspath(folder):
+        # re-rendered in place: the findings and manifest read stay, byte for byte, beside the new report
+        carry = {"findings.json": read_bytes_limited(folder / "findings.json", "findings.json", kind="findings"),
+                 "manifest.json": manifest_bytes}
+    paths = render_report(findings, manifest, out, formats=formats, template_dir=args.template_dir, carry=carry)
     for p in paths.values():
         print(f"wrote {p}")
     return EXIT_GATE_FAILED if findings.summary.gate == "fail" else EXIT_OK

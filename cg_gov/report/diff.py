@@ -8,7 +8,7 @@ from typing import Any, Sequence
 from cg_gov.errors import CgGovError
 from cg_gov.findings import round_floats
 from cg_gov.findings.diff import DiffResult, StatusChange, ValueChange
-from cg_gov.io import atomic_write_bytes, atomic_write_text, canonical_json
+from cg_gov.io import canonical_json, write_folder
 from cg_gov.report.format import fmt_ci, fmt_num, fmt_signed, truncate
 from cg_gov.report.pdf import PdfAttachment, html_to_pdf
 from cg_gov.report.render import render_html, template_dirs
@@ -17,6 +17,8 @@ __all__ = ["DIFF_FORMATS", "build_diff_view", "render_diff"]
 
 #: Output formats :func:`render_diff` knows.
 DIFF_FORMATS = ("json", "html", "pdf")
+#: The files a diff writes: a run that does not write one of them removes it.
+DIFF_FILES = frozenset({"diff.json", "diff.html", "diff.pdf"})
 
 
 def build_diff_view(result: DiffResult) -> dict[str, Any]:
@@ -61,23 +63,25 @@ def build_diff_view(result: DiffResult) -> dict[str, Any]:
 
 def render_diff(result: DiffResult, out_dir: str | os.PathLike, formats: Sequence[str] = DIFF_FORMATS,
                 template_dir: str | os.PathLike | None = None) -> dict[str, Path]:
-    """Write ``diff.json``, ``diff.html`` and ``diff.pdf`` (PDF/A-3b with diff.json embedded)."""
+    """Write ``diff.json``, ``diff.html`` and ``diff.pdf`` (PDF/A-3b with diff.json embedded), as one
+    change of the folder (:func:`cg_gov.io.write_folder`); other files there are kept."""
     unknown = sorted(set(formats) - set(DIFF_FORMATS))
     if unknown:
         raise CgGovError(f"unknown diff format(s) {unknown}", key="--formats",
                          hint=f"choose among {', '.join(DIFF_FORMATS)}")
     out = Path(out_dir)
     text = canonical_json(round_floats(result.model_dump(mode="json")))
-    written: dict[str, Path] = {}
+    files: dict[str, tuple[str, bytes]] = {}
     if "json" in formats:
-        written["json"] = atomic_write_text(out / "diff.json", text)
+        files["json"] = ("diff.json", text.encode("utf-8"))
     if "html" in formats or "pdf" in formats:
         html, uris = render_html(build_diff_view(result), "diff.html.j2", template_dir)
         if "html" in formats:
-            written["html"] = atomic_write_text(out / "diff.html", html)
+            files["html"] = ("diff.html", html.encode("utf-8"))
         if "pdf" in formats:
             pdf = html_to_pdf(html, attachments=[PdfAttachment(
                 "diff.json", text.encode("utf-8"), "Machine-readable comparison of two audits", "Data")],
                 allowed_data_uris=uris, allowed_dirs=template_dirs(template_dir))
-            written["pdf"] = atomic_write_bytes(out / "diff.pdf", pdf)
-    return written
+            files["pdf"] = ("diff.pdf", pdf)
+    folder = write_folder(out, dict(files.values()), DIFF_FILES)
+    return {key: folder / name for key, (name, _data) in files.items()}

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping
 
 from cg_gov.errors import CgGovError
 from cg_gov.findings import Findings, Manifest, findings_to_json
-from cg_gov.io import atomic_write_bytes, canonical_json
+from cg_gov.io import canonical_json, write_folder
 from cg_gov.report.pdf import PdfAttachment, html_to_pdf, svg_data_uri
 from cg_gov.report.view import build_view
 
@@ -26,6 +26,8 @@ __all__ = ["FORMATS", "PACKAGE_TEMPLATES", "template_env", "template_dirs", "ren
 
 #: Output formats :func:`render_report` knows.
 FORMATS = ("html", "pdf", "json")
+#: The files of a report folder: a run that does not write one of them removes it.
+REPORT_FILES = frozenset({"report.html", "report.pdf", "findings.json", "manifest.json"})
 #: The package's own templates.
 PACKAGE_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -145,17 +147,22 @@ def render_report_files(findings: Findings | Mapping[str, Any], manifest: Manife
 
 def render_report(findings: Findings | Mapping[str, Any], manifest: Manifest | Mapping[str, Any],
                   out_dir: str | os.PathLike, formats: Iterable[str] = FORMATS,
-                  template_dir: str | os.PathLike | None = None) -> dict[str, Path]:
+                  template_dir: str | os.PathLike | None = None,
+                  carry: Mapping[str, bytes] | None = None) -> dict[str, Path]:
     """Render with :func:`render_report_files`, then write the files into ``out_dir``; returns the
     written paths by key (html, pdf, json, manifest).
 
-    Everything is rendered in memory first and written only when all of it succeeded, so a
-    failed rendering never leaves new findings beside an old report (or the reverse). ``cg-gov
-    audit`` and ``cg-gov report`` both go through here.
+    Everything is rendered in memory first, then the folder is written whole
+    (:func:`cg_gov.io.write_folder`): an interruption at any point leaves the previous set or the
+    new one, and report files this call does not write (:data:`REPORT_FILES`) are removed, so an
+    old report never sits beside new findings (or the reverse); other files in the folder are
+    kept. ``carry``: files kept in the set as they are (``cg-gov report`` re-rendering in place
+    keeps the findings.json and manifest.json it read). ``cg-gov audit`` and ``cg-gov report``
+    both go through here.
     """
     files = render_report_files(findings, manifest, formats, template_dir)
     out = Path(out_dir)
-    written: dict[str, Path] = {}
-    for key, name, data in files:
-        written[key] = atomic_write_bytes(out / name, data)
-    return written
+    contents = dict(carry or {})
+    contents.update({name: data for _key, name, data in files})
+    folder = write_folder(out, contents, REPORT_FILES)
+    return {key: folder / name for key, name, _data in files}

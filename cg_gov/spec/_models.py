@@ -276,7 +276,11 @@ class Profile(_Spec):
     @field_validator("version", mode="before")
     @classmethod
     def _version_as_text(cls, value: Any) -> Any:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, float):
+            # YAML reads an unquoted 1.10 as the number 1.1: the version written is lost
+            raise ValueError(f"an unquoted version is read as a number ({value!r}; 1.10 would become 1.1); "
+                             "quote it as written, e.g. version: \"1.10\"")
+        if isinstance(value, int) and not isinstance(value, bool):
             return str(value)
         return value
 
