@@ -132,7 +132,7 @@ def run_audit(spec_path: str | os.PathLike, *, device: str | None = None, use_ca
     matches = match_profile(profile, dictionary.labels, exemplar_activations=exemplar_acts,
                             reference_mean=ref_mean, dictionary_identity=dictionary.identity,
                             defaults=dictionary.matching_defaults, concept_info=dictionary.label_info,
-                            progress=progress)
+                            progress=progress, shipped=dictionary.embeddings_dir)
     stages.done(f"{sum(len(f.concepts) for f in matches.families)} concepts matched; "
                 f"{len(matches.unmatched)} families without a match")
 

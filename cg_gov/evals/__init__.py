@@ -18,6 +18,7 @@ choice open (several filters, metrics or scorers) raises
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 from cg_gov.errors import EvalLogError
@@ -43,12 +44,60 @@ __all__ = [
 ]
 
 
+#: Characters that show nothing: white space aside, an item made only of these is empty.
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"), None)
+
+
+def max_item_chars() -> int:
+    """Longest item text kept (input and response each): ``$CG_GOV_MAX_ITEM_CHARS``, default 20,000.
+
+    Items are cut to ``extraction.max_tokens`` tokens anyway; cutting the text first keeps one huge
+    item from costing gigabytes in the tokenizer."""
+    raw = os.environ.get("CG_GOV_MAX_ITEM_CHARS", "").strip()
+    try:
+        return max(1, int(raw)) if raw else 20_000
+    except ValueError:
+        raise EvalLogError(f"$CG_GOV_MAX_ITEM_CHARS must be a whole number, got {raw[:40]!r}",
+                           key="CG_GOV_MAX_ITEM_CHARS") from None
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+def _checked(items: list[Item], options: ReadOptions) -> list[Item]:
+    """Items with overlong texts cut (counted in a warning); empty items counted in a warning."""
+    cap = max_item_chars()
+    cut = 0
+    out = []
+    for item in items:
+        update = {}
+        if len(item.input) > cap:
+            update["input"] = item.input[:cap]
+        if item.response is not None and len(item.response) > cap:
+            update["response"] = item.response[:cap]
+        if update:
+            cut += 1
+            item = item.model_copy(update=update)
+        out.append(item)
+    if cut:
+        _warn(f"{options.log}: {cut} item{'s' if cut != 1 else ''} of benchmark {options.name!r} cut to "
+              f"{cap:,} characters before tokenising (raise $CG_GOV_MAX_ITEM_CHARS to keep more)")
+    empty = [item.id for item in out if not item.input.translate(_INVISIBLE).strip()]
+    if empty:
+        shown = ", ".join(repr(i[:40]) for i in empty[:5]) + (", ..." if len(empty) > 5 else "")
+        _warn(f"{options.log}: {len(empty)} item{'s' if len(empty) != 1 else ''} of benchmark "
+              f"{options.name!r} {'are' if len(empty) != 1 else 'is'} empty, white space or invisible "
+              f"characters only (ids {shown}); they count toward no concept")
+    return out
+
+
 def _read(options: ReadOptions) -> list[Item]:
     reader = READERS.get(options.format)
     items = reader(options)
     if not items:
         raise EvalLogError("the log holds no items", file=str(options.log))
-    return items
+    return _checked(items, options)
 
 
 def read_benchmark(spec: Any = None, base_dir: str | os.PathLike | None = None, **kwargs: Any) -> list[Item]:

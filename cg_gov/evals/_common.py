@@ -3,64 +3,123 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from cg_gov.errors import EvalLogError
+from cg_gov.io import check_regular_file, read_limit
 
-__all__ = ["chat_text", "check_file", "iter_jsonl", "score_value", "take_unique"]
+__all__ = ["chat_text", "check_file", "iter_jsonl", "max_items", "score_value", "take_unique"]
 
 
-def check_file(path: Path, what: str = "eval log") -> None:
-    """Raise EvalLogError unless ``path`` is an existing file."""
-    if not path.exists():
-        raise EvalLogError(f"{what} not found", file=str(path),
-                           hint="paths in a spec are relative to the spec file's folder")
-    if not path.is_file():
-        raise EvalLogError(f"{what} is a folder, not a file", file=str(path))
+def check_file(path: Path, what: str = "eval log") -> int:
+    """Raise EvalLogError unless ``path`` is a regular file within the log size cap
+    (``$CG_GOV_MAX_LOG_BYTES``); checked before it is opened, so a FIFO or a device is never read."""
+    return check_regular_file(path, what, kind="log", error=EvalLogError,
+                              hint="paths in a spec are relative to the spec file's folder")
+
+
+def max_items() -> int:
+    """Most records one log may hold: ``$CG_GOV_MAX_ITEMS``, default 200,000."""
+    raw = os.environ.get("CG_GOV_MAX_ITEMS", "").strip()
+    try:
+        return max(1, int(raw)) if raw else 200_000
+    except ValueError:
+        raise EvalLogError(f"$CG_GOV_MAX_ITEMS must be a whole number, got {raw[:40]!r}",
+                           key="CG_GOV_MAX_ITEMS") from None
+
+
+#: Lines between two updates of the progress display of a large log.
+_PROGRESS_EVERY = 2000
+#: Logs larger than this show a progress bar while they are read.
+_PROGRESS_BYTES = 16 << 20
 
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a valid score or value")
 
 
-def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(line number, record)`` for each non-blank line of a JSONL file.
-
-    Raises EvalLogError for a missing or empty file, bytes that are not UTF-8
-    (naming the line), a line that is not JSON, NaN/Infinity, or a line that
-    is not a JSON object.
-    """
-    check_file(path)
-    data = path.read_bytes()
+def _lone_surrogate(record: Any) -> bool:
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise EvalLogError(f"byte {data[exc.start]:#04x} is not valid UTF-8", file=str(path), line=line,
-                           hint="re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)") from None
-    if not text.strip():
-        raise EvalLogError("the eval log is empty", file=str(path), hint="re-run the evaluation that writes it")
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line, parse_constant=_reject_constant)
-        except ValueError as exc:
-            message = str(exc)
-            if "not a valid score" in message:
-                constant = message.split(" ", 1)[0]
-                raise EvalLogError(f"{constant} is not allowed (NaN and Infinity are not JSON numbers)",
-                                   file=str(path), line=number,
-                                   hint="write null for a missing score, or fix the scorer") from None
-            raise EvalLogError(f"invalid JSON: {message}", file=str(path), line=number,
-                               hint="the line may be truncated; re-run the evaluation") from None
-        if not isinstance(record, dict):
-            raise EvalLogError(f"expected a JSON object, got {type(record).__name__}", file=str(path), line=number)
-        yield number, record
+        json.dumps(record, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line number, record)`` for each non-blank line of a JSONL file, read one line at a time.
+
+    Raises EvalLogError for a missing, empty, non-regular or oversized file (``$CG_GOV_MAX_LOG_BYTES``),
+    more records than ``$CG_GOV_MAX_ITEMS``, bytes that are not UTF-8 (naming the line), a line that
+    is not JSON or nested too deeply, NaN/Infinity, a lone surrogate escape (``\\ud800``), or a
+    line that is not a JSON object. A large log shows its progress on stderr.
+    """
+    file = str(path)
+    size = check_file(path)
+    limit, cap = read_limit("log"), max_items()
+    records = read = 0
+    bar = None
+    if size > _PROGRESS_BYTES:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=size, unit="B", unit_scale=True, desc=f"reading {path.name}", file=sys.stderr,
+                   mininterval=1.0, dynamic_ncols=True)
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        with os.fdopen(fd, "rb") as fh:
+            for number, raw in enumerate(fh, start=1):
+                read += len(raw)
+                if read > limit:
+                    raise EvalLogError(f"the eval log is over the limit of {limit:,} bytes", file=file,
+                                       line=number, hint="raise $CG_GOV_MAX_LOG_BYTES if the file is genuine")
+                if bar is not None and number % _PROGRESS_EVERY == 0:
+                    bar.update(read - bar.n)
+                if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                    raw = raw[3:]
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise EvalLogError(f"byte {raw[exc.start]:#04x} is not valid UTF-8", file=file, line=number,
+                                       hint="re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+                                       ) from None
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line, parse_constant=_reject_constant)
+                except RecursionError:
+                    raise EvalLogError("the JSON is nested too deeply", file=file, line=number,
+                                       hint="an item is a flat JSON object; check what wrote this line") from None
+                except ValueError as exc:
+                    message = str(exc)
+                    if "not a valid score" in message:
+                        constant = message.split(" ", 1)[0]
+                        raise EvalLogError(f"{constant} is not allowed (NaN and Infinity are not JSON numbers)",
+                                           file=file, line=number,
+                                           hint="write null for a missing score, or fix the scorer") from None
+                    raise EvalLogError(f"invalid JSON: {message}", file=file, line=number,
+                                       hint="the line may be truncated; re-run the evaluation") from None
+                if not isinstance(record, dict):
+                    raise EvalLogError(f"expected a JSON object, got {type(record).__name__}", file=file,
+                                       line=number)
+                if (b"\\ud" in raw or b"\\uD" in raw) and _lone_surrogate(record):
+                    raise EvalLogError("the line holds a lone surrogate escape (e.g. \\ud800), which is not a "
+                                       "character", file=file, line=number,
+                                       hint="fix what wrote the log: a \\udXXX escape must come in a valid pair")
+                records += 1
+                if records > cap:
+                    raise EvalLogError(f"the eval log holds more than {cap:,} records", file=file, line=number,
+                                       hint="raise $CG_GOV_MAX_ITEMS if the log is genuine")
+                yield number, record
+    finally:
+        if bar is not None:
+            bar.update(read - bar.n)
+            bar.close()
+    if records == 0:
+        raise EvalLogError("the eval log is empty", file=file, hint="re-run the evaluation that writes it")
 
 
 def score_value(value: Any, *, file: str, line: int | None, key: str) -> float | None:
@@ -71,6 +130,8 @@ def score_value(value: Any, *, file: str, line: int | None, key: str) -> float |
         return 1.0 if value else 0.0
     if isinstance(value, str):
         try:
+            if "_" in value:  # float() reads "0_1" as 1.0
+                raise ValueError(value)
             value = float(value)
         except ValueError:
             raise EvalLogError(f"score {value!r} is not a number", file=file, line=line, key=key,

@@ -26,6 +26,8 @@ from typing import Any
 
 from cg_gov.errors import CgGovError, EvalLogError, MissingDependencyError, SpecError
 
+from cg_gov.io import read_limit
+
 from ._common import chat_text, check_file, score_value
 from ._item import Item
 from ._options import ReadOptions
@@ -48,14 +50,46 @@ def _log_file(path: Path) -> Path:
     return path
 
 
+#: Most members an ``.eval`` archive may hold.
+MAX_ZIP_MEMBERS = 1_000_000
+
+
+def _check_zip(path: Path) -> None:
+    """Refuse an ``.eval`` archive that declares more than the log cap once unpacked (a zip bomb).
+
+    Python's zipfile never inflates a member past its declared size (it stops, and the CRC check
+    fails), so the declared sizes bound what reading the archive costs."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return
+    limit = read_limit("log")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise EvalLogError(f"cannot read the Inspect log: {str(exc)[:200]}", file=str(path),
+                           hint="the file may be truncated or not an Inspect log") from None
+    if len(infos) > MAX_ZIP_MEMBERS:
+        raise EvalLogError(f"the archive holds {len(infos):,} members, more than {MAX_ZIP_MEMBERS:,}",
+                           file=str(path), hint="the file is not an Inspect log as Inspect writes it")
+    total = sum(max(0, info.file_size) for info in infos)
+    if total > limit:
+        largest = max(infos, key=lambda info: info.file_size)
+        raise EvalLogError(f"the archive unpacks to {total:,} bytes (member {largest.filename[:80]!r}: "
+                           f"{largest.file_size:,}), over the limit of {limit:,}", file=str(path),
+                           hint="raise $CG_GOV_MAX_LOG_BYTES if the log is genuine")
+
+
 def _read(path: Path) -> Any:
     try:
         from inspect_ai.log import read_eval_log
     except ImportError:
         raise MissingDependencyError("reading Inspect AI logs needs the inspect-ai package",
                                      file=str(path), hint="pip install inspect-ai") from None
-    if path.stat().st_size == 0:
+    if check_file(path) == 0:
         raise EvalLogError("the eval log is empty", file=str(path), hint="re-run the evaluation that writes it")
+    _check_zip(path)
     try:
         return read_eval_log(str(path), resolve_attachments="core", exclude_fields={"events", "store"})
     except CgGovError:
