@@ -9,7 +9,6 @@ import pytest
 import yaml
 
 import cg_gov
-import cg_gov.evals
 from cg_gov.evals import check_audit_file
 from cg_gov.errors import EvalLogError, SpecError
 from cg_gov.spec import check_file, spec_kind, validate_file
@@ -84,33 +83,55 @@ def _copy_valid(tmp_path: Path) -> Path:
     return target / "audit.yaml"
 
 
-def test_eval_reader_errors_are_reported(tmp_path, monkeypatch):
-    """Every benchmark log is read, and a reader error is reported."""
+BAD_LOGS = ROOT / "tests" / "fixtures" / "evals" / "bad"
+
+
+def _spec_with_corrupted_logs(tmp_path: Path) -> Path:
+    """The valid fixture spec, its two benchmark logs replaced by real corrupted eval logs
+    (tests/fixtures/evals/bad: an lm-evaluation-harness log with a score of 2, an Inspect AI log
+    with a duplicate sample id), to be read by the real readers."""
     spec = _copy_valid(tmp_path)
-    calls = []
+    logs = spec.parent / "logs"
+    shutil.copy(BAD_LOGS / "lm_eval_score2.jsonl", logs / "refusal.jsonl")
+    shutil.copy(BAD_LOGS / "inspect_duplicate.json", logs / "dates.json")
+    spec.write_text(
+        "audit: fixture-audit\n"
+        "model: Example model 1.0\n"
+        "profile: minimal-profile.yaml\n"
+        "benchmarks:\n"
+        "  - name: refusal\n"
+        "    log: logs/refusal.jsonl\n"
+        "    format: lm-eval\n"
+        "    metric: acc\n"
+        "  - name: dates\n"
+        "    log: logs/dates.json\n"
+        "    format: inspect\n", encoding="utf-8")
+    return spec
 
-    def read_benchmark(bench, spec_dir):
-        calls.append((bench.name, Path(spec_dir)))
-        if bench.name == "dates":
-            raise EvalLogError("item 3 has no score", hint="set fields.score")
-        if bench.name == "refusal":
-            raise EvalLogError("score must be in [0, 1], got 7", file=str(spec_dir / bench.log), line=2, key="score")
 
-    monkeypatch.setattr(cg_gov.evals, "read_benchmark", read_benchmark)
+def test_eval_reader_errors_are_reported(tmp_path):
+    """Every benchmark log is read by its real reader, and each reader's error is reported with the
+    log's file and line, in the spec's order."""
+    spec = _spec_with_corrupted_logs(tmp_path)
     errors = check_audit_file(spec)[1]
-    assert calls == [("refusal", spec.parent), ("dates", spec.parent)]
-    rendered = [e.render() for e in errors]
-    assert rendered[0].endswith("refusal.jsonl:2: score: score must be in [0, 1], got 7")
-    assert rendered[1] == f"{spec}:9: benchmarks[1].log: item 3 has no score (set fields.score)"
     assert all(isinstance(e, SpecError) for e in errors)
+    rendered = [e.render() for e in errors]
+    assert len(rendered) == 2, rendered
+    # lm-eval: the second line's acc is 2 (as bad/expected.json says: ":2", "acc", "outside [0, 1]")
+    assert rendered[0].startswith(f"{spec.parent / 'logs' / 'refusal.jsonl'}:2"), rendered[0]
+    assert "acc" in rendered[0] and "outside [0, 1]" in rendered[0]
+    # inspect: sample q1 appears twice
+    assert "dates.json" in rendered[1] and "duplicate" in rendered[1] and "q1" in rendered[1], rendered[1]
 
 
-def test_profile_errors_stop_before_reading_logs(tmp_path, monkeypatch):
-    spec = _copy_valid(tmp_path)
+def test_profile_errors_stop_before_reading_logs(tmp_path):
+    """With an invalid profile only the profile's errors are reported: the (corrupted) logs are not
+    read, so none of their errors appears."""
+    spec = _spec_with_corrupted_logs(tmp_path)
     (spec.parent / "minimal-profile.yaml").write_text("profile: minimal\n", encoding="utf-8")
-    monkeypatch.setattr(cg_gov.evals, "read_benchmark",
-                        lambda bench, spec_dir: pytest.fail("logs read although the profile is invalid"))
     errors = check_audit_file(spec)[1]
     keys = {e.key for e in errors}
     assert {"profile", "version", "owner", "description", "families"} <= keys
     assert errors[0].file == str(spec) and errors[0].line == 3
+    rendered = "\n".join(e.render() for e in errors)
+    assert "refusal.jsonl" not in rendered and "dates.json" not in rendered and "duplicate" not in rendered
