@@ -22,7 +22,88 @@ import numpy as np
 
 from cg_gov.findings import Findings, Manifest
 
-__all__ = ["AuditResult", "run_audit"]
+__all__ = ["AuditResult", "run_audit", "describe_benchmarks", "git_commit", "reproduce_command"]
+
+#: How the demo's scorers decide, by the ``method`` a log folder's ``summary.json`` records.
+SCORER_WORDS = {
+    "refusal": "keyword refusal detector over the model's reply ({tokens} new tokens at most): 1 when the reply "
+               "contains a refusal phrase",
+    "choice": "choice by {calibrated}log-likelihood of each option: 1 when the most likely option is the target",
+    "answer": "accepted-answer match in the model's reply ({tokens} new tokens at most)",
+}
+#: Largest ``summary.json`` read beside the eval logs.
+SUMMARY_MAX_BYTES = 1 << 20
+
+
+def _log_summary(folder: Path) -> dict:
+    """A log folder's ``summary.json`` (as the demo's scoring tool writes it), or {}; bounded read."""
+    import json
+
+    path = folder / "summary.json"
+    try:
+        if not path.is_file() or path.stat().st_size > SUMMARY_MAX_BYTES:
+            return {}
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def describe_benchmarks(spec, items) -> tuple[dict[str, dict], str | None]:
+    """Per benchmark: its scorer (from the items' metadata), how it decides (from a ``summary.json``
+    beside the logs, where there is one), the number of scored items, and ``constant_score`` when
+    every scored item has the same score; and the model's sha256 where a ``summary.json`` gives it."""
+    from collections import Counter
+
+    out: dict[str, dict] = {}
+    model_sha256 = None
+    for b in spec.benchmarks:
+        own = [it for it in items if it.benchmark == b.name]
+        scored = [it.score for it in own if it.score is not None]
+        scorers = Counter(str(it.metadata.get("scorer")) for it in own if it.metadata.get("scorer"))
+        summary = _log_summary(spec.resolve(b.log).parent)
+        model_sha256 = model_sha256 or (summary.get("model_sha256") if isinstance(summary.get("model_sha256"), str)
+                                        else None)
+        entry = (summary.get("benchmarks") or {}).get(b.name) if isinstance(summary.get("benchmarks"), dict) else None
+        detail = None
+        if isinstance(entry, dict) and entry.get("method") in SCORER_WORDS:
+            method = entry["method"]
+            tokens = (summary.get("max_new_tokens") or {}).get(method, "a few")
+            detail = SCORER_WORDS[method].format(tokens=tokens,
+                                                 calibrated="calibrated " if entry.get("calibrated") else "")
+        out[b.name] = {"scorer": scorers.most_common(1)[0][0] if scorers else None, "scorer_detail": detail,
+                       "n_scored": len(scored),
+                       "constant_score": float(scored[0]) if len(scored) >= 2 and len(set(scored)) == 1 else None}
+    return out, model_sha256
+
+
+def git_commit() -> str | None:
+    """The commit of the cg_gov checkout this runs from (with ``+dirty`` when it has changes), or None."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return None
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--",
+                                "cg_gov"], capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("+dirty" if dirty else "") if head else None
+
+
+def reproduce_command(spec_path: Path, now: str) -> str:
+    """The command that reproduces this run's findings (the spec path as given, relative when it is)."""
+    import shlex
+
+    spec = Path(spec_path)
+    try:
+        spec = spec.resolve().relative_to(Path.cwd().resolve()) if spec.is_absolute() else spec
+    except ValueError:
+        spec = Path(spec.name)
+    return f"HF_HUB_OFFLINE=1 cg-gov audit {shlex.quote(str(spec))} --now {shlex.quote(now)}"
 
 
 class _Stages:
@@ -57,7 +138,7 @@ class AuditResult:
 
 
 def run_audit(spec_path: str | os.PathLike, *, device: str | None = None, use_cache: bool = True,
-              progress: bool = True, now: str | None = None) -> AuditResult:
+              progress: bool = True, now: str | None = None, executor: str | None = None) -> AuditResult:
     """Run an audit spec: findings and manifest. Raises a :class:`~cg_gov.errors.CgGovError` listing
     every problem of the spec or its logs before anything heavy runs."""
     from cg_gov.dictionary import load_dictionary
@@ -84,7 +165,7 @@ def run_audit(spec_path: str | os.PathLike, *, device: str | None = None, use_ca
     stages.done(f"{dictionary.name}: {dictionary.n_concepts} concepts at layer {dictionary.hook_layer}")
 
     ex = spec.extraction
-    settings = ex.model_copy(update={"device": device}) if device else ex
+    settings = ex.model_copy(update={k: v for k, v in (("device", device), ("executor", executor)) if v})
     # dtype and threads: 'auto' is decided here once (measured, cached per machine) and recorded
     settings, chosen = resolve_extraction(settings)
     spec = spec.model_copy(update={"extraction": settings})
@@ -117,6 +198,10 @@ def run_audit(spec_path: str | os.PathLike, *, device: str | None = None, use_ca
     sset = spec.scoring
     scores = np.array([np.nan if it.score is None else it.score for it in items], dtype=float)
     bench_names = np.array([it.benchmark for it in items])
+    benchmark_info, model_sha256 = describe_benchmarks(spec, items)
+    for name, info in benchmark_info.items():
+        if info.get("constant_score") is not None:  # no per-item signal: out of performance and lift
+            scores[bench_names == name] = np.nan
     stages.start(f"scoring concepts ({sset.bootstrap} bootstrap resamples, {sset.subsample_reruns} subsampling reruns)")
     cs = score_concepts(acts.abar, scores, bench_names, reference=ref_abar, settings=sset,
                         seed=spec.effective_seed, adversarial=True)
@@ -150,7 +235,7 @@ def run_audit(spec_path: str | os.PathLike, *, device: str | None = None, use_ca
         family_mass[fm.family] = {int(i): float(mass[int(i), k]) for i in top}
     findings = derive_findings(spec=spec, profile=profile, dictionary=dictionary, items=items, concept_scores=cs,
                                family_scores=fs, matches=matches, reference_name=reference_name, workload=drift,
-                               family_mass=family_mass)
+                               family_mass=family_mass, benchmark_info=benchmark_info, model_sha256=model_sha256)
     stages.done(f"gate {findings.summary.gate}")
 
     inputs_entries = [{"name": b.name, "format": b.format, **file_entry(spec.resolve(b.log)),
@@ -165,7 +250,8 @@ def run_audit(spec_path: str | os.PathLike, *, device: str | None = None, use_ca
                    else {"name": reference_name}),
         dictionary=dictionary.describe(),
         extraction={**settings.cache_key(), "device": settings.device, "batch_size": settings.batch_size,
-                    "threads": settings.threads,
+                    "threads": settings.threads, "executor": settings.executor,
+                    **({"ray": settings.ray.model_dump()} if settings.executor == "ray" else {}),
                     "special_tokens": "excluded from the mean" if settings.exclude_special_tokens else "counted",
                     "chosen": jsonable(chosen)},
         scoring=jsonable(dict(cs.settings)),
@@ -176,6 +262,8 @@ def run_audit(spec_path: str | os.PathLike, *, device: str | None = None, use_ca
         seeds={"scoring": spec.effective_seed},
         versions=package_versions(),
         platform=platform.platform(),
+        git_commit=git_commit(),
+        command=reproduce_command(spec_path, now=timestamp(now)),
     )
     return AuditResult(findings=findings, manifest=manifest, out_dir=spec.output_dir(),
                        formats=list(spec.report.formats))

@@ -16,7 +16,7 @@ from cg_gov.findings._schema import (UNMEASURED_VISIBILITY, AuditInfo, Dictionar
 from cg_gov.findings.verdict import MIN_FAMILY_N_EFF, caveats_for, coverage_status, performance_status, severity_rank
 from cg_gov.text import truncate
 
-__all__ = ["derive_findings", "workload_drift", "EVIDENCE_ITEMS", "EVIDENCE_CHARS", "EXAMPLE_CHARS", "SUITE_ROWS"]
+__all__ = ["derive_findings", "workload_drift", "exploratory_sections", "ranked_by_lift", "EVIDENCE_ITEMS", "EVIDENCE_CHARS", "EXAMPLE_CHARS", "SUITE_ROWS"]
 
 #: Evidence items shown per family, and the characters kept of each.
 EVIDENCE_ITEMS = 4
@@ -50,6 +50,7 @@ def _concept_row(c: int, labels: Sequence[str], ov) -> dict[str, Any]:
     row = {"concept_id": int(c), "label": labels[c] or f"concept {c} (unlabelled)",
            "chi_model": _finite(r.get("chi_model")), "lift": _finite(r.get("lift")),
            "lift_ci": _interval(r.get("lift_ci_low"), r.get("lift_ci_high")),
+           "lift_p": _finite(r.get("lift_p")), "lift_q": _finite(r.get("lift_q")),
            "n_eff": _finite(r.get("n_eff")), "n_benchmarks": int(r.get("n_supported_benchmarks", 0) or 0),
            "chi_bench": _finite(r.get("chi_bench"))}
     if "coverage_ratio" in ov.columns:
@@ -101,14 +102,18 @@ def _robustness(rob: dict[str, Any] | None) -> dict[str, float | bool]:
 def derive_findings(*, spec, profile, dictionary, items, concept_scores, family_scores, matches,
                     reference_name: str, workload: dict[str, Any] | None = None,
                     family_mass: dict[str, dict[int, float]] | None = None,
-                    visibility: dict[str, dict[str, Any]] | None = None) -> Any:
+                    visibility: dict[str, dict[str, Any]] | None = None,
+                    benchmark_info: dict[str, dict[str, Any]] | None = None,
+                    model_sha256: str | None = None) -> Any:
     """Build the :class:`~cg_gov.findings.Findings` of an audit from scored inputs.
 
     ``family_mass`` maps a family id to {item index: m_F(x)} for its evidence items.
     ``visibility`` maps a family id to ``{auroc, ci, n_pos, n_neg, status}`` (the family detector's
     cross-validated AUROC); a family without an entry, or without concepts, is unverified with no
-    figures.
+    figures. ``benchmark_info`` maps a benchmark to ``{scorer, scorer_detail, constant_score}`` (see
+    :class:`~cg_gov.findings.SuiteBenchmark`).
     """
+    benchmark_info = benchmark_info or {}
     family_mass = family_mass or {}
     visibility = visibility or {}
     sset = spec.scoring
@@ -156,6 +161,7 @@ def derive_findings(*, spec, profile, dictionary, items, concept_scores, family_
         for i in (list(top) if top is not None else [])[:EVIDENCE_ITEMS]:
             it = items[int(i)]
             evidence.append({"benchmark": it.benchmark, "item_id": it.id, "text": truncate(it.input, EVIDENCE_CHARS),
+                             "response": truncate(it.response, EVIDENCE_CHARS) if it.response else None,
                              "score": it.score, "activation": float(family_mass.get(fam.id, {}).get(int(i), 0.0))})
         fams.append({
             "id": fam.id, "description": fam.description, "importance": fam.importance,
@@ -176,14 +182,10 @@ def derive_findings(*, spec, profile, dictionary, items, concept_scores, family_
         fams[-1].update(rule_fields(fams[-1]))
     families = [Family.model_validate(f) for f in fams]
     families.sort(key=lambda f: (severity_rank(f.severity), f.id))
-    summary = build_summary(families)
+    summary = build_summary(families, exploratory=exploratory_sections(sset))
 
     # suite-level findings, independent of the profile
-    supported = ov[ov["chi_model"].notna()] if "chi_model" in ov.columns else ov.iloc[:0]
-    labelled = [i for i in supported.index if labels[int(i)]]
-    sup = supported.loc[labelled]
-    weakest = sup.sort_values(["chi_model"], kind="mergesort").index[:SUITE_ROWS]
-    strongest = sup.sort_values(["chi_model"], ascending=False, kind="mergesort").index[:SUITE_ROWS]
+    weakest, strongest = ranked_by_lift(ov, labels, sset.min_benchmarks, sset.alpha)
     over, under = [], []
     if "representation" in ov.columns:
         o = ov[(ov["representation"] == "over") & np.isfinite(ov["coverage_ratio"])]
@@ -205,12 +207,18 @@ def derive_findings(*, spec, profile, dictionary, items, concept_scores, family_
     suite_rows = []
     for b in spec.benchmarks:
         r = bench.loc[b.name]
-        suite_rows.append(SuiteBenchmark(name=b.name, n_items=int(r["n_items"]), n_scored=int(r["n_scored"]),
-                                         mean_score=_finite(r["mean_score"]),
-                                         missing_pct=float(concept_scores.missing_by_benchmark.get(b.name, 0.0))))
-    audit = AuditInfo(id=spec.audit, model=spec.model,
+        info = benchmark_info.get(b.name, {})
+        constant = info.get("constant_score")
+        suite_rows.append(SuiteBenchmark(name=b.name, n_items=int(r["n_items"]),
+                                         n_scored=int(info.get("n_scored", r["n_scored"])),
+                                         mean_score=constant if constant is not None else _finite(r["mean_score"]),
+                                         missing_pct=float(concept_scores.missing_by_benchmark.get(b.name, 0.0)),
+                                         scorer=info.get("scorer"), scorer_detail=info.get("scorer_detail"),
+                                         what_1_means=getattr(b, "description", None), constant_score=constant))
+    audit = AuditInfo(id=spec.audit, model=spec.model, model_sha256=model_sha256,
                       profile=ProfileRef(id=profile.profile, version=str(profile.version),
-                                         name=getattr(profile, "title", None), owner=profile.owner),
+                                         name=getattr(profile, "title", None), owner=profile.owner,
+                                         description=" ".join(str(profile.description).split()) or None),
                       dictionary=DictionaryRef(identity=dictionary.identity, name=dictionary.name,
                                                n_concepts=dictionary.n_concepts),
                       suite=suite_rows)
@@ -234,6 +242,39 @@ def derive_findings(*, spec, profile, dictionary, items, concept_scores, family_
                                 f"matcher, {matches.expected_precision:.0%} of the concepts it matched fitted "
                                 f"their family{recall}.")
     return findings
+
+
+def exploratory_sections(sset) -> list[str]:
+    """Sentences naming the sections an audit makes exploratory by relaxing the method's defaults
+    (``n_min``, ``min_benchmarks``, ``bootstrap`` below those of :class:`~cg_gov.spec.ScoringSettings`)."""
+    fields = type(sset).model_fields
+    default = {k: fields[k].default for k in ("n_min", "min_benchmarks", "bootstrap") if k in fields}
+    out = []
+    if sset.n_min < default.get("n_min", sset.n_min):
+        out.append(f"Family performance and the suite-level concept rankings are exploratory: this audit calls "
+                   f"a concept or family supported with n_min = {sset.n_min} scored items (method default "
+                   f"{default['n_min']}).")
+    if sset.min_benchmarks < default.get("min_benchmarks", sset.min_benchmarks):
+        out.append(f"The suite-level weakest and strongest concepts are exploratory: this audit ranks concepts "
+                   f"supported in {sset.min_benchmarks} benchmark(s) (method default {default['min_benchmarks']}).")
+    if 0 < sset.bootstrap < default.get("bootstrap", sset.bootstrap):
+        out.append(f"Intervals and p-values are exploratory: {sset.bootstrap} bootstrap resamples (method "
+                   f"default {default['bootstrap']}).")
+    return out
+
+
+def ranked_by_lift(ov, labels: Sequence[str], min_benchmarks: int, alpha: float) -> tuple[list[int], list[int]]:
+    """(weakest, strongest) concept ids: lift significantly below / above 0 (interval excluding 0 and
+    q below alpha), supported in at least ``min_benchmarks`` benchmarks, labelled; by lift."""
+    need = ("lift", "lift_ci_low", "lift_ci_high", "lift_q", "n_supported_benchmarks")
+    if not all(c in ov.columns for c in need):
+        return [], []
+    ok = (np.isfinite(ov["lift"].to_numpy(float)) & (ov["n_supported_benchmarks"].to_numpy() >= min_benchmarks)
+          & (ov["lift_q"].to_numpy(float) < alpha) & np.array([bool(labels[int(i)]) for i in ov.index]))
+    sub = ov[ok]
+    low = sub[sub["lift_ci_high"] < 0].sort_values(["lift"], kind="mergesort")
+    high = sub[sub["lift_ci_low"] > 0].sort_values(["lift"], ascending=False, kind="mergesort")
+    return [int(i) for i in low.index[:SUITE_ROWS]], [int(i) for i in high.index[:SUITE_ROWS]]
 
 
 def workload_drift(workload_items, suite_abar, ref_abar, family_scores, matches, labels, ratio_k, name) -> dict[str, Any]:

@@ -20,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from cg_gov.errors import CgGovError
 from cg_gov.io import package_version, sha256_file
 
-__all__ = ["MANIFEST_VERSION", "Manifest", "file_entry", "package_versions", "timestamp", "jsonable"]
+__all__ = ["MANIFEST_VERSION", "Manifest", "file_entry", "package_versions", "timestamp", "jsonable", "portable_path",
+           "portable_paths"]
 
 #: Version of the ``manifest.json`` shape written by this cg_gov.
 MANIFEST_VERSION = 1
@@ -63,10 +64,40 @@ class Manifest(BaseModel):
     """Python and package versions."""
     platform: str
     """The machine's platform string."""
+    git_commit: str | None = None
+    """Commit of the cg_gov checkout that ran the audit (``+dirty`` with local changes); None outside a checkout."""
+    command: str | None = None
+    """The command that reproduces this run's findings."""
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict (numpy scalars to Python, non-finite floats to null)."""
-        return jsonable(self.model_dump())
+        """A JSON-ready dict (numpy scalars to Python, non-finite floats to null, no absolute paths)."""
+        return portable_paths(jsonable(self.model_dump()))
+
+
+def portable_path(value: str) -> str:
+    """An absolute path made machine-independent: relative to the working folder when under it, to the
+    package's parent (``cg_gov/...``) when inside the package, else the file's name alone."""
+    path = Path(value)
+    if not path.is_absolute():
+        return value
+    package_parent = Path(__file__).resolve().parent.parent.parent
+    for base in (Path.cwd().resolve(), package_parent):
+        try:
+            return str(path.resolve().relative_to(base))
+        except (ValueError, OSError):
+            continue
+    return path.name
+
+
+def portable_paths(obj: Any) -> Any:
+    """``obj`` with every string that is an absolute path replaced by :func:`portable_path`."""
+    if isinstance(obj, dict):
+        return {k: portable_paths(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [portable_paths(v) for v in obj]
+    if isinstance(obj, str) and obj.startswith(("/", "\\\\")) and "\n" not in obj and len(obj) < 4096:
+        return portable_path(obj)
+    return obj
 
 
 def package_versions() -> dict[str, str]:

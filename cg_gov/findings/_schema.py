@@ -200,6 +200,8 @@ class Evidence(_Model):
     """Item identifier in the benchmark's eval log."""
     text: str
     """The item's text, already truncated for display; plain text, never markup."""
+    response: str | None = None
+    """The model's response as the eval log records it, truncated for display; None when the log has none."""
     score: Fraction | None = None
     """The item's score from the benchmark's scorer (1 = pass); None when the benchmark has no scores."""
     activation: NonNegative
@@ -259,6 +261,8 @@ class ProfileRef(_Model):
     """Human-readable workflow name."""
     owner: str | None = None
     """Owner of the profile (team or person)."""
+    description: str | None = None
+    """The workflow the profile describes: the scope and intended use under review."""
 
 
 class DictionaryRef(_Model):
@@ -285,6 +289,16 @@ class SuiteBenchmark(_Model):
     """Mean item score; None when the benchmark has no scores."""
     missing_pct: Annotated[float, Field(ge=0.0, le=100.0)]
     """Percentage of the dictionary's concepts that no item of this benchmark activates."""
+    scorer: str | None = None
+    """The scorer named in the eval log (e.g. ``match``, ``refusal``); None when the log names none."""
+    scorer_detail: str | None = None
+    """How the scorer decides, in words, where the logs say (e.g. a keyword refusal detector over replies
+    of at most 48 tokens; choice by calibrated log-likelihood)."""
+    what_1_means: str | None = None
+    """What a score of 1 means, from the audit spec's description of the benchmark."""
+    constant_score: Fraction | None = None
+    """Set when every scored item has this same score: the scores carry no per-item signal, so the
+    benchmark is left out of performance and lift (its items still count for coverage)."""
 
 
 class AuditInfo(_Model):
@@ -294,6 +308,8 @@ class AuditInfo(_Model):
     """Audit id, from the audit spec."""
     model: str
     """The model under review."""
+    model_sha256: str | None = None
+    """sha256 of the model under review, where the eval logs or the spec give one."""
     profile: ProfileRef
     """The deployment profile."""
     dictionary: DictionaryRef
@@ -356,7 +372,11 @@ class ConceptRow(_Model):
     lift: float | None = None
     """Difficulty-controlled lift(c)."""
     lift_ci: Interval | None = None
-    """Bootstrap confidence interval of ``lift``."""
+    """Confidence interval of ``lift`` (same method as ``lift_p``)."""
+    lift_p: Fraction | None = None
+    """Two-sided p-value of the lift."""
+    lift_q: Fraction | None = None
+    """Benjamini-Hochberg adjusted p-value across the dictionary's concepts."""
     n_eff: NonNegative | None = None
     """Effective support (sum abar)^2 / sum abar^2."""
     n_benchmarks: int = Field(default=0, ge=0)
@@ -413,9 +433,10 @@ class SuiteFindings(_Model):
     missing_from_suite: MissingFromSuite = Field(default_factory=lambda: MissingFromSuite(count=0))
     """Concepts that no suite item activates."""
     weakest: list[ConceptRow] = Field(default_factory=list)
-    """Supported concepts with the lowest chi_model."""
+    """Concepts whose lift lies significantly below 0 (interval below 0, q below alpha), supported in
+    at least ``settings.min_benchmarks`` benchmarks, lowest lift first."""
     strongest: list[ConceptRow] = Field(default_factory=list)
-    """Supported concepts with the highest chi_model."""
+    """Concepts whose lift lies significantly above 0, supported as for ``weakest``, highest lift first."""
     robustness: dict[str, float | bool] = Field(default_factory=dict)
     """Robustness checks: e.g. ``subsample_std_chi_model_mean``, ``subsample_std_chi_bench_mean``,
     ``adversarial_top_median_change``, ``adversarial_bottom_median_change``, ``direction_ok``."""
@@ -745,6 +766,10 @@ def describe_family(family: Family) -> str:
         parts.append(f"too few scored items ({perf.n_scored}) to judge the model on it")
     if family.requirement.met is False:
         parts.append("it misses the profile's stated requirement")
+    if family.visibility.status != "verified" and cov.status != "not-visible":
+        vis = family.visibility
+        figure = (f" (AUROC {_fmt(vis.auroc)})" if vis.auroc is not None else " (not measured)")
+        parts.append(f"the dictionary's detector for it is {vis.status}{figure}")
     if not parts:
         score = f" and the model scores {_fmt(perf.score)} on it" if perf.score is not None else ""
         return f"{name[0].upper()}{name[1:]}: covered by the suite{score}; no finding."

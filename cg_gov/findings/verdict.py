@@ -115,16 +115,14 @@ REASONS: tuple[str, ...] = (
     "detector not verified", "cannot tell", "under-represented", "insufficient data", "met", "no finding",
 )
 REASON_ACTIONS: dict[str, str] = {
-    "requirement not met": "improve the model on this family (or mitigate it) until the requirement is met, "
-                           "or have the profile owner revise the requirement",
-    "significantly weak": "investigate the failing items and improve or mitigate the model on this family",
+    "requirement not met": "raise the model's score on this family (or mitigate), or have the owner revise the requirement",
+    "significantly weak": "investigate the failing items; improve or mitigate the model here",
     "missing from the suite": "add benchmarks that exercise this family",
-    "not visible to the dictionary": "pin concepts in the profile or use a dictionary that represents this family",
-    "detector not verified": "add exemplars and counter-exemplars to the profile so the family's detector "
-                             "can be verified; review the matched concepts",
-    "cannot tell": "add scored benchmark items that exercise this family, so the requirement can be checked",
+    "not visible to the dictionary": "pin concepts in the profile, or use a dictionary that represents it",
+    "detector not verified": "add exemplars and counter-exemplars to the profile; review the matched concepts",
+    "cannot tell": "add scored items that exercise this family, so the requirement can be checked",
     "under-represented": "add benchmark items that exercise this family",
-    "insufficient data": "add scored benchmark items that exercise this family",
+    "insufficient data": "add scored items that exercise this family",
     "met": "nothing; review the matched concepts",
     "no finding": "nothing; review the matched concepts",
 }
@@ -304,7 +302,7 @@ def family_reasons(*, coverage: str, performance: str, visibility: str,
         out.append("not visible to the dictionary")
     if visibility != "verified":
         figure = (f"visibility AUROC {_f(auroc)}{_ci(auroc_ci)}" if auroc is not None
-                  else "visibility not measured")
+                  else "not measured")
         out.append(f"detector not verified ({figure})")
     for key, (required, status) in stated.items():
         if status == "cannot-tell":

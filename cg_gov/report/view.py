@@ -10,6 +10,8 @@ from typing import Any
 
 from cg_gov.findings import (IMPORTANCES, Caveat, ConceptRow, Family, Findings, describe_family,
                              severity_rank)
+from cg_gov.findings._manifest import portable_paths
+from cg_gov.findings.verdict import rule_tables
 from cg_gov.report import charts
 from cg_gov.report.format import (NA, fmt_ci, fmt_int, fmt_num, fmt_pct, fmt_signed, truncate)
 
@@ -35,13 +37,23 @@ PERFORMANCE_WORDS = {
 }
 SOURCE_WORDS = {"label": "label", "exemplar": "exemplars", "both": "label + exemplars",
                 "pinned": "pinned by profile"}
-ROBUSTNESS_WORDS = {
-    "subsample_std_chi_model_mean": "Random 20% subsampling: mean std of chi_model",
-    "subsample_std_chi_bench_mean": "Random 20% subsampling: mean std of chi_bench",
-    "adversarial_top_median_change": "Removing items of the best concepts: median chi_model change",
-    "adversarial_bottom_median_change": "Removing items of the worst concepts: median chi_model change",
-    "direction_ok": "Adversarial removal moves the median in the expected directions",
-}
+VISIBILITY_WORDS = {"verified": "verified", "weak": "weak", "unverified": "unverified"}
+VERDICT_WORDS = {"fail": "FAIL", "conditional": "CONDITIONAL", "pass": "PASS"}
+#: The terms the report uses, defined where they first appear (page 1).
+GLOSSARY = (
+    ("coverage ratio", "how much the benchmark suite exercises a family or concept, relative to the reference "
+                       "sample (1 = as much; at most 1/k with an interval below 1 = under-represented)"),
+    ("score", "the model's mean item score (1 = pass, by each benchmark's scorer) on the items where the "
+              "family is active, weighted by its activation"),
+    ("lift", "that score minus the mean score of the same benchmarks, in score points (negative = worse than "
+             "usual for those benchmarks)"),
+    ("chi_bench", "how much the suite covers a concept (the paper's coverage measure, averaged over benchmarks)"),
+    ("chi_model", "the model's activation-weighted score on the items where a concept is active"),
+    ("n_eff", "the effective number of scored items a score rests on, (sum m)^2 / sum m^2"),
+    ("q", "the p-value corrected for testing many families (or concepts) at once (Benjamini-Hochberg)"),
+    ("visibility", "how well the family's concept detector separates the family's own exemplars from "
+                   "counter-exemplars and other text (cross-validated AUROC; 0.5 = chance, 1 = perfect)"),
+)
 SETTING_WORDS = {
     "k": "Over/under-representation factor k",
     "n_min": "Minimum supporting items per benchmark (n_min)",
@@ -57,17 +69,58 @@ def _family_sort_key(family: Family) -> tuple[int, int, str]:
     return (severity_rank(family.severity), IMPORTANCES.index(family.importance), family.id)
 
 
+REQUIREMENT_WORDS = {"met": "met", "not-met": "NOT met", "cannot-tell": "cannot tell"}
+
+
 def _requirement_text(family: Family) -> str:
     req = family.requirement
     parts = []
     if req.min_coverage_ratio is not None:
-        parts.append(f"coverage >= {fmt_num(req.min_coverage_ratio)}")
+        parts.append(f"coverage ratio >= {fmt_num(req.min_coverage_ratio)}: "
+                     f"{REQUIREMENT_WORDS[req.coverage_status or 'cannot-tell']}")
     if req.min_performance is not None:
-        parts.append(f"score >= {fmt_num(req.min_performance)}")
-    if not parts:
-        return "none stated"
-    verdict = {True: "met", False: "NOT met", None: "cannot tell"}[req.met]
-    return f"{', '.join(parts)}: {verdict}"
+        parts.append(f"score >= {fmt_num(req.min_performance)}: "
+                     f"{REQUIREMENT_WORDS[req.performance_status or 'cannot-tell']}")
+    return "; ".join(parts) if parts else "none stated"
+
+
+def _required_cell(family: Family) -> list[str]:
+    req = family.requirement
+    out = []
+    if req.min_performance is not None:
+        out.append(f"score >= {fmt_num(req.min_performance)}")
+    if req.min_coverage_ratio is not None:
+        out.append(f"coverage >= {fmt_num(req.min_coverage_ratio)}")
+    return out or ["none stated"]
+
+
+def _observed_cell(family: Family) -> list[dict[str, str]]:
+    perf, cov = family.performance, family.coverage
+    return [{"what": "score", "value": fmt_num(perf.score), "ci": fmt_ci(perf.score_ci) if perf.score is not None else ""},
+            {"what": "coverage", "value": fmt_num(cov.ratio), "ci": fmt_ci(cov.ci) if cov.ratio is not None else ""}]
+
+
+def _visibility_cell(family: Family) -> str:
+    vis = family.visibility
+    if vis.auroc is None:
+        return f"{VISIBILITY_WORDS[vis.status]} (not measured)"
+    return f"{VISIBILITY_WORDS[vis.status]}, AUROC {fmt_num(vis.auroc)} {fmt_ci(vis.ci)}"
+
+
+def lift_note(family: Family, n_families: int, alpha: float) -> str | None:
+    """In words, when the lift's interval excludes 0 but its q-value does not reach alpha."""
+    perf = family.performance
+    if perf.ci is None or perf.p is None or perf.q is None or perf.q < alpha:
+        return None
+    level = f"{(1 - alpha) * 100:g}%"
+    if perf.ci[1] < 0:
+        side = "below"
+    elif perf.ci[0] > 0:
+        side = "above"
+    else:
+        return None
+    return (f"lift {side} 0 at {level} (p = {fmt_num(perf.p, 3)}), not significant after correcting for "
+            f"{n_families} families (q = {fmt_num(perf.q, 3)})")
 
 
 def _concept_row(row: ConceptRow) -> dict[str, Any]:
@@ -77,6 +130,7 @@ def _concept_row(row: ConceptRow) -> dict[str, Any]:
         "chi_model": fmt_num(row.chi_model),
         "lift": fmt_signed(row.lift),
         "lift_ci": fmt_ci(row.lift_ci, signed=True),
+        "q": fmt_num(row.lift_q, 3),
         "n_eff": fmt_num(row.n_eff, 1),
         "n_benchmarks": row.n_benchmarks,
         "chi_bench": fmt_num(row.chi_bench, 3),
@@ -101,7 +155,7 @@ def _coverage_text(family: Family) -> str:
     return text
 
 
-def _performance_text(family: Family) -> str:
+def _performance_text(family: Family, note: str | None = None) -> str:
     perf = family.performance
     if perf.score is None:
         return f"{PERFORMANCE_WORDS[perf.status]}: no scored item activates this family"
@@ -110,6 +164,8 @@ def _performance_text(family: Family) -> str:
         text += f", lift {fmt_signed(perf.lift)} {fmt_ci(perf.ci, signed=True)}"
     if perf.q is not None:
         text += f", p {fmt_num(perf.p, 3)}, q {fmt_num(perf.q, 3)}"
+    if note:
+        text += f"; {note}"
     return text
 
 
@@ -120,10 +176,21 @@ def _support_text(family: Family) -> str:
     return f"{fmt_int(perf.n_scored)} scored items, effectively {fmt_num(perf.n_eff, 1)}"
 
 
-def _family_view(family: Family, caveats: dict[str, Caveat]) -> dict[str, Any]:
+def _family_view(family: Family, caveats: dict[str, Caveat], n_families: int = 1,
+                 alpha: float = 0.05) -> dict[str, Any]:
     cov, perf = family.coverage, family.performance
+    note = lift_note(family, n_families, alpha)
     return {
         "id": family.id,
+        "verdict": family.verdict,
+        "verdict_label": VERDICT_WORDS[family.verdict],
+        "reasons": list(family.reasons),
+        "actions": list(family.actions),
+        "lift_note": note,
+        "required": _required_cell(family),
+        "observed": _observed_cell(family),
+        "visibility": _visibility_cell(family),
+        "visibility_status": family.visibility.status,
         "anchor": _anchor(family.id),
         "description": family.description,
         "importance": family.importance,
@@ -152,7 +219,7 @@ def _family_view(family: Family, caveats: dict[str, Caveat]) -> dict[str, Any]:
             "n_scored": fmt_int(perf.n_scored),
         },
         "coverage_text": _coverage_text(family),
-        "performance_text": _performance_text(family),
+        "performance_text": _performance_text(family, note),
         "support_text": _support_text(family),
         "requirement": _requirement_text(family),
         "requirement_met": family.requirement.met,
@@ -180,13 +247,14 @@ def _family_view(family: Family, caveats: dict[str, Caveat]) -> dict[str, Any]:
                 "benchmark": e.benchmark,
                 "item_id": e.item_id,
                 "text": truncate(e.text, EVIDENCE_CHARS),
+                "response": truncate(e.response, EVIDENCE_CHARS) if e.response else None,
                 "score": fmt_num(e.score),
                 "activation": fmt_num(e.activation, 3),
             }
             for e in sorted(family.evidence, key=lambda e: (-e.activation, e.benchmark, e.item_id))
         ],
         "caveats": [
-            {"id": cid, "title": caveats[cid].title, "text": caveats[cid].text}
+            {"id": cid, "title": caveats[cid].title, "number": list(caveats).index(cid) + 1}
             for cid in family.caveats if cid in caveats
         ],
     }
@@ -268,7 +336,7 @@ def manifest_rows(manifest: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _manifest_view(manifest: dict[str, Any]) -> dict[str, Any]:
-    rows = manifest_rows(manifest)
+    rows = manifest_rows(portable_paths(manifest))
     hashes = [(k, v) for k, v in rows if k.endswith(("sha256", "identity", "hash"))]
     others = [(k, v) for k, v in rows if (k, v) not in hashes]
     shown = (hashes + others)[:MANIFEST_ROWS]
@@ -279,19 +347,62 @@ def _manifest_view(manifest: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def robustness_rows(rob: dict[str, float | bool], settings: dict[str, Any]) -> list[dict[str, str]]:
+    """The robustness checks, each figure formatted by its kind, in words, beside the paper's values.
+
+    Standard deviations and changes are in chi_model / chi_bench units (scores from 0 to 1);
+    ``*_pct`` keys already hold percentages; counts are whole numbers.
+    """
+    rows: list[dict[str, str]] = []
+    if not rob:
+        return rows
+    fraction = settings.get("subsample_fraction", 0.2)
+    reruns = rob.get("subsample_reruns")
+    drop = f"{float(fraction) * 100:.0f}%" if isinstance(fraction, (int, float)) else "a share"
+    runs = f"{int(reruns):,} reruns" if isinstance(reruns, (int, float)) and not isinstance(reruns, bool) else "reruns"
+
+    def pct(key: str) -> str:
+        v = rob.get(key)
+        return "" if v is None or isinstance(v, bool) else f" ({'+' if v > 0 else ''}{v:.2f}% of the median)"
+
+    def count(key: str) -> str:
+        v = rob.get(key)
+        return "" if v is None or isinstance(v, bool) else f"{int(round(v)):,} items removed; "
+
+    if "subsample_std_chi_model_mean" in rob:
+        rows.append({"check": f"Random subsampling (drop {drop} of each benchmark, {runs}): mean standard "
+                              "deviation of chi_model over concepts",
+                     "ours": f"{rob['subsample_std_chi_model_mean']:.3f} (score units)",
+                     "paper": "0.014 (score units)"})
+    if "subsample_std_chi_bench_mean" in rob:
+        rows.append({"check": f"Random subsampling (drop {drop} of each benchmark, {runs}): mean standard "
+                              "deviation of chi_bench over concepts",
+                     "ours": f"{rob['subsample_std_chi_bench_mean']:.3f} (coverage units)",
+                     "paper": "0.025 (coverage units)"})
+    if "adversarial_median_chi_model" in rob:
+        rows.append({"check": "Adversarial removal: median chi_model of the supported concepts before removal",
+                     "ours": f"{rob['adversarial_median_chi_model']:.3f}", "paper": "(model-specific)"})
+    if "adversarial_top_median_change" in rob:
+        v = rob["adversarial_top_median_change"]
+        rows.append({"check": "Removing the items most aligned with the best concepts (at most 1% of the "
+                              "scored items): change of the median chi_model",
+                     "ours": f"{count('adversarial_removed_top')}{fmt_signed(v, 3)}{pct('adversarial_top_median_change_pct')}",
+                     "paper": "falls"})
+    if "adversarial_bottom_median_change" in rob:
+        v = rob["adversarial_bottom_median_change"]
+        rows.append({"check": "Removing the items most aligned with the worst concepts (at most 1% of the "
+                              "scored items): change of the median chi_model",
+                     "ours": f"{count('adversarial_removed_bottom')}{fmt_signed(v, 3)}{pct('adversarial_bottom_median_change_pct')}",
+                     "paper": "rises"})
+    if "direction_ok" in rob:
+        rows.append({"check": "Both removals move the median in the paper's directions",
+                     "ours": "yes" if rob["direction_ok"] else "NO", "paper": "yes"})
+    return rows
+
+
 def _suite_view(findings: Findings) -> dict[str, Any]:
     suite = findings.suite_findings
-    robustness = []
-    order = list(ROBUSTNESS_WORDS)
-    for key in sorted(suite.robustness, key=lambda k: (order.index(k) if k in order else len(order), k)):
-        value = suite.robustness[key]
-        if isinstance(value, bool):
-            shown = "yes" if value else "NO"
-        elif "change" in key:
-            shown = fmt_pct(value, 1) if abs(value) < 1 else fmt_num(value, 3)
-        else:
-            shown = fmt_num(value, 3)
-        robustness.append({"key": key, "label": ROBUSTNESS_WORDS.get(key, key), "value": shown})
+    robustness = robustness_rows(suite.robustness, findings.settings)
     dist = suite.coverage_distribution
     missing = suite.missing_from_suite
     return {
@@ -305,6 +416,9 @@ def _suite_view(findings: Findings) -> dict[str, Any]:
         },
         "weakest": [_concept_row(r) for r in suite.weakest],
         "strongest": [_concept_row(r) for r in suite.strongest],
+        "min_benchmarks": str(findings.settings.get("min_benchmarks", "n/a")),
+        "alpha": str(findings.settings.get("alpha", 0.05)),
+        "exploratory": [e for e in findings.summary.exploratory if "suite-level" in e],
         "robustness": robustness,
         "skew": None if dist is None else {
             "n_concepts": fmt_int(dist.n_concepts),
@@ -348,29 +462,89 @@ def _method_view(findings: Findings) -> dict[str, Any]:
                 value, dict) else ", ".join(map(str, value))
         rows.append({"key": key, "label": SETTING_WORDS.get(key, key), "value": truncate(str(value), 160)})
     k = settings.get("k", 4)
-    return {"settings": rows, "k": f"{k:g}" if isinstance(k, (int, float)) else str(k),
+    alpha = settings.get("alpha", 0.05)
+    level = f"{(1 - float(alpha)) * 100:g}%" if isinstance(alpha, (int, float)) else "95%"
+    if settings.get("lift_p_method", "normal") == "bootstrap":
+        inference = (f"Lift intervals are {level} bootstrap percentile intervals and their p-values twice the share of "
+                     "bootstrap resamples on the other side of 0 (lift_p_method: bootstrap).")
+    else:
+        inference = (f"Lift intervals are the estimate plus or minus z times the bootstrap standard error (z for "
+                     f"{level}, 1.96 at 95%); the p-value is 2 Phi(-|lift| / SE) from the same standard error, so an "
+                     f"interval excludes 0 exactly when p is below {alpha:g}. q-values correct the p-values "
+                     "with Benjamini-Hochberg across the profile's families (for concepts: across the dictionary's "
+                     "concepts). A family is called significantly weak only when its interval lies below 0 and "
+                     f"q is below {alpha:g}; an interval that excludes 0 while q does not is said in words.")
+    tables = rule_tables()
+    severity_tables = [{"name": t["name"], "statuses": t["statuses"],
+                        "rows": [{"importance": imp, "cells": [t["table"][imp][st] for st in t["statuses"]]}
+                                 for imp in tables["importances"]]} for t in tables["severity"]]
+    return {"settings": rows, "inference": inference, "rule_version": tables["version"],
+            "severity_tables": severity_tables, "gate_rows": tables["gate"],
+            "k": f"{k:g}" if isinstance(k, (int, float)) else str(k),
             "n_min": str(settings.get("n_min", 50)),
             "n_bootstrap": str(settings.get("n_bootstrap", "several hundred")),
             "reference": next((f.coverage.reference for f in findings.families), "reference sample")}
 
 
+_GATE_LABEL = {"fail": "FAIL", "conditional": "CONDITIONAL", "pass": "PASS"}
+_GATE_VERDICT = {
+    "fail": "The deployment gate FAILED: the failing families below must be resolved, or accepted with "
+            "conditions by the reviewer, before this model is approved for this workflow.",
+    "conditional": "The deployment gate is CONDITIONAL: no family fails, but the conditions below must be "
+                   "accepted (or resolved) by the reviewer before this model is approved for this workflow.",
+    "pass": "The deployment gate passed: no family fails or is conditional under the rule on the method page. "
+            "Read the remaining findings and caveats before signing.",
+}
+
+
+def _scorer_text(b) -> str:
+    parts = []
+    if b.scorer_detail:
+        parts.append(b.scorer_detail)
+    elif b.scorer:
+        parts.append(f"scorer '{b.scorer}'")
+    return "; ".join(parts) if parts else ("no scores (coverage only)" if not b.n_scored else "as in its log")
+
+
+def _provenance(findings: Findings, manifest: dict[str, Any]) -> dict[str, Any]:
+    versions = manifest.get("versions") or {}
+    return {
+        "created": str(manifest.get("created") or NA),
+        "model_sha256": findings.audit.model_sha256 or "not given by the logs or the spec",
+        "cg_gov_version": findings.cg_gov_version,
+        "git_commit": str(manifest.get("git_commit") or "not recorded (not run from a git checkout)"),
+        "command": str(manifest.get("command") or "not recorded"),
+        "versions": ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) or NA,
+        "platform": str(manifest.get("platform") or NA),
+    }
+
+
 def build_view(findings: Findings, manifest: dict[str, Any] | None = None) -> dict[str, Any]:
     """The report's view model, as plain JSON-ready data."""
+    manifest = portable_paths(dict(manifest or {}))
     audit = findings.audit
     caveats = {c.id: c for c in findings.caveats}
     families = sorted(findings.families, key=_family_sort_key)
     summary = findings.summary
     counts = summary.counts
     at_risk = [f for f in families if f.severity != "none"]
+    alpha = findings.settings.get("alpha", 0.05)
+    alpha = float(alpha) if isinstance(alpha, (int, float)) else 0.05
+    views = [_family_view(f, caveats, len(families), alpha) for f in families]
+    by_verdict = {"fail": 0, "conditional": 1, "pass": 2}
+    table = sorted(views, key=lambda v: (by_verdict[v["verdict"]], IMPORTANCES.index(v["importance"]), v["id"]))
     return {
         "title": f"Governance report: {audit.id}",
         "meta": {
             "audit_id": audit.id,
             "model": audit.model,
+            "model_sha256": audit.model_sha256,
             "profile_id": audit.profile.id,
             "profile_version": audit.profile.version,
             "profile_name": audit.profile.name or audit.profile.id,
             "profile_owner": audit.profile.owner or NA,
+            "scope": audit.profile.description or NA,
+            "date": str(manifest.get("created") or NA),
             "dictionary_name": audit.dictionary.name,
             "dictionary_identity": audit.dictionary.identity,
             "n_concepts": fmt_int(audit.dictionary.n_concepts),
@@ -379,14 +553,12 @@ def build_view(findings: Findings, manifest: dict[str, Any] | None = None) -> di
         },
         "executive": {
             "gate": summary.gate,
-            "gate_label": "FAIL" if summary.gate == "fail" else "PASS",
-            "verdict": (
-                "The deployment gate FAILED: the findings below must be resolved, or accepted "
-                "with conditions by the reviewer, before this model is approved for this workflow."
-                if summary.gate == "fail" else
-                "The deployment gate passed: no family has a critical or high finding and every "
-                "stated requirement is met. Read the remaining findings and caveats before signing."),
+            "gate_label": _GATE_LABEL[summary.gate],
+            "verdict": _GATE_VERDICT[summary.gate],
             "gate_failures": list(summary.gate_failures),
+            "conditions": list(summary.conditions),
+            "exploratory": list(summary.exploratory),
+            "notes": list(findings.notes),
             "counts": [{"severity": s, "count": getattr(counts, s)}
                        for s in ("critical", "high", "medium", "low", "none")],
             "headline": list(summary.headline),
@@ -397,22 +569,36 @@ def build_view(findings: Findings, manifest: dict[str, Any] | None = None) -> di
                 for f in at_risk[:8]
             ],
             "n_families": len(families),
+            "table": table,
         },
+        "glossary": [{"term": t, "text": d} for t, d in GLOSSARY],
         "scope": {
             "suite": [
                 {"name": b.name, "n_items": fmt_int(b.n_items), "n_scored": fmt_int(b.n_scored),
-                 "mean_score": fmt_num(b.mean_score), "missing_pct": f"{b.missing_pct:.1f}%"}
+                 "mean_score": fmt_num(b.mean_score), "missing_pct": f"{b.missing_pct:.1f}%",
+                 "scorer": _scorer_text(b), "what_1_means": b.what_1_means or NA,
+                 "constant": (None if b.constant_score is None else
+                              f"every scored item scores {fmt_num(b.constant_score, 0)}: no per-item signal, "
+                              "left out of performance and lift")}
                 for b in audit.suite
             ],
             "n_items": fmt_int(sum(b.n_items for b in audit.suite)),
             "n_scored": fmt_int(sum(b.n_scored for b in audit.suite)),
+            "n_constant": sum(b.n_scored for b in audit.suite if b.constant_score is not None),
         },
-        "families": [_family_view(f, caveats) for f in families],
+        "families": views,
         "charts": _charts(findings),
         "method": _method_view(findings),
-        "caveats": [{"id": c.id, "title": c.title, "text": c.text} for c in findings.caveats],
+        "caveats": [{"id": c.id, "number": i + 1, "title": c.title, "text": c.text}
+                    for i, c in enumerate(findings.caveats)],
         "suite": _suite_view(findings),
         "drift": _drift_view(findings),
-        "signoff": {"decisions": ["Approve", "Approve with conditions", "Reject"]},
-        "manifest": _manifest_view(manifest or {}),
+        "provenance": _provenance(findings, manifest),
+        "signoff": {"decisions": ["Approve", "Approve with conditions", "Reject"],
+                    "fields": ["Risk tier of the use case", "Reviewer (name, role)",
+                               "Independence of the reviewer (from the model's developers and the profile's owner)",
+                               "Decision date", "Conditions attached to the decision (owner, due date)",
+                               "Revalidation date", "Signature"],
+                    "conditions": list(summary.conditions)},
+        "manifest": _manifest_view(manifest),
     }
