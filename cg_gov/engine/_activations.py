@@ -248,44 +248,164 @@ def residual_batches(model, tokenizer, prepared: list[PreparedItem], order: list
 # ---------------------------------------------------------------- cache
 
 
-class ActivationCache:
-    """Content-addressed store of per-item results, one namespace per dictionary + settings."""
+#: Largest shard file the cache reads (a shard holds one batch of items).
+MAX_SHARD_BYTES = 256 << 20
+_SHARD_ARRAYS = ("keys", "n_tokens", "indptr", "indices", "abar", "max")
 
-    def __init__(self, root: str | os.PathLike, namespace: str) -> None:
-        self.dir = Path(root) / namespace
-        self.dir.mkdir(parents=True, exist_ok=True)
+
+def _cache_secret(root: Path) -> bytes:
+    """The cache's own key (``root/.key``, 32 random bytes made on first use, readable by its owner only).
+
+    Shards are named by an HMAC under this key, so a file this cache did not write, for this
+    namespace, never passes as one of its shards. When the key cannot be kept, a key for this run only
+    is used (nothing written earlier is trusted then)."""
+    path = root / ".key"
+    for _ in range(2):
+        try:
+            with open(path, "rb") as fh:
+                secret = fh.read(64)
+            if len(secret) == 32:
+                return secret
+            break
+        except FileNotFoundError:
+            pass
+        except OSError:
+            break
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            time.sleep(0.05)  # another run is writing it
+            continue
+        except OSError:
+            break
+        secret = os.urandom(32)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(secret)
+            fh.flush()
+            os.fsync(fh.fileno())
+        return secret
+    log.warning("activation cache: its key %s cannot be read or made; cached activations are not reused", path)
+    return os.urandom(32)
+
+
+class ActivationCache:
+    """Content-addressed store of per-item results, one namespace per dictionary + settings.
+
+    A shard is named by an HMAC of (namespace, content) under the cache's own key, and is checked
+    on load (arrays, dtypes, shapes, concept index range, finite non-negative values): a shard that
+    was not written by this cache for this namespace, or does not hold what a shard holds, is
+    dropped with a warning and its items are recomputed. A cache folder that cannot be written
+    (read-only, full, under a file) falls back to a temporary folder, with a warning.
+    """
+
+    def __init__(self, root: str | os.PathLike, namespace: str, n_concepts: int | None = None) -> None:
+        self.namespace = namespace
+        self.n_concepts = n_concepts
         self.corrupt_dropped = 0
+        self._fallback: Path | None = None
+        root = Path(root)
+        try:
+            (root / namespace).mkdir(parents=True, exist_ok=True)
+            if not os.access(root / namespace, os.W_OK | os.X_OK):
+                raise PermissionError(13, "not writable", str(root / namespace))
+        except OSError as exc:
+            root = self._use_temporary(root, exc)
+        self.root = root
+        self.dir = root / namespace
+        self._secret = _cache_secret(root)
+
+    def _use_temporary(self, root: Path, exc: OSError) -> Path:
+        import tempfile
+
+        self._fallback = Path(tempfile.mkdtemp(prefix="cg_gov-activations-"))
+        log.warning("activation cache: %s cannot be written (%s); using %s for this run", root,
+                    exc.strerror or exc, self._fallback)
+        (self._fallback / self.namespace).mkdir(parents=True, exist_ok=True)
+        return self._fallback
 
     @staticmethod
     def item_key(namespace: str, text: str, response: str | None) -> bytes:
-        payload = json.dumps([namespace, text, response], ensure_ascii=False).encode("utf-8")
+        # surrogatepass: a lone surrogate (read from an escaped JSON string) still has a key
+        payload = json.dumps([namespace, text, response], ensure_ascii=False).encode("utf-8", "surrogatepass")
         return hashlib.sha256(payload).digest()
+
+    def _name(self, raw: bytes) -> str:
+        import hmac
+
+        digest = hmac.new(self._secret, self.namespace.encode("utf-8") + b"\0" + raw, hashlib.sha256)
+        return f"shard-{digest.hexdigest()[:32]}.npz"
+
+    def _check(self, z) -> tuple[np.ndarray, ...] | str:
+        """The shard's arrays, or why it is not a shard of this cache."""
+        if sorted(z.files) != sorted(_SHARD_ARRAYS):
+            return f"arrays {sorted(z.files)[:8]}"
+        keys, ntok, indptr, indices, vals, maxv = (z[name] for name in _SHARD_ARRAYS)
+        n = len(keys)
+        expected = {"keys": (keys, np.uint8, (n, 32)), "n_tokens": (ntok, np.int64, (n,)),
+                    "indptr": (indptr, np.int64, (n + 1,)), "indices": (indices, np.int32, None),
+                    "abar": (vals, np.float32, None), "max": (maxv, np.float32, None)}
+        for name, (array, dtype, shape) in expected.items():
+            if array.dtype != dtype or (shape is not None and array.shape != shape) or (shape is None and array.ndim != 1):
+                return f"{name}: {array.dtype} {array.shape}"
+        if indptr[0] != 0 or np.any(np.diff(indptr) < 0) or indptr[-1] != len(indices):
+            return "row pointers out of order"
+        if len(vals) != len(indices) or len(maxv) != len(indices):
+            return "value arrays of different lengths"
+        if np.any(ntok < 0):
+            return "negative token counts"
+        if len(indices) and (indices.min() < 0 or (self.n_concepts is not None and indices.max() >= self.n_concepts)):
+            return f"concept index out of range [0, {self.n_concepts})"
+        if not (np.isfinite(vals).all() and np.isfinite(maxv).all()) or np.any(vals < 0) or np.any(maxv < 0):
+            return "values not finite and non-negative"
+        return keys, ntok, indptr, indices, vals, maxv
 
     def load(self, wanted: set[bytes]) -> dict[bytes, tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
         """Return ``key -> (n_tokens, indices, abar values, max values)`` for wanted keys."""
+        import io as _io
+
         found: dict[bytes, tuple[int, np.ndarray, np.ndarray, np.ndarray]] = {}
-        for path in sorted(self.dir.glob("shard-*.npz")):
-            raw = path.read_bytes()
-            if hashlib.sha256(raw).hexdigest()[:32] != path.stem.split("-", 1)[1]:
-                log.warning("activation cache: %s is corrupt; it is dropped and recomputed", path)
-                self.corrupt_dropped += 1
+        dropped: dict[str, int] = {}
+
+        def drop(path: Path, why: str) -> None:
+            dropped[why] = dropped.get(why, 0) + 1
+            log.debug("activation cache: %s dropped: %s", path, why)
+            self.corrupt_dropped += 1
+            try:
                 path.unlink(missing_ok=True)
+            except OSError:
+                pass
+
+        for path in sorted(self.dir.glob("shard-*.npz")):
+            try:
+                if not path.is_file() or path.stat().st_size > MAX_SHARD_BYTES:
+                    drop(path, "not a shard file")
+                    continue
+                raw = path.read_bytes()
+            except FileNotFoundError:
+                continue  # another run dropped it after it was listed
+            except OSError:
+                dropped["unreadable"] = dropped.get("unreadable", 0) + 1
                 continue
-            import io as _io
+            if self._name(raw) != path.name:
+                drop(path, "not written by this cache for this dictionary and settings")
+                continue
             try:
                 with np.load(_io.BytesIO(raw), allow_pickle=False) as z:
-                    keys, ntok, indptr = z["keys"], z["n_tokens"], z["indptr"]
-                    indices, vals, maxv = z["indices"], z["abar"], z["max"]
+                    checked = self._check(z)
             except Exception:  # noqa: BLE001 - any unreadable shard is recomputed
-                log.warning("activation cache: %s is unreadable; it is dropped and recomputed", path)
-                self.corrupt_dropped += 1
-                path.unlink(missing_ok=True)
+                checked = "unreadable"
+            if isinstance(checked, str):
+                drop(path, f"not a valid shard ({checked})")
                 continue
+            keys, ntok, indptr, indices, vals, maxv = checked
             for r in range(len(keys)):
                 k = keys[r].tobytes()
                 if k in wanted:
                     a, b = indptr[r], indptr[r + 1]
                     found[k] = (int(ntok[r]), indices[a:b], vals[a:b], maxv[a:b])
+        for why, count in dropped.items():
+            log.warning("activation cache: %d shard%s in %s dropped (%s); %s items are recomputed", count,
+                        "s" if count != 1 else "", self.dir, why, "their" if count != 1 else "its")
         return found
 
     def save(self, keys: list[bytes], n_tokens: np.ndarray, abar: "sp.csr_matrix", max_act: "sp.csr_matrix") -> None:
@@ -297,7 +417,16 @@ class ActivationCache:
                  indices=abar.indices.astype(np.int32), abar=abar.data.astype(np.float32),
                  max=max_act.data.astype(np.float32))
         raw = buf.getvalue()
-        atomic_write_bytes(self.dir / f"shard-{hashlib.sha256(raw).hexdigest()[:32]}.npz", raw)
+        try:
+            atomic_write_bytes(self.dir / self._name(raw), raw)
+        except OSError as exc:
+            if self._fallback is not None:
+                raise CgGovError(f"cannot write the activation cache: {exc.strerror or exc}", file=str(self.dir),
+                                 hint="free disk space, or run with --no-cache") from None
+            self.root = self._use_temporary(self.root, exc)
+            self.dir = self.root / self.namespace
+            self._secret = _cache_secret(self.root)
+            atomic_write_bytes(self.dir / self._name(raw), raw)
 
 
 # ---------------------------------------------------------------- extraction
@@ -331,7 +460,8 @@ def extract_activations(texts: Sequence[str], dictionary: "ConceptDictionary", *
         [dictionary.identity, settings.cache_key(), CACHE_VERSION], sort_keys=True).encode()).hexdigest()[:24]
     keys = [ActivationCache.item_key(namespace, t, responses[i] if responses is not None else None)
             for i, t in enumerate(texts)]
-    store = ActivationCache(Path(cache_dir or default_cache_dir()) / "activations", namespace) if cache else None
+    store = (ActivationCache(Path(cache_dir or default_cache_dir()) / "activations", namespace, n_concepts)
+             if cache else None)
     found = store.load(set(keys)) if store is not None else {}
 
     n_tokens = np.zeros(n, dtype=np.int64)
