@@ -210,7 +210,7 @@ def check_out_dir(path: str | os.PathLike, what: str = "report folder", key: str
     if path.exists() and not path.is_dir():
         described = describe_kind(path.stat().st_mode) or "a file"
         raise CgGovError(f"{what} {path} is {described}, not a folder", **where,
-                         hint="choose a folder path (report.out, or --out)")
+                         hint="choose a folder path for report.out or --out")
     probe = path
     while not probe.exists():
         if probe.parent == probe:
@@ -218,11 +218,11 @@ def check_out_dir(path: str | os.PathLike, what: str = "report folder", key: str
         probe = probe.parent
     if not probe.is_dir():
         raise CgGovError(f"{what} {path} lies under {probe}, which is a file, not a folder", **where,
-                         hint="choose a folder path (report.out, or --out)")
+                         hint="choose a folder path for report.out or --out")
     parent = path.parent if path.exists() else probe
     if not os.access(parent, os.W_OK | os.X_OK):
         raise CgGovError(f"{what} {path} cannot be written: {parent} is not writable", **where,
-                         hint="choose a folder you can write to (report.out, or --out)")
+                         hint="choose a folder you can write to for report.out or --out")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -416,3 +416,24 @@ def write_folder(target: str | os.PathLike, files: dict[str, bytes], owned: set[
     if aside is not None:
         shutil.rmtree(aside, ignore_errors=True)
     return target
+
+
+def read_json_limited(path: str | os.PathLike, what: str = "file", kind: str = "findings",
+                      hint: str | None = None) -> tuple[Any, str]:
+    """A JSON file read with :func:`read_bytes_limited`: ``(data, text)``; a located one-line error
+    for a non-regular or oversized file, bytes that are not UTF-8, invalid JSON or JSON nested too deeply."""
+    from cg_gov.errors import CgGovError
+
+    raw = read_bytes_limited(path, what, kind=kind, hint=hint)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise CgGovError(f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})", file=str(path),
+                         line=line, hint=hint) from None
+    try:
+        return json.loads(text), text
+    except json.JSONDecodeError as exc:
+        raise CgGovError(f"not valid JSON: {exc.msg}", file=str(path), line=exc.lineno, hint=hint) from None
+    except RecursionError:
+        raise CgGovError("the JSON is nested too deeply", file=str(path), hint=hint) from None

@@ -2,26 +2,16 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 
 from cg_gov.errors import EXIT_GATE_FAILED, EXIT_OK, CgGovError
-from cg_gov.io import check_out_dir, check_regular_file, read_bytes_limited
+from cg_gov.io import check_out_dir, check_regular_file, read_bytes_limited, read_json_limited
 
 
-def _manifest_json(data: bytes, path: Path) -> dict:
-    try:
-        manifest = json.loads(data.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise CgGovError(f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})", file=str(path),
-                         hint="manifest.json is written by cg-gov audit; do not edit it by hand") from None
-    except json.JSONDecodeError as exc:
-        raise CgGovError(f"not valid JSON: {exc.msg}", file=str(path), line=exc.lineno,
-                         hint="manifest.json is written by cg-gov audit; do not edit it by hand") from None
-    except RecursionError:
-        raise CgGovError("JSON nested too deeply", file=str(path),
-                         hint="manifest.json is written by cg-gov audit; do not edit it by hand") from None
+def _manifest_json(path: Path) -> dict:
+    manifest, _text = read_json_limited(path, "manifest.json", kind="findings",
+                                       hint="manifest.json is written by cg-gov audit; do not edit it by hand")
     if not isinstance(manifest, dict):
         raise CgGovError("a manifest must be a JSON object", file=str(path))
     return manifest
@@ -55,15 +45,14 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         check_out_dir(args.out, key="--out")
     findings = load_findings(folder / "findings.json")
-    manifest_bytes = read_bytes_limited(manifest_path, "manifest.json", kind="findings")
-    manifest = _manifest_json(manifest_bytes, manifest_path)
+    manifest = _manifest_json(manifest_path)
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     out = Path(args.out) if args.out else folder
     carry = None
     if "json" not in formats and os.path.abspath(out) == os.path.abspath(folder):
         # re-rendered in place: the findings and manifest read stay, byte for byte, beside the new report
         carry = {"findings.json": read_bytes_limited(folder / "findings.json", "findings.json", kind="findings"),
-                 "manifest.json": manifest_bytes}
+                 "manifest.json": read_bytes_limited(manifest_path, "manifest.json", kind="findings")}
     paths = render_report(findings, manifest, out, formats=formats, template_dir=args.template_dir, carry=carry)
     for p in paths.values():
         print(f"wrote {p}")

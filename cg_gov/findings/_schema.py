@@ -30,7 +30,7 @@ from cg_gov.findings.verdict import (COVERAGE_STATUSES, GATE_FAILING_SEVERITIES,
                                      family_gate_failed, family_reasons, gate_effect, reason_kind,
                                      requirement_met, requirement_statuses, severity, severity_rank,
                                      summary_gate, verdict_of)
-from cg_gov.io import atomic_write_json, canonical_json, package_version
+from cg_gov.io import atomic_write_json, canonical_json, package_version, read_json_limited
 
 __all__ = [
     "SCHEMA_VERSION", "IMPORTANCES", "SEVERITIES", "COVERAGE_STATUSES", "PERFORMANCE_STATUSES",
@@ -853,16 +853,12 @@ def load_findings(path: str | os.PathLike) -> Findings:
     path = Path(path)
     if path.is_dir():
         path = path / "findings.json"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not path.exists():
         raise CgGovError("file not found", file=str(path),
-                         hint="pass a findings.json or a report folder that contains one") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CgGovError(f"not valid JSON: {exc.msg}", file=str(path), line=exc.lineno,
-                         hint="findings.json is written by cg-gov audit; do not edit it by hand") from None
+                         hint="pass a findings.json or a report folder that contains one")
+    # bounded ($CG_GOV_MAX_FINDINGS_BYTES), regular files only, one located line for bad bytes or JSON
+    data, text = read_json_limited(path, "findings file", kind="findings",
+                                   hint="findings.json is written by cg-gov audit; do not edit it by hand")
     try:
         return Findings.model_validate(data)
     except ValidationError as exc:

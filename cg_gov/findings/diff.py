@@ -10,8 +10,9 @@ that differ (manifests, dictionary identity, settings).
 A family has *regressed* when its severity rose, or its coverage ratio fell by
 more than ``threshold`` as a fraction of the old ratio with non-overlapping
 intervals, or its performance score fell by more than ``threshold`` (score
-units) with non-overlapping intervals. ``cg-gov diff`` exits 1 when any family
-regressed, 0 otherwise, 2 on an error; :mod:`cg_gov.report.diff` renders a diff.
+units) with non-overlapping intervals. When no family of the old audit is in the new
+one (every family removed), nothing was compared, which counts as a regression too.
+``cg-gov diff`` exits 1 when any family regressed, 0 otherwise, 2 on an error; :mod:`cg_gov.report.diff` renders a diff.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cg_gov.errors import CgGovError
 from cg_gov.findings._schema import Family, Findings, load_findings, round_floats
 from cg_gov.findings.verdict import severity_rank
-from cg_gov.io import package_version
+from cg_gov.io import check_regular_file, package_version, read_json_limited
 
 __all__ = ["DIFF_SCHEMA_VERSION", "DEFAULT_THRESHOLD", "ValueChange", "StatusChange", "FamilyDiff",
            "FamilyRef", "InputChange", "AuditSide", "DiffResult", "load_side", "intervals_overlap",
@@ -176,15 +177,14 @@ def load_side(path: str | os.PathLike) -> tuple[Findings, dict[str, Any] | None,
         raise CgGovError("not found", file=str(path),
                          hint="pass a report folder or a findings.json written by cg-gov audit")
     findings_path = path / "findings.json" if path.is_dir() else path
+    check_regular_file(findings_path, "findings file", kind="findings",
+                       hint="pass a report folder or a findings.json written by cg-gov audit")
     findings = load_findings(findings_path)
     manifest_path = findings_path.parent / "manifest.json"
     manifest = None
-    if manifest_path.is_file():
-        try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise CgGovError(f"not valid JSON: {exc.msg}", file=str(manifest_path), line=exc.lineno,
-                             hint="manifest.json is written by cg-gov audit") from None
+    if manifest_path.exists():
+        manifest, _ = read_json_limited(manifest_path, "manifest.json", kind="findings",
+                                        hint="manifest.json is written by cg-gov audit")
         if not isinstance(manifest, dict):
             raise CgGovError("a manifest must be a JSON object", file=str(manifest_path))
     return findings, manifest, findings_path
@@ -313,6 +313,11 @@ def diff_findings(old: Findings, new: Findings, old_manifest: Mapping[str, Any] 
     added = [ref(new_by_id[i]) for i in sorted(set(new_by_id) - set(old_by_id))]
     removed = [ref(old_by_id[i]) for i in sorted(set(old_by_id) - set(new_by_id))]
     regressions = [f"Family '{d.family_id}': " + "; ".join(d.reasons) + "." for d in families if d.regressed]
+    if old_by_id and not families:
+        # nothing was compared: "no regression" would read as an approval of an audit that checks none
+        # of what was approved
+        regressions.append(f"No family of the old audit is in the new one ({len(removed)} removed): "
+                           "nothing could be compared.")
     return DiffResult(
         threshold=threshold, old=_side(old_path, old, old_manifest), new=_side(new_path, new, new_manifest),
         gate=_status(old.summary.gate, new.summary.gate), families=families, families_added=added,

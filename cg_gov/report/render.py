@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -73,12 +74,26 @@ def render_html(view: Mapping[str, Any], template: str = "report.html.j2",
     context["created"] = created
     env = template_env(template_dir)
     try:
-        html = env.get_template(template).render(**context)
+        html = visible_controls(env.get_template(template).render(**context))
     except TemplateError as exc:
         name = getattr(exc, "filename", None) or template
         raise CgGovError(f"template error: {exc}", file=str(name), line=getattr(exc, "lineno", None),
                          hint="check the template against the package's own templates") from None
     return html, uris
+
+
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _control_picture(match: "re.Match[str]") -> str:
+    code = ord(match.group())
+    return chr(0x2400 + code) if code < 0x20 else "\u2421" if code == 0x7F else "\ufffd"
+
+
+def visible_controls(html: str) -> str:
+    """``html`` with control characters (NUL, ESC, ... which autoescaping keeps) shown as their
+    control pictures (U+2400...), C1 controls as U+FFFD: none reaches a browser or a terminal raw."""
+    return _CONTROLS.sub(_control_picture, html)
 
 
 _CREATED_KEYS = ("created", "created_at", "started_at", "finished_at", "timestamp")

@@ -14,7 +14,8 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from cg_gov.errors import SpecError
+from cg_gov.errors import CgGovError, SpecError
+from cg_gov.io import check_out_dir
 from cg_gov.spec._document import Loc, SpecDocument, parse_model, read_spec_document
 from cg_gov.spec._models import AuditSpec, Profile, resolve_path, spec_kind
 
@@ -85,6 +86,8 @@ def _check_audit(doc: SpecDocument) -> list[SpecError]:
     audit, errors = parse_model(doc, AuditSpec)
     # File checks run on the raw data, so that they are reported along with schema errors.
     errors += _missing_files(doc)
+    if isinstance(audit, AuditSpec):
+        errors += _check_out(doc, audit)
     errors.sort(key=lambda e: e.line or 0)
     profile_path = _get(doc.data, "profile")
     if isinstance(profile_path, str) and profile_path.strip():
@@ -92,6 +95,15 @@ def _check_audit(doc: SpecDocument) -> list[SpecError]:
         if resolved.is_file():
             errors += _check_linked_profile(doc, resolved)
     return errors
+
+
+def _check_out(doc: SpecDocument, audit: AuditSpec) -> list[SpecError]:
+    """The report folder must be writable as a folder: found here, not after the whole pipeline ran."""
+    try:
+        check_out_dir(audit.output_dir())
+    except CgGovError as error:
+        return [doc.error(("report", "out"), error.message, hint=error.hint)]
+    return []
 
 
 def _missing_files(doc: SpecDocument) -> list[SpecError]:
