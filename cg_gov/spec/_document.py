@@ -182,6 +182,10 @@ MAX_EXPANDED_NODES = 100_000
 MAX_ALIASES = 200
 
 
+#: A plain scalar that YAML 1.1 (and Python, and pydantic) would read as a number with digit separators.
+_SEPARATED_NUMBER = re.compile(r"^[-+]?(?:0x)?[0-9][0-9_]*_[0-9_]*(?:\.[0-9_]*)?$|^[-+]?[0-9]*\.[0-9_]*_[0-9_]*$")
+
+
 class _TooDeep(Exception):
     def __init__(self, line: int) -> None:
         self.line = line
@@ -309,6 +313,17 @@ def _check_keys(doc: SpecDocument, node: yaml.Node, loc: Loc, seen_nodes: set[in
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             _check_keys(doc, item, loc + (index,), seen_nodes)
+    elif isinstance(node, yaml.ScalarNode) and node.style is None and _SEPARATED_NUMBER.match(node.value):
+        doc.problems.append(
+            SpecError(
+                f"'{node.value[:40]}' is not a number here: '_' between digits is not read (YAML 1.1 and "
+                f"number parsers read '1_0' as 10)",
+                file=str(doc.path),
+                line=node.start_mark.line + 1,
+                key=format_key_path(loc) or None,
+                hint=f"write the number without '_' (e.g. {node.value.replace('_', '')[:40]}), or quote it if it is text",
+            )
+        )
 
 
 # ---------------------------------------------------------------------------
