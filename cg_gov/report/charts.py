@@ -164,23 +164,63 @@ def missing_by_benchmark_svg(rows: Sequence[tuple[str, float]], width: int = 640
 class ScatterPoint:
     """One family in the coverage-vs-performance chart."""
 
-    __slots__ = ("label", "ratio", "ratio_ci", "score", "score_ci", "severity")
+    __slots__ = ("label", "ratio", "ratio_ci", "score", "score_ci", "severity", "min_score")
 
     def __init__(self, label: str, ratio: float, ratio_ci: tuple[float, float] | None,
-                 score: float, score_ci: tuple[float, float] | None, severity: str) -> None:
+                 score: float, score_ci: tuple[float, float] | None, severity: str,
+                 min_score: float | None = None) -> None:
         self.label, self.ratio, self.ratio_ci = label, ratio, ratio_ci
         self.score, self.score_ci, self.severity = score, score_ci, severity
+        self.min_score = min_score
+
+
+#: Approximate advance of one character of a 9-unit label, for label placement.
+_CHAR_W = 5.2
+
+
+def place_labels(anchors: Sequence[tuple[float, float, str, str]], bounds: tuple[float, float, float, float],
+                 size: float = 9.0, obstacles: Sequence[tuple[float, float, float, float]] = ()
+                 ) -> list[tuple[float, float, str]]:
+    """Non-overlapping label positions: ``anchors`` are (x, y, text, side "start"/"end") of points;
+    returns (x, y baseline, anchor) per label, moved up or down in steps until its box overlaps no
+    label already placed nor any of ``obstacles`` (boxes, e.g. the points), and stays inside
+    ``bounds`` = (left, top, right, bottom)."""
+    placed: list[tuple[float, float, float, float]] = list(obstacles)
+    out: list[tuple[float, float, str]] = []
+    left, top, right, bottom = bounds
+    step = size + 2
+    for x, y, text, side in anchors:
+        w = _CHAR_W * len(text) * size / 9.0
+        tx = x - 7 if side == "end" else x + 7
+        x0, x1 = (tx - w, tx) if side == "end" else (tx, tx + w)
+        chosen = None
+        for k in range(0, 40):
+            dy = (k + 1) // 2 * step * (1 if k % 2 else -1)
+            base = y - 6 + dy
+            box = (x0, base - size, x1, base + 2)
+            if box[1] < top or box[3] > bottom:
+                continue
+            if all(box[2] <= b[0] or box[0] >= b[2] or box[3] <= b[1] or box[1] >= b[3] for b in placed):
+                chosen = (tx, base, box)
+                break
+        if chosen is None:
+            chosen = (tx, y - 6, (x0, y - 6 - size, x1, y - 4))
+        placed.append(chosen[2])
+        out.append((chosen[0], chosen[1], "end" if side == "end" else "start"))
+    return out
 
 
 def family_scatter_svg(points: Sequence[ScatterPoint], k: float = 4.0, width: int = 640,
-                       height: int = 340) -> str:
+                       height: int = 400) -> str:
     """Families: coverage ratio (log x) against performance score (y), with CI whiskers.
 
-    A dashed line marks ratio 1 (tested as much as the reference), a dotted one
-    1/k (the under-representation threshold). Ratios are clipped to the axis.
+    A dashed line marks ratio 1 (tested as much as the reference), a dotted one 1/k (the
+    under-representation threshold); a short red bar at a family's ratio marks its required
+    minimum score where the profile states one. Labels are placed so they do not overprint; a
+    legend under the axis names the colours and lines. Ratios are clipped to the axis.
     """
     title = "Families: coverage ratio against model performance, with 95% intervals"
-    left, right, top, bottom = 56, 20, 16, 44
+    left, right, top, bottom = 56, 20, 16, 96
     plot_w, plot_h = width - left - right, height - top - bottom
     body: list[str] = []
     values = [p.ratio for p in points if p.ratio > 0]
@@ -209,24 +249,54 @@ def family_scatter_svg(points: Sequence[ScatterPoint], k: float = 4.0, width: in
         body.append(_text(left - 6, y + 3.5, f"{score:g}", 9, "end", MUTED))
     body.append(_line(x_of(1.0), top, x_of(1.0), top + plot_h, MUTED, 0.9, "4 3"))
     body.append(_line(x_of(1.0 / k), top, x_of(1.0 / k), top + plot_h, "#a50026", 0.9, "1.5 2.5"))
-    body.append(_text(x_of(1.0 / k) + 3, top + 10, f"1/k = {1.0 / k:g}", 9, "start", "#a50026"))
     body.append(_line(left, top, left, top + plot_h))
     body.append(_line(left, top + plot_h, left + plot_w, top + plot_h))
     ordered = sorted(points, key=lambda p: (-["critical", "high", "medium", "low", "none"].index(
         p.severity if p.severity in SEVERITY_COLORS else "none"), p.label))
+    anchors = []
     for p in ordered:
         color = SEVERITY_COLORS.get(p.severity, MUTED)
         x, y = x_of(p.ratio), y_of(p.score)
+        if p.min_score is not None:
+            ry = y_of(p.min_score)
+            body.append(_line(x - 12, ry, x + 12, ry, "#a50026", 2.0))
+            body.append(_line(x, y, x, ry, "#a50026", 0.6, "2 2"))
         if p.ratio_ci:
             body.append(_line(x_of(p.ratio_ci[0]), y, x_of(p.ratio_ci[1]), y, color, 1.2))
         if p.score_ci:
             body.append(_line(x, y_of(p.score_ci[0]), x, y_of(p.score_ci[1]), color, 1.2))
         body.append(f'<circle cx="{_n(x)}" cy="{_n(y)}" r="4.5" fill="{color}" stroke="#ffffff" '
                     f'stroke-width="1"/>')
-        anchor = "end" if x > left + plot_w * 0.8 else "start"
-        dx = -7 if anchor == "end" else 7
-        body.append(_text(x + dx, y - 6, p.label, 9, anchor, INK))
-    body.append(_text(left + plot_w / 2, height - 8,
+        anchors.append((x, y, p.label, "end" if x > left + plot_w * 0.7 else "start"))
+    by_y = sorted(range(len(anchors)), key=lambda i: (anchors[i][1], anchors[i][0]))
+    points_boxes = [(x - 5, y - 5, x + 5, y + 5) for x, y, _, _ in anchors]
+    spots = place_labels([anchors[i] for i in by_y], (left, top, left + plot_w, top + plot_h),
+                         obstacles=points_boxes)
+    for i, (tx, ty, anchor) in zip(by_y, spots):
+        x, y, label, _ = anchors[i]
+        if abs(ty - (y - 6)) > 1:
+            body.append(_line(x, y, tx + (-2 if anchor == "end" else 2), ty - 3, MUTED, 0.5))
+        body.append(_text(tx, ty, label, 9, anchor, INK))
+    body.append(_text(left + plot_w / 2, top + plot_h + 32,
                       "coverage ratio, suite / reference (log scale)", 10, "middle"))
     body.append(_text(14, top + plot_h / 2, "performance score", 10, "middle", rotate=-90))
+    # legend
+    ly = top + plot_h + 52
+    x = left
+    body.append(_text(x, ly + 3.5, "severity:", 9, "start", MUTED))
+    x += 50
+    for sev in ("critical", "high", "medium", "low", "none"):
+        body.append(f'<circle cx="{_n(x + 4)}" cy="{_n(ly)}" r="4" fill="{SEVERITY_COLORS[sev]}"/>')
+        body.append(_text(x + 11, ly + 3.5, sev, 9, "start", INK))
+        x += 16 + _CHAR_W * len(sev) + 8
+    ly += 18
+    x = left
+    body.append(_line(x, ly, x + 22, ly, MUTED, 0.9, "4 3"))
+    body.append(_text(x + 27, ly + 3.5, "ratio 1 (as much as the reference)", 9, "start", INK))
+    x += 27 + _CHAR_W * 34 + 14
+    body.append(_line(x, ly, x + 22, ly, "#a50026", 0.9, "1.5 2.5"))
+    body.append(_text(x + 27, ly + 3.5, f"1/k = {1.0 / k:g} (under-represented below)", 9, "start", INK))
+    x += 27 + _CHAR_W * 36 + 14
+    body.append(_line(x, ly, x + 16, ly, "#a50026", 2.0))
+    body.append(_text(x + 21, ly + 3.5, "required minimum score", 9, "start", INK))
     return _svg(width, height, title, body)

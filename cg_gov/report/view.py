@@ -293,13 +293,15 @@ def _charts(findings: Findings) -> list[dict[str, str]]:
             left_out.append(f"{f.id} ({why})")
             continue
         points.append(charts.ScatterPoint(f.id, ratio, f.coverage.ci, score,
-                                          f.performance.score_ci, f.severity))
+                                          f.performance.score_ci, f.severity,
+                                          f.requirement.min_performance))
     if findings.families:
         k = findings.settings.get("k", 4)
         k = float(k) if isinstance(k, (int, float)) and k > 1 else 4.0
-        caption = ("Each family of the profile: right of the dashed line the suite tests it more "
-                   "than the reference does; left of the dotted line it is under-represented. "
-                   "Lower means the model scores worse on it. Colour = severity.")
+        caption = ("Each family of the profile with its 95% intervals: right of the dashed line the suite "
+                   "tests it more than the reference does; left of the dotted line it is under-represented. "
+                   "Lower means the model scores worse on it; a red bar marks the family's required minimum "
+                   "score. Colour = severity (legend under the axis).")
         if left_out:
             caption += " Not plotted: " + "; ".join(left_out) + "."
         out.append({
