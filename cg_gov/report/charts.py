@@ -286,7 +286,7 @@ def family_scatter_svg(points: Sequence[ScatterPoint], k: float = 4.0, width: in
     body.append(_text(x, ly + 3.5, "severity:", 9, "start", MUTED))
     x += 50
     for sev in ("critical", "high", "medium", "low", "none"):
-        body.append(f'<circle cx="{_n(x + 4)}" cy="{_n(ly)}" r="4" fill="{SEVERITY_COLORS[sev]}"/>')
+        body.append(f'<rect x="{_n(x)}" y="{_n(ly - 4)}" width="8" height="8" rx="2" fill="{SEVERITY_COLORS[sev]}"/>')
         body.append(_text(x + 11, ly + 3.5, sev, 9, "start", INK))
         x += 16 + _CHAR_W * len(sev) + 8
     ly += 18
