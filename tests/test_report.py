@@ -363,7 +363,7 @@ def test_report_pdf_is_pdf_a_with_attachments_and_no_fetch(no_network, tmp_path,
     assert pdf.startswith(b"%PDF-1.7")
     streams = pdf_streams(pdf)
     xmp = next(s for s in streams if b"pdfaid:" in s)
-    assert b'pdfaid:part="3"' in xmp and b'pdfaid:conformance="B"' in xmp
+    assert b'pdfaid:part="3"' in xmp and b'pdfaid:conformance="A"' in xmp  # PDF/A-3a: tagged
     blob = b"\n".join(streams) + pdf
     assert b"/EmbeddedFiles" in blob and b"(findings.json)" in blob and b"(manifest.json)" in blob
     assert b"/AFRelationship /Data" in blob

@@ -1,4 +1,5 @@
-"""Archival PDF (PDF/A-3b) from the report's HTML, with no network access.
+"""Archival, tagged PDF (PDF/A-3a: PDF/A-3 with a structure tree, so screen readers can read it) from the
+report's HTML, with no network access.
 
 The renderer may only read what the report itself produced: ``data:`` URIs
 that the caller lists (the charts), and files inside the template folders.
@@ -23,8 +24,9 @@ from cg_gov.errors import MissingDependencyError
 __all__ = ["PDF_VARIANT", "PdfAttachment", "RefusedURL", "make_url_fetcher", "html_to_pdf",
            "svg_data_uri"]
 
-#: The archival variant written: PDF/A-3, level B, which allows embedded files.
-PDF_VARIANT = "pdf/a-3b"
+#: The archival variant written: PDF/A-3 (which allows embedded files), level A (accessible: tagged, with
+#: a structure tree and the document language).
+PDF_VARIANT = "pdf/a-3a"
 
 
 class RefusedURL(ValueError):
@@ -117,7 +119,7 @@ def _mime(path: Path) -> str:
 def html_to_pdf(html: str, *, attachments: Iterable[PdfAttachment] = (),
                 allowed_data_uris: Iterable[str] = (), allowed_dirs: Iterable[str | os.PathLike] = (),
                 created: datetime | None = None, fetch_log: list[str] | None = None) -> bytes:
-    """Render ``html`` to PDF/A-3b bytes with ``attachments`` embedded.
+    """Render ``html`` to tagged PDF/A-3a bytes with ``attachments`` embedded.
 
     ``created`` sets the attachments' dates (default: now, in UTC). Resources
     are limited as described in :func:`make_url_fetcher`; ``fetch_log``
