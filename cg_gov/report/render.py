@@ -119,7 +119,7 @@ def render_report_files(findings: Findings | Mapping[str, Any], manifest: Manife
 
     Nothing is written: :func:`render_report` (or any other writer, e.g. one that writes the
     whole folder atomically) writes the result. ``formats``: any of "html" (``report.html``),
-    "pdf" (``report.pdf``, PDF/A-3b with findings.json and manifest.json embedded) and "json"
+    "pdf" (``report.pdf``, tagged PDF/A-3a with findings.json and manifest.json embedded) and "json"
     (``findings.json`` and ``manifest.json``). Keys: html, pdf, json (the findings file) and
     manifest.
     """
