@@ -82,14 +82,15 @@ def _check_zip(path: Path) -> None:
 
 
 def _read(path: Path) -> Any:
+    # the file is checked (kind, size, declared unpacked size) before inspect-ai is even imported
+    if check_file(path) == 0:
+        raise EvalLogError("the eval log is empty", file=str(path), hint="re-run the evaluation that writes it")
+    _check_zip(path)
     try:
         from inspect_ai.log import read_eval_log
     except ImportError:
         raise MissingDependencyError("reading Inspect AI logs needs the inspect-ai package",
                                      file=str(path), hint="pip install inspect-ai") from None
-    if check_file(path) == 0:
-        raise EvalLogError("the eval log is empty", file=str(path), hint="re-run the evaluation that writes it")
-    _check_zip(path)
     try:
         return read_eval_log(str(path), resolve_attachments="core", exclude_fields={"events", "store"})
     except CgGovError:
