@@ -62,6 +62,17 @@ SETTING_WORDS = {
     "alpha": "Significance level (after Benjamini-Hochberg)",
     "seed": "Random seed",
     "epsilon": "Activation threshold for 'missing'",
+    "subsample_reruns": "Reruns of the random-subsampling check",
+    "subsample_fraction": "Share of each benchmark dropped per subsampling rerun",
+    "reference": "Reference sample of the coverage ratios",
+    "min_family_n_eff": "Least effective support (n_eff) to judge a family's performance",
+    "lift_p_method": "Interval and p-value method of a lift",
+    "matching_threshold": "Matcher: score threshold",
+    "matching_top_k": "Matcher: most concepts per family",
+    "matching_exemplar_weight": "Matcher: weight of the exemplar bonus",
+    "extraction_template": "How items were shown to the model",
+    "extraction_dtype": "Model dtype of the extraction",
+    "max_tokens": "Tokens read per item (longer items truncated)",
 }
 
 
@@ -462,7 +473,8 @@ def _method_view(findings: Findings) -> dict[str, Any]:
         elif isinstance(value, (dict, list)):
             value = ", ".join(f"{k}={v}" for k, v in sorted(value.items())) if isinstance(
                 value, dict) else ", ".join(map(str, value))
-        rows.append({"key": key, "label": SETTING_WORDS.get(key, key), "value": truncate(str(value), 160)})
+        rows.append({"key": key, "label": SETTING_WORDS.get(key, key.replace("_", " ").capitalize()),
+                     "value": truncate(str(value), 160)})
     k = settings.get("k", 4)
     alpha = settings.get("alpha", 0.05)
     level = f"{(1 - float(alpha)) * 100:g}%" if isinstance(alpha, (int, float)) else "95%"
