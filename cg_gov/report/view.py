@@ -31,7 +31,7 @@ COVERAGE_WORDS = {
     "not-visible": "not visible to the dictionary",
 }
 PERFORMANCE_WORDS = {
-    "ok": "no significant gap",
+    "ok": "no significant gap to its benchmarks",
     "weak": "weak",
     "insufficient-data": "insufficient data",
 }
