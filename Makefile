@@ -22,8 +22,9 @@ $(VENV)/.stamp-base: pyproject.toml
 	$(PIP) install -q -e .
 	touch $@
 
+# the ray extra too, so that the executor: ray tests run (it adds the ray wheel, about 80 MB)
 $(VENV)/.stamp-test: $(VENV)/.stamp-base
-	$(PIP) install -q -e ".[test]"
+	$(PIP) install -q -e ".[test,ray]"
 	touch $@
 
 venv: $(VENV)/.stamp-base

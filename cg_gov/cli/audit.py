@@ -18,6 +18,9 @@ def add_parser(commands) -> None:
                    help="output folder (default: the spec's report.out, else reports/<audit id>)")
     p.add_argument("--device", metavar="DEVICE", default=None,
                    help="device for the language model: cpu, cuda, cuda:N, mps (default: the spec's)")
+    p.add_argument("--executor", choices=["local", "ray"], default=None,
+                   help="where the forward passes run: local, or a Ray Data actor pool (pip install "
+                   "'cg-gov[ray]'; extraction.ray in the spec says where); default: the spec's")
     p.add_argument("--no-cache", action="store_true", help="recompute activations instead of using the cache")
     p.add_argument("--now", metavar="TIMESTAMP", default=None,
                    help="timestamp recorded in manifest.json (default: $SOURCE_DATE_EPOCH, else the current time)")
@@ -31,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.out:  # found before the pipeline runs, not after (report.out is checked with the spec)
         check_out_dir(args.out, key="--out")
-    result = run_audit(args.spec, device=args.device, use_cache=not args.no_cache, now=args.now)
+    result = run_audit(args.spec, device=args.device, use_cache=not args.no_cache, now=args.now,
+                       executor=args.executor)
     print("rendering the report ...", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
     out_dir = Path(args.out) if args.out else result.out_dir

@@ -535,6 +535,29 @@ def _compute(todo: list[int], keys: list[bytes], texts: list[str], responses, di
     # identical texts in one call are computed once
     first_of: dict[bytes, int] = {}
     unique = [i for i in todo if first_of.setdefault(keys[i], i) == i]
+    computed: dict[bytes, tuple[int, np.ndarray, np.ndarray, np.ndarray]] = {}
+    if settings.executor == "ray":
+        from cg_gov.engine._ray import compute_with_ray
+
+        bar = _progress(len(unique), progress, desc + " (ray)")
+
+        def on_batch(pos: list[int], counts: np.ndarray, mean, mx) -> None:
+            batch_keys = [keys[unique[p]] for p in pos]
+            for r, k in enumerate(batch_keys):
+                a, z = mean.indptr[r], mean.indptr[r + 1]
+                computed[k] = (int(counts[r]), mean.indices[a:z], mean.data[a:z], mx.data[a:z])
+            if store is not None:
+                store.save(batch_keys, counts, mean, mx)
+            bar.update(len(pos))
+
+        compute_with_ray([(texts[i], responses[i] if responses is not None else None) for i in unique],
+                         dictionary, settings, on_batch)
+        bar.close()
+        for i in todo:
+            nt, ind, val, mx = computed[keys[i]]
+            n_tokens[i] = nt
+            row_parts.append((i, ind, val, mx))
+        return
     model, tokenizer = dictionary.language_model(dtype=settings.dtype, device=settings.device)
     sae = dictionary.sae(device=settings.device)
     prepared = prepare_items(tokenizer, [texts[i] for i in unique],
@@ -542,7 +565,6 @@ def _compute(todo: list[int], keys: list[bytes], texts: list[str], responses, di
     order = length_batches([len(p.input_ids) for p in prepared], settings.batch_size)
     bar = _progress(len(unique), progress, desc)
     t0, tok_done = time.perf_counter(), 0
-    computed: dict[bytes, tuple[int, np.ndarray, np.ndarray, np.ndarray]] = {}
     for idx, h, rows in residual_batches(model, tokenizer, prepared, order, dictionary.hook_layer,
                                          settings.device):
         counts = np.array([sum(prepared[i].counted) for i in idx], dtype=np.int64)

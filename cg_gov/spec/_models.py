@@ -450,6 +450,20 @@ class ReportSpec(_Spec):
         return formats
 
 
+class RaySettings(_Spec):
+    """Where and how ``executor: ray`` runs the extraction (a Ray Data actor pool)."""
+
+    address: NonEmptyStr = Field(
+        default="local",
+        description="Ray cluster: 'local' (a cluster on this machine, started for the run unless one is "
+        "already running in this process), 'auto' (the cluster this machine belongs to, e.g. after "
+        "`ray start --head`), or an address such as ray://head:10001.",
+    )
+    actors: int = Field(default=1, ge=1, description="Actors in the pool; each loads the model and SAE once.")
+    cpus_per_actor: float = Field(default=1.0, gt=0, description="CPUs reserved per actor (its torch threads).")
+    gpus_per_actor: float = Field(default=0.0, ge=0, description="GPUs per actor (set device: cuda with it).")
+
+
 class ExtractionSettings(_Spec):
     """How activations are extracted from the language model."""
 
@@ -477,10 +491,18 @@ class ExtractionSettings(_Spec):
         "the count whose throughput holds best when another process competes for the cores.",
     )
 
+    executor: Literal["local", "ray"] = Field(
+        default="local",
+        description="Where the forward passes run: 'local' (this process) or 'ray' (a Ray Data actor pool, "
+        "`pip install 'cg-gov[ray]'`); both fill the same activation cache.",
+    )
+    ray: RaySettings = Field(default_factory=RaySettings, description="Settings of executor: ray.")
+
     def cache_key(self) -> dict[str, Any]:
-        """The settings that change the numbers (device, batch size and threads do not): part of every
-        cache key. The engine resolves ``dtype: auto`` to the dtype it runs before it takes the key."""
-        return self.model_dump(exclude={"device", "batch_size", "threads"})
+        """The settings that change the numbers (device, batch size, threads and executor do not): part
+        of every cache key. The engine resolves ``dtype: auto`` to the dtype it runs before it takes
+        the key."""
+        return self.model_dump(exclude={"device", "batch_size", "threads", "executor", "ray"})
 
 
 class ScoringSettings(_Spec):
