@@ -30,6 +30,12 @@ def add_parser(commands) -> None:
     q.add_argument("--work", metavar="DIR", default=None, help="work folder of a build (default: the newest)")
     q.add_argument("--per-source", type=int, default=50, help="windows per corpus source (default 50)")
     q.set_defaults(handler=run_probe)
+    q = sub.add_parser("embeddings", help="ship the concept embeddings with a built dictionary",
+                       description="Embed every concept's label, top contexts and top tokens with the "
+                       "default embedder and write them into the dictionary's embeddings/ folder, so the "
+                       "first match or audit does not compute them (the build's package stage does this).")
+    q.add_argument("--dictionary", metavar="DIR", default=None, help="dictionary folder (default: the bundled one)")
+    q.set_defaults(handler=run_embeddings)
     q = sub.add_parser("card", help="write DICTIONARY.md, the card of a built dictionary",
                        description="Write the human-readable card of a dictionary, with the matches of "
                        "the profiles given.")
@@ -76,4 +82,14 @@ def run_card(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else folder / "DICTIONARY.md"
     write_card(folder, out, sorted(Path(args.profiles).glob("*.yaml")), use_exemplars=not args.no_exemplars)
     print(f"wrote {out}", file=sys.stderr)
+    return EXIT_OK
+
+
+def run_embeddings(args: argparse.Namespace) -> int:
+    from cg_gov.dictbuild.embeddings import package_embeddings
+    from cg_gov.dictionary import default_dictionary_path
+
+    folder = Path(args.dictionary) if args.dictionary else default_dictionary_path()
+    index = package_embeddings(folder)
+    print(f"{len(index['files'])} embedding files written to {folder / 'embeddings'} ({index['embedder']})")
     return EXIT_OK

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace, *, stdout: TextIO | None = None) -> int:
                            reference_mean=dictionary.reference_mean if wants else None,
                            cache_dir=args.cache_dir, dictionary_identity=dictionary.identity,
                            defaults=dictionary.matching_defaults, concept_info=dictionary.label_info,
-                           progress=True)
+                           progress=True, shipped=dictionary.embeddings_dir)
     if args.json:
         stdout.write(json.dumps(result.model_dump(mode="json"), indent=2, sort_keys=True) + "\n")
     else:

@@ -121,7 +121,8 @@ def write_card(folder: Path, out: Path, profiles: list[Path], use_exemplars: boo
     for p in profiles:
         prof = load_profile(p)
         pm = match_profile(prof, d.labels, exemplar_activations=exemplar, reference_mean=d.reference_mean,
-                           dictionary_identity=d.identity, defaults=calib, concept_info=d.label_info)
+                           dictionary_identity=d.identity, defaults=calib, concept_info=d.label_info,
+                           shipped=d.embeddings_dir)
         lines += [f"### {prof.profile} ({p.name})", "", "| family | matches (id: label, score, source) |",
                   "|---|---|"]
         for fm in pm.families:

@@ -311,6 +311,10 @@ def stage_package(cfg: dict, work: Path, sae_dir: Path, windows, labels: list[di
                              "sources": dict(Counter(w.source for w in ref_windows)),
                              "sha256": sha256_file(out_dir / "reference.npz")}
     atomic_write_json(out_dir / "manifest.json", manifest)
+    # what the first match would compute for every user: the concepts' embeddings, shipped
+    from .embeddings import package_embeddings
+
+    package_embeddings(out_dir)
     if (final_dir / "DICTIONARY.md").is_file():   # rewritten from the new manifest by `card`
         shutil.copyfile(final_dir / "DICTIONARY.md", out_dir / "DICTIONARY.md")
     # swap the finished folder in: an interrupted build never leaves a half-new dictionary

@@ -129,6 +129,8 @@ class ConceptDictionary:
     manifest: dict[str, Any] = field(default_factory=dict)
     reference: Any = None
     """Optional (R, C) scipy.sparse per-item abar of the dictionary's reference corpus."""
+    folder: Path | None = None
+    """The dictionary's folder, for a packaged dictionary."""
     _models: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
     _saes: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -137,6 +139,14 @@ class ConceptDictionary:
         if self.reference is None:
             return None
         return np.asarray(self.reference.mean(axis=0)).ravel()
+
+    @property
+    def embeddings_dir(self) -> Path | None:
+        """The folder of the concept embeddings shipped with a packaged dictionary (``embeddings/``,
+        written by ``cg-gov dictionary embeddings`` and the build's package stage), or None."""
+        if self.folder is None or not (self.folder / "embeddings" / "embeddings.json").is_file():
+            return None
+        return self.folder / "embeddings"
 
     @property
     def matching_defaults(self) -> dict[str, Any]:
@@ -289,4 +299,4 @@ def _load_bundled(folder: Path, name: str, load_reference: bool) -> ConceptDicti
         reference = sp.load_npz(ref_file).tocsr().astype(np.float32)
     return ConceptDictionary(name=manifest.get("name", name), model=model, hook_layer=int(manifest["hook_layer"]),
                              sae_path=sae_dir, labels=labels, label_info=info, identity=ident, d_in=d_in,
-                             n_concepts=d_sae, manifest=manifest, reference=reference)
+                             n_concepts=d_sae, manifest=manifest, reference=reference, folder=folder)

@@ -21,7 +21,15 @@ from cg_gov.matching._calibration import (
     score_pairs,
     split_pairs,
 )
-from cg_gov.matching._embedder import DEFAULT_EMBEDDER, Embedder, default_model_path, get_embedder, labels_sha256
+from cg_gov.matching._embedder import (
+    DEFAULT_EMBEDDER,
+    Embedder,
+    default_model_path,
+    get_embedder,
+    labels_sha256,
+    read_shipped,
+    ship_embeddings,
+)
 from cg_gov.matching._format import NO_MATCH_MESSAGE, format_match
 from cg_gov.matching._match import (
     DEFAULT_MIN_SPECIFICITY,
@@ -75,6 +83,8 @@ __all__ = [
     "get_embedder",
     "default_model_path",
     "labels_sha256",
+    "read_shipped",
+    "ship_embeddings",
     "label_text",
     "leave_one_profile_out",
     "load_dictionary_pairs",

@@ -39,6 +39,8 @@ __all__ = [
     "default_model_path",
     "get_embedder",
     "labels_sha256",
+    "read_shipped",
+    "ship_embeddings",
 ]
 
 #: Name of the bundled default model, accepted wherever an embedder is named.
@@ -209,13 +211,18 @@ class Embedder:
         return root / _CACHE_SUBDIR / f"{key}-{name}.npy"
 
     def embed_contexts(self, contexts: Sequence[Sequence[str]], *, cache_dir: str | os.PathLike | None = None,
-                       use_cache: bool = True, progress: bool = False) -> np.ndarray:
+                       use_cache: bool = True, progress: bool = False,
+                       shipped: str | os.PathLike | None = None) -> np.ndarray:
         """One vector per concept: the normalised mean embedding of its example contexts,
         ``(len(contexts), dim)`` float32, zero rows for concepts without contexts; cached on disk
-        like label embeddings (keyed by the embedder and every context)."""
+        like label embeddings (keyed by the embedder and every context). ``shipped``: a folder of
+        embeddings shipped with a dictionary (:func:`read_shipped`), read first."""
         contexts = [[str(t) for t in group if str(t).strip()] for group in contexts]
         key = hashlib.sha256(json.dumps(contexts, ensure_ascii=False).encode("utf-8")).hexdigest()
         path = self._cache_file(f"contexts-{key[:32]}", cache_dir)
+        cached = read_shipped(shipped, path.name, len(contexts)) if use_cache and shipped else None
+        if cached is not None:
+            return cached
         cached = _read_cached(path, len(contexts)) if use_cache else None
         if cached is not None:
             return cached
@@ -246,15 +253,20 @@ class Embedder:
         return vectors
 
     def embed_labels(self, labels: Sequence[str], *,
-                     cache_dir: str | os.PathLike | None = None, use_cache: bool = True) -> np.ndarray:
+                     cache_dir: str | os.PathLike | None = None, use_cache: bool = True,
+                     shipped: str | os.PathLike | None = None) -> np.ndarray:
         """Embeddings of a dictionary's label list, ``(len(labels), dim)``, cached on disk.
 
         Empty labels (dead or unlabelled concepts) get zero rows, so their
         cosine similarity to anything is 0. A cache file that cannot be read or
-        has the wrong shape is recomputed and rewritten.
+        has the wrong shape is recomputed and rewritten. ``shipped``: a folder of
+        embeddings shipped with a dictionary (:func:`read_shipped`), read first.
         """
         labels = [str(label) for label in labels]
         path = self.cache_path(labels, cache_dir)
+        cached = read_shipped(shipped, path.name, len(labels)) if use_cache and shipped else None
+        if cached is not None:
+            return cached
         cached = _read_cached(path, len(labels)) if use_cache else None
         if cached is not None:
             return cached
@@ -275,6 +287,50 @@ def _read_cached(path: Path, n_rows: int) -> np.ndarray | None:
     if cached.dtype == np.float32 and cached.ndim == 2 and cached.shape[0] == n_rows:
         return cached
     return None
+
+
+#: The index of a folder of shipped embeddings: ``{"files": {name: sha256}, "embedder": identity}``.
+SHIPPED_INDEX = "embeddings.json"
+_MAX_INDEX_BYTES = 1 << 20
+
+
+def read_shipped(folder: str | os.PathLike | None, name: str, n_rows: int) -> np.ndarray | None:
+    """An embedding file shipped with a dictionary, or None.
+
+    Files carry the name the cache would give them (the embedder's identity and the sha256 of the
+    texts embedded), so a file is found only for the very texts and embedder it was computed from;
+    it is used only when its sha256 is the one ``embeddings.json`` records, so a damaged or edited
+    file is never read (the texts are embedded afresh instead)."""
+    if folder is None:
+        return None
+    folder = Path(folder)
+    path, index = folder / name, folder / SHIPPED_INDEX
+    try:
+        if not path.is_file() or not index.is_file() or index.stat().st_size > _MAX_INDEX_BYTES:
+            return None
+        recorded = (json.loads(index.read_bytes()).get("files") or {}).get(name)
+        if not isinstance(recorded, str) or sha256_file(path) != recorded:
+            return None
+    except (OSError, ValueError, AttributeError):
+        return None
+    return _read_cached(path, n_rows)
+
+
+def ship_embeddings(cache_files: Sequence[Path], folder: str | os.PathLike, embedder_identity: str) -> dict:
+    """Copy embedding cache files into ``folder`` (a dictionary's ``embeddings/``) and write their
+    index with each file's sha256. Returns the index."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for src in sorted(set(Path(p) for p in cache_files)):
+        raw = src.read_bytes()
+        atomic_write_bytes(folder / src.name, raw)
+        files[src.name] = hashlib.sha256(raw).hexdigest()
+    index = {"embedder": embedder_identity, "files": files,
+             "what": "concept embeddings (label, top contexts, top tokens) of this dictionary, named as "
+                     "cg_gov's cache names them; used when their sha256 matches"}
+    atomic_write_bytes(folder / SHIPPED_INDEX, json.dumps(index, indent=1, sort_keys=True).encode())
+    return index
 
 
 def _write_cached(path: Path, vectors: np.ndarray) -> None:

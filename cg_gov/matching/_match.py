@@ -163,7 +163,7 @@ def profile_signals(profile: Any, labels: Sequence[str], *, embedder: Embedder |
                     contrast_families: bool = False,
                     concept_info: Sequence[Mapping[str, Any]] | None = None,
                     readings: Sequence[str] = DEFAULT_READINGS,
-                    progress: bool = False) -> ProfileSignals:
+                    progress: bool = False, shipped: str | os.PathLike | None = None) -> ProfileSignals:
     """Label similarity, opposites margin and exemplar evidence of every concept for every family.
 
     :func:`match_profile` selects from these; the calibration code scores labelled
@@ -181,7 +181,7 @@ def profile_signals(profile: Any, labels: Sequence[str], *, embedder: Embedder |
     texts_of_labels = [label_text(label) for label in labels]
     live = np.array([bool(t) for t in texts_of_labels], dtype=bool)
     reading_vectors = concept_readings(emb, labels, concept_info, readings=readings, cache_dir=cache_dir,
-                                       progress=progress)
+                                       progress=progress, shipped=shipped)
     reading_has = [np.abs(v).sum(axis=1) > 0 for v in reading_vectors]
 
     warnings: list[str] = []
@@ -259,7 +259,7 @@ def _context_text(text: str) -> str:
 
 def concept_readings(emb: Embedder, labels: Sequence[str], concept_info: Sequence[Mapping[str, Any]] | None,
                      *, readings: Sequence[str] = DEFAULT_READINGS, cache_dir: str | os.PathLike | None = None,
-                     progress: bool = False) -> list[np.ndarray]:
+                     progress: bool = False, shipped: str | os.PathLike | None = None) -> list[np.ndarray]:
     """Unit vectors describing each concept, one ``(C, dim)`` array per available reading:
 
     - ``label``: the label (:func:`~cg_gov.matching.label_text`);
@@ -267,7 +267,8 @@ def concept_readings(emb: Embedder, labels: Sequence[str], concept_info: Sequenc
     - ``tokens``: its top tokens (``top_tokens``), joined by commas.
 
     Rows are zero where a concept lacks the reading; a reading no concept has is dropped.
-    Embeddings are cached under ``cache_dir``.
+    Embeddings are cached under ``cache_dir``; ``shipped`` is a folder of embeddings shipped with
+    the dictionary (:attr:`ConceptDictionary.embeddings_dir`), read first when their hashes match.
     """
     unknown = sorted(set(readings) - set(READINGS))
     if unknown:
@@ -278,19 +279,19 @@ def concept_readings(emb: Embedder, labels: Sequence[str], concept_info: Sequenc
     out = []
     for reading in readings:
         if reading == "label":
-            vec = emb.embed_labels([label_text(label) for label in labels], cache_dir=cache_dir)
+            vec = emb.embed_labels([label_text(label) for label in labels], cache_dir=cache_dir, shipped=shipped)
         elif reading == "contexts":
             groups = [[_context_text(t) for t in (row.get("examples") or [])] if labels[i] else []
                       for i, row in enumerate(info)]
             if not any(groups):
                 continue
-            vec = emb.embed_contexts(groups, cache_dir=cache_dir, progress=progress)
+            vec = emb.embed_contexts(groups, cache_dir=cache_dir, progress=progress, shipped=shipped)
         else:
             texts = [", ".join(str(t).strip() for t in (row.get("top_tokens") or [])[:5] if str(t).strip())
                      if labels[i] else "" for i, row in enumerate(info)]
             if not any(texts):
                 continue
-            vec = emb.embed_labels(texts, cache_dir=cache_dir)
+            vec = emb.embed_labels(texts, cache_dir=cache_dir, shipped=shipped)
         out.append(np.asarray(vec, dtype=np.float64))
     return out
 
@@ -344,7 +345,7 @@ def match_profile(profile: Any, labels: Sequence[str], *, embedder: Embedder | s
                   dictionary_identity: str | None = None,
                   defaults: Mapping[str, Any] | None = None,
                   concept_info: Sequence[Mapping[str, Any]] | None = None,
-                  progress: bool = False) -> ProfileMatch:
+                  progress: bool = False, shipped: str | os.PathLike | None = None) -> ProfileMatch:
     """Match every family of ``profile`` to concepts of a dictionary with these ``labels``.
 
     ``labels`` has one entry per concept ("" for dead or unlabelled ones, which
@@ -377,7 +378,8 @@ def match_profile(profile: Any, labels: Sequence[str], *, embedder: Embedder | s
         _check_pins(profile, index, family, n_concepts)
     signals = profile_signals(profile, labels, embedder=embedder, exemplar_activations=exemplar_activations,
                               reference_mean=reference_mean, cache_dir=cache_dir,
-                              min_specificity=min_specificity, concept_info=concept_info, progress=progress)
+                              min_specificity=min_specificity, concept_info=concept_info, progress=progress,
+                              shipped=shipped)
     emb, live, warnings = signals.embedder, signals.live, list(signals.warnings)
     exemplar_weight = weight_default
     margin_warning = float(settings.margin_warning)
@@ -437,6 +439,8 @@ def match_profile(profile: Any, labels: Sequence[str], *, embedder: Embedder | s
         concepts = [concept(c, chosen[c] / total if total > 0 else 0.0)
                     for c in sorted(chosen, key=lambda c: (-chosen[c], c))]
         aside = [concept(c, 0.0) for c in set_aside]
+    ``shipped``: the dictionary's shipped concept embeddings
+    (:attr:`ConceptDictionary.embeddings_dir`), used where their hashes match.
         family_warnings = []
         for cm in concepts:
             if cm.low_margin:
