@@ -13,9 +13,7 @@ import shutil
 import signal
 from pathlib import Path
 
-import pytest
-
-from _hostile import FIXTURES, assert_one_error, run_cli, snapshot
+from _hostile import FIXTURES, assert_one_error, run_batch, run_cli, snapshot
 
 OWNED = ("findings.json", "manifest.json", "report.html", "report.pdf")
 OLD = {name: f"old {name}\n".encode() for name in OWNED}
@@ -166,17 +164,19 @@ def test_rerendering_in_place_keeps_the_findings_it_read_byte_for_byte(tmp_path)
     assert (folder / "findings.json").read_bytes() == findings
 
 
-@pytest.mark.parametrize("case", ["a file", "under a file"])
-def test_out_that_cannot_be_a_folder_is_refused_before_anything_runs(tmp_path, case):
+def test_out_that_cannot_be_a_folder_is_refused_before_anything_runs(tmp_path):
     src = tmp_path / "src"
     src.mkdir()
     (src / "findings.json").write_bytes((FIXTURES / "findings" / "support_assistant.json").read_bytes())
     (src / "manifest.json").write_text("{}")
     (tmp_path / "taken").write_text("a file\n")
-    out = tmp_path / "taken" if case == "a file" else tmp_path / "taken" / "report"
     before = snapshot(tmp_path)
-    run = run_cli("report", str(src), "--out", str(out), cwd=tmp_path, timeout=60)
-    assert_one_error(run, str(tmp_path / "taken"), "--out", "choose a folder")
+    runs = run_batch({"a file": ["report", str(src), "--out", str(tmp_path / "taken")],
+                      "under a file": ["report", str(src), "--out", str(tmp_path / "taken" / "report")],
+                      "diff out a file": ["diff", str(src), str(src), "--out", str(tmp_path / "taken")]},
+                     cwd=tmp_path, timeout=60)
+    for run in runs.values():
+        assert_one_error(run, str(tmp_path / "taken"), "--out", "choose a folder")
     assert snapshot(tmp_path) == before
 
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-
 from _hostile import assert_one_error, run_batch, snapshot
 
 LAUGHS = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
@@ -88,24 +86,27 @@ def test_digit_separators_and_float_versions_are_refused_with_the_fix(audit_dir,
     assert_one_error(runs["1_0"], "audit.yaml:", "scoring.n_min:", "'1_0' is not a number here", "e.g. 10")
 
 
-@pytest.mark.parametrize("case", ["a file", "under a file", "unwritable"])
-def test_report_out_that_cannot_be_written_is_found_by_validate(audit_dir, tmp_path, case):
-    if case == "unwritable" and os.geteuid() == 0:
-        pytest.skip("root writes to any folder")
+def test_report_out_that_cannot_be_written_is_found_by_validate(audit_dir, tmp_path):
     (audit_dir / "taken").write_text("a file\n")
     locked = audit_dir / "locked"
     locked.mkdir()
-    out = {"a file": "taken", "under a file": "taken/report", "unwritable": "locked/report"}[case]
-    spec = audit_dir / "audit.yaml"
-    spec.write_text(spec.read_text() + f"report:\n  out: {out}\n")
-    line_no = spec.read_text().splitlines().index(f"  out: {out}") + 1
+    cases = {"a file": "taken", "under a file": "taken/report"}
+    if os.geteuid() != 0:  # root writes to any folder
+        cases["unwritable"] = "locked/report"
+    specs = {}
+    for case, out in cases.items():
+        spec = audit_dir / f"out-{case.replace(' ', '-')}.yaml"
+        spec.write_text((audit_dir / "audit.yaml").read_text() + f"report:\n  out: {out}\n")
+        specs[case] = (spec, spec.read_text().splitlines().index(f"  out: {out}") + 1)
     locked.chmod(0o500)
     try:
         before = snapshot(tmp_path)
-        runs = run_batch({"validate": ["validate", str(spec)], "audit": ["audit", str(spec)]}, cwd=tmp_path,
-                         timeout=60)
-        for name in ("validate", "audit"):
-            assert_one_error(runs[name], f"audit.yaml:{line_no}: report.out:", "for report.out or --out")
+        runs = run_batch({f"{command} {case}": [command, str(spec)] for case, (spec, _) in specs.items()
+                          for command in ("validate", "audit")}, cwd=tmp_path, timeout=60)
+        for case, (spec, line_no) in specs.items():
+            for command in ("validate", "audit"):
+                assert_one_error(runs[f"{command} {case}"], f"{spec.name}:{line_no}: report.out:",
+                                 "for report.out or --out")
         assert snapshot(tmp_path) == before
     finally:
         locked.chmod(0o700)
