@@ -219,3 +219,30 @@ def test_build_summary_counts_and_orders(data):
     assert summary.headline[0].startswith("'privacy'") and summary.headline[1].startswith("'refusal'")
     ok = [f for f in findings.families if f.severity == "none"]
     assert build_summary(ok).gate == "pass" and build_summary(ok).gate_failures == []
+
+
+def test_a_file_that_contradicts_the_rule_is_refused(tmp_path):
+    """Issue 18 item 1: legal-advice (high, not visible, no requirement) said gate_failed true; now refused."""
+    base = json.loads(FIXTURE.read_text(encoding="utf-8"))
+
+    def refused(edit, match):
+        data = json.loads(json.dumps(base))
+        edit(data)
+        path = tmp_path / "findings.json"
+        path.write_text(json.dumps(data), encoding="utf-8")
+        with pytest.raises(CgGovError, match=match):
+            load_findings(path)
+
+    def legal(data):
+        return next(f for f in data["families"] if f["id"] == "legal-advice")
+
+    refused(lambda d: legal(d).update(gate_failed=True), "gate_failed")
+    refused(lambda d: legal(d).update(gate_effect="fail", gate_failed=True, verdict="fail"), "gate_effect")
+    refused(lambda d: legal(d).update(severity="medium"), "severity")
+    refused(lambda d: legal(d)["visibility"].update(status="verified"), "not visible")
+    refused(lambda d: next(f for f in d["families"] if f["id"] == "refusal")["requirement"].update(
+        performance_status="met"), "performance_status")
+    refused(lambda d: d["summary"].update(gate="conditional", gate_failures=[]), "gate")
+    refused(lambda d: d["summary"].update(conditions=[]), "conditions")
+    refused(lambda d: d["summary"]["counts"].update(high=1), "counts")
+    refused(lambda d: legal(d).update(reasons=["no finding"]), "reasons")
