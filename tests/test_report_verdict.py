@@ -423,3 +423,21 @@ def test_cg_gov_report_re_renders_without_the_audit(tmp_path, monkeypatch):
     assert rc == (1 if findings.summary.gate == "fail" else 0)
     expected = render_report_files(findings, json.loads((folder / "manifest.json").read_text()), ("html",))
     assert (out / "report.html").read_bytes() == expected[0][2]
+
+
+def test_ranked_by_lift_keeps_only_significant_supported_labelled_concepts():
+    import pandas as pd
+    from cg_gov.findings._derive import ranked_by_lift
+
+    ov = pd.DataFrame({
+        "lift": [-0.3, -0.2, -0.1, 0.2, 0.3, -0.5, 0.4],
+        "lift_ci_low": [-0.4, -0.3, -0.2, 0.1, 0.2, -0.6, -0.1],
+        "lift_ci_high": [-0.2, -0.1, 0.05, 0.3, 0.4, -0.4, 0.9],
+        "lift_q": [0.01, 0.02, 0.01, 0.01, 0.2, 0.001, 0.01],
+        "n_supported_benchmarks": [3, 3, 3, 3, 3, 1, 3],
+        "chi_model": [0.0, 0.1, 0.2, 0.9, 1.0, 0.0, 1.0],
+    })
+    labels = ["a", "b", "c", "d", "e", "f", ""]
+    weakest, strongest = ranked_by_lift(ov, labels, min_benchmarks=2, alpha=0.05)
+    # 2: interval crosses 0; 4: q too high; 5: one benchmark only; 6: unlabelled (and crosses 0)
+    assert weakest == [0, 1] and strongest == [3]
