@@ -25,6 +25,15 @@ MEM_LIMIT = 1536 << 20
 #: Peak resident memory every case must stay under.
 PEAK_LIMIT_MB = 1024
 
+#: Prepended to every child: at exit it writes its peak resident memory (VmHWM, kB) where asked.
+_HWM = """import atexit as _atexit, os as _os
+def _hwm():
+    for _line in open("/proc/self/status"):
+        if _line.startswith("VmHWM:"):
+            open(_os.environ["CG_GOV_HOSTILE_HWM"], "w").write(_line.split()[1])
+_atexit.register(_hwm)
+"""
+
 CLI = "import sys\nfrom cg_gov.cli import main\nsys.exit(main(sys.argv[1:]))\n"
 
 
@@ -60,8 +69,11 @@ def run_python(code: str, *args: str, cwd: Path, env: dict[str, str] | None = No
         resource.setrlimit(resource.RLIMIT_AS, (mem_limit, mem_limit))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
+    hwm_file = Path(tempfile.mkstemp(prefix="cg-gov-hwm-")[1])
     full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(REPO),
-                "CG_GOV_CACHE": str(cwd / ".cache"), **(env or {})}
+                "CG_GOV_CACHE": str(cwd / ".cache"), "CG_GOV_HOSTILE_HWM": str(hwm_file), **(env or {})}
+    batch = code is BATCH
+    code = _HWM + code
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "-c", code, *args], cwd=cwd, env=full_env, stdout=out,
@@ -80,10 +92,15 @@ def run_python(code: str, *args: str, cwd: Path, env: dict[str, str] | None = No
         seconds = time.perf_counter() - t0
         out.seek(0)
         err.seek(0)
+        # the child's own peak (VmHWM, written at exit); when it was killed, wait4's figure, which
+        # also counts the pytest process it was forked from, so it only bounds the peak from above
+        own = hwm_file.read_text().strip()
+        hwm_file.unlink()
+        peak = int(own) / 1024 if own else usage.ru_maxrss / 1024
         run = Run(proc.returncode, out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace"),
-                  usage.ru_maxrss / 1024, seconds)
+                  peak, seconds)
     assert seconds < timeout, f"timed out after {timeout}s: {run.stderr[-2000:]}"
-    if code is not BATCH:
+    if not batch:
         _record(" ".join(a[:80] for a in args) or code.strip().splitlines()[-1][:80], run)
     return run
 
@@ -107,10 +124,10 @@ def run_cli(*args: str, cwd: Path, **kwargs) -> Run:
 
 
 #: Runs several cg-gov command lines in one bounded child (an interpreter starts in seconds on a busy
-#: machine): per case its exit code, stdout, stderr, seconds and the peak RSS so far (peak RSS only
-#: grows, so each case's figure bounds its own peak).
+#: machine): per case its exit code, stdout, stderr, seconds and the child's peak RSS so far (VmHWM
+#: only grows, so each case's figure bounds its own peak).
 BATCH = """
-import contextlib, io, json, os, resource, sys, time
+import contextlib, io, json, os, sys, time
 from cg_gov.cli import main
 cases = json.loads(sys.argv[1])
 results = {}
@@ -129,8 +146,8 @@ for name, (argv, env) in cases.items():
             os.environ.pop(k, None)
         else:
             os.environ[k] = v
-    results[name] = [rc, out.getvalue()[-20000:], err.getvalue()[-20000:],
-                     resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, time.perf_counter() - t0]
+    hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+    results[name] = [rc, out.getvalue()[-20000:], err.getvalue()[-20000:], hwm / 1024, time.perf_counter() - t0]
 print("\x1e" + json.dumps(results))
 """
 
