@@ -73,6 +73,7 @@ Where the engine goes beyond or departs from method.md:
 """
 from cg_gov.scoring._concepts import ConceptScores, score_concepts
 from cg_gov.scoring._families import score_families
+from cg_gov.scoring._paired import paired_differences
 from cg_gov.scoring._robustness import adversarial_removal, subsampling_robustness
 from cg_gov.scoring._settings import ScoringSettings
 from cg_gov.scoring._stats import benjamini_hochberg
@@ -82,6 +83,7 @@ __all__ = [
     "ScoringSettings",
     "adversarial_removal",
     "benjamini_hochberg",
+    "paired_differences",
     "score_concepts",
     "score_families",
     "subsampling_robustness",
