@@ -339,6 +339,54 @@ def clean_stale_outputs(target: str | os.PathLike, owned: set[str] | frozenset[s
         shutil.rmtree(entry, ignore_errors=True)
 
 
+def _write_in_place(target: Path, files: dict[str, bytes], owned: set[str]) -> Path:
+    """The fallback of :func:`write_folder` for the folder the process stands in: every file is
+    written beside its place first, then the renames and removals run with SIGINT and SIGTERM held
+    back, so only a SIGKILL in those few milliseconds can leave a mix."""
+    import signal
+    import threading
+
+    from cg_gov.errors import CgGovError
+
+    temps: dict[str, Path] = {}
+    try:
+        for name, data in files.items():
+            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=target)
+            temps[name] = Path(tmp)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
+        blocked = threading.current_thread() is threading.main_thread() and hasattr(signal, "pthread_sigmask")
+        if blocked:
+            old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            for name in sorted(owned - set(files)):
+                try:
+                    (target / name).unlink()
+                except FileNotFoundError:
+                    pass
+            for name, tmp in temps.items():
+                os.replace(tmp, target / name)
+            _fsync_dir(target)
+        finally:
+            if blocked:
+                signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+    except OSError as exc:
+        raise CgGovError(f"cannot write the folder: {exc.strerror or exc}", file=str(target),
+                         hint="check that the folder is writable and the disk is not full") from None
+    finally:
+        for tmp in temps.values():
+            try:
+                tmp.unlink()
+            except FileNotFoundError:
+                pass
+    return target
+
+
 def write_folder(target: str | os.PathLike, files: dict[str, bytes], owned: set[str] | frozenset[str]) -> Path:
     """Make ``target`` hold exactly the cg_gov outputs ``files`` (name -> bytes), as one change.
 
@@ -346,7 +394,8 @@ def write_folder(target: str | os.PathLike, files: dict[str, bytes], owned: set[
     (an atomic exchange where the system has one): an interruption at any point leaves either
     the old set or the new set, never a mix. Files named in ``owned`` (the outputs a command may
     write) that the new set lacks do not survive; anything else in the folder is kept.
-    Leftovers of an interrupted earlier run are cleaned first.
+    Leftovers of an interrupted earlier run are cleaned first. The folder the process stands in
+    (``cg-gov report .``) is not swapped but written file by file (:func:`_write_in_place`).
     """
     import shutil
     import signal
@@ -358,6 +407,10 @@ def write_folder(target: str | os.PathLike, files: dict[str, bytes], owned: set[
     check_out_dir(target)
     owned = set(owned) | set(files)
     clean_stale_outputs(target, owned)
+    cwd = Path(os.path.abspath(os.getcwd()))
+    if target.is_dir() and (cwd == target or target in cwd.parents):
+        # swapping the folder a shell stands in would leave that shell in a deleted folder
+        return _write_in_place(target, files, owned)
     target.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{target.name}{_STAGING}{os.getpid()}-", dir=target.parent))
     ready = stage.with_name(stage.name + ".ready")

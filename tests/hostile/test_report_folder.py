@@ -19,10 +19,11 @@ OWNED = ("findings.json", "manifest.json", "report.html", "report.pdf")
 OLD = {name: f"old {name}\n".encode() for name in OWNED}
 NEW = {"findings.json": b'{"new": true}\n', "manifest.json": b'{"new": "manifest"}\n'}  # a json-only run
 
-def _faulty_write(target: Path, k: int, sig: int) -> tuple[int, int]:
+def _faulty_write(target: Path, k: int, sig: int, inside: bool = False) -> tuple[int, int]:
     """write_folder (a json-only run) in a forked child whose k-th file-system step (rename, link,
     fsync, chmod, the atomic exchange) first sends ``sig`` to the child itself.
-    Returns (exit status as a code, steps counted)."""
+    ``inside``: the child stands in the folder (``cg-gov report .``). Returns (exit status as a
+    code, steps counted)."""
     import cg_gov.io as cio
 
     read, write = os.pipe()
@@ -43,7 +44,9 @@ def _faulty_write(target: Path, k: int, sig: int) -> tuple[int, int]:
                     return fn(*a, **kw)
                 return inner
 
-            for name in ("rename", "link", "fsync", "chmod", "symlink"):
+            if inside:
+                os.chdir(target)
+            for name in ("rename", "replace", "unlink", "link", "fsync", "chmod", "symlink"):
                 setattr(os, name, wrap(getattr(os, name)))
             cio._rename_exchange = wrap(cio._rename_exchange)
             try:
@@ -108,6 +111,30 @@ def test_fault_at_every_step_leaves_the_old_or_the_new_set(tmp_path):
             assert sorted(p.name for p in case.iterdir()) == ["report"], (sig, k, list(case.iterdir()))
     # both outcomes occur: the swap is the one step that changes what the folder holds
     assert outcomes["old"] and outcomes["new"], outcomes
+
+
+def test_the_folder_a_run_stands_in_is_written_in_place_and_signals_wait(tmp_path):
+    """`cg-gov report .` from inside the report folder: the folder is not swapped (a shell standing in
+    it would be left in a deleted folder); SIGINT and SIGTERM at any step leave the old or the new set."""
+    from cg_gov.io import write_folder
+
+    probe = tmp_path / "probe"
+    _old_folder(probe)
+    code, steps = _faulty_write(probe, 10**6, signal.SIGKILL, inside=True)
+    assert code == 0 and _owned(probe) == NEW
+    inode = probe.stat().st_ino
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        for k in range(1, steps + 1):
+            target = tmp_path / f"{sig.name}-{k}"
+            _old_folder(target)
+            inode = target.stat().st_ino
+            code, _ = _faulty_write(target, k, sig, inside=True)
+            assert code != 3, (sig, k)
+            assert _owned(target) in (OLD, NEW), (sig, k, sorted(_owned(target)))
+            assert target.stat().st_ino == inode  # the same folder, not a swapped-in one
+            _assert_user_files(target)
+            write_folder(target, NEW, set(OWNED))
+            assert sorted(p.name for p in target.iterdir() if p.name.startswith(".")) == []
 
 
 def test_signals_during_a_real_report_run_leave_one_set(tmp_path):
