@@ -18,6 +18,7 @@ from typing import Any, Iterable, Mapping
 
 from cg_gov.errors import CgGovError
 from cg_gov.findings import Findings, Manifest, findings_to_json
+from cg_gov.findings._manifest import portable_paths
 from cg_gov.io import canonical_json, write_folder
 from cg_gov.report.pdf import PdfAttachment, html_to_pdf, svg_data_uri
 from cg_gov.report.view import build_view
@@ -130,7 +131,8 @@ def render_report_files(findings: Findings | Mapping[str, Any], manifest: Manife
                          hint=f"choose among {', '.join(FORMATS)}")
     if not isinstance(findings, Findings):
         findings = Findings.model_validate(findings)
-    manifest = manifest.to_json() if isinstance(manifest, Manifest) else dict(manifest)
+    # no absolute path of the machine that ran the audit reaches the report (nor its attachments)
+    manifest = manifest.to_json() if isinstance(manifest, Manifest) else portable_paths(dict(manifest))
     findings_text = findings_to_json(findings)
     manifest_text = canonical_json(manifest)
     created = manifest_created(manifest)
@@ -139,8 +141,13 @@ def render_report_files(findings: Findings | Mapping[str, Any], manifest: Manife
         files.append(("json", "findings.json", findings_text.encode("utf-8")))
         files.append(("manifest", "manifest.json", manifest_text.encode("utf-8")))
     if "html" in formats or "pdf" in formats:
-        view = build_view(findings, manifest)
-        html, uris = render_html(view, "report.html.j2", template_dir,
+        if findings.models:  # a vendor audit: the comparison form (cg_gov.report.vendor)
+            from cg_gov.report.vendor import build_vendor_view
+
+            view, template = build_vendor_view(findings, manifest), "vendor.html.j2"
+        else:
+            view, template = build_view(findings, manifest), "report.html.j2"
+        html, uris = render_html(view, template, template_dir,
                                  created.isoformat() if created else None)
         if "html" in formats:
             files.append(("html", "report.html", html.encode("utf-8")))
