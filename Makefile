@@ -9,7 +9,7 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: venv report test clean
+.PHONY: venv report test test-fast clean
 
 $(VENV)/.stamp-base: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,12 @@ report: $(VENV)/.stamp-base
 
 test: $(VENV)/.stamp-test
 	$(PY) -m pytest -q
+
+# The fast lane: every test not marked slow. Slow = runs the embedded language model (a test that
+# loads it unmarked fails, tests/conftest.py), an end-to-end audit, or embeds hundreds of texts.
+# `make test` (the full suite) stays the CI command.
+test-fast: $(VENV)/.stamp-test
+	$(PY) -m pytest -q -m "not slow"
 
 clean:
 	rm -rf $(VENV)

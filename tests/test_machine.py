@@ -47,6 +47,7 @@ def test_a_corrupt_decision_file_is_measured_again(tmp_path):
     assert chosen["dtype"]["from"] == "measured"
 
 
+@pytest.mark.slow
 def test_auto_extracts_at_the_chosen_dtype_and_shares_its_cache(small_dictionary, tmp_path):
     import torch
 
