@@ -138,3 +138,106 @@ def test_too_few_common_items_give_no_difference():
     abar, scores, bench, weights = _data(n_models=2)
     out = paired_differences(abar, scores, bench, weights, n_min=10_000, n_bootstrap=10, seed=0)
     assert out["difference"].isna().all() and not out["significant"].any()
+
+
+# --- the multi-model audit spec -------------------------------------------------------------------
+
+import json  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from cg_gov.errors import CgGovError, SpecError, SpecErrorGroup  # noqa: E402
+from cg_gov.evals import read_audit  # noqa: E402
+from cg_gov.findings import Findings, ModelResult, load_findings  # noqa: E402
+from cg_gov.findings.diff import select_model  # noqa: E402
+
+PROFILE = Path(__file__).resolve().parents[1] / "specs" / "profiles" / "customer-support.yaml"
+
+
+def _log(path: Path, ids, score) -> str:
+    path.write_text("".join(json.dumps({"id": i, "input": f"question {i}", "score": score}) + "\n" for i in ids))
+    return path.name
+
+
+def _vendor(tmp_path: Path, *, gemma_ids=("a", "b", "c"), extra=None, both=False, drop_log=False) -> Path:
+    ids = ("a", "b", "c")
+    logs_a = {"qa": _log(tmp_path / "qa-a.jsonl", ids, 1), "mc": _log(tmp_path / "mc-a.jsonl", ids, 0)}
+    logs_b = {"qa": _log(tmp_path / "qa-b.jsonl", gemma_ids, 0), "mc": _log(tmp_path / "mc-b.jsonl", ids, 1)}
+    if extra:
+        logs_b[extra] = "qa-b.jsonl"
+    if drop_log:
+        del logs_b["mc"]
+    lines = ["audit: vendor-test", f"profile: {PROFILE}"] + (["model: one"] if both else []) + ["models:"]
+    for name, logs in (("model-a", logs_a), ("model-b", logs_b)):
+        lines += [f"  - name: {name}", "    logs:"] + [f"      {k}: {v}" for k, v in logs.items()]
+    lines += ["benchmarks:", "  - {name: qa, format: jsonl}", "  - {name: mc, format: jsonl}"]
+    spec = tmp_path / "vendor.yaml"
+    spec.write_text("\n".join(lines) + "\n")
+    return spec
+
+
+def _messages(exc: CgGovError) -> list[str]:
+    errors = exc.errors if isinstance(exc, SpecErrorGroup) else [exc]
+    return [str(e) for e in errors]
+
+
+def test_a_vendor_spec_reads_each_models_items_aligned(tmp_path):
+    inputs = read_audit(_vendor(tmp_path, gemma_ids=("c", "b", "a")))
+    assert list(inputs.models) == ["model-a", "model-b"]
+    a, b = inputs.models.values()
+    assert [(x.benchmark, x.id) for x in a] == [(x.benchmark, x.id) for x in b]
+    assert {x.score for x in a if x.benchmark == "qa"} == {1.0} and {x.score for x in b if x.benchmark == "qa"} == {0.0}
+    assert inputs.spec.for_model("model-b").benchmarks[0].log == "qa-b.jsonl"
+
+
+def test_a_missing_or_extra_item_is_located_and_named(tmp_path):
+    with pytest.raises(CgGovError) as info:
+        read_audit(_vendor(tmp_path, gemma_ids=("a", "b", "z")))
+    text = "\n".join(_messages(info.value))
+    assert "models[1].logs.qa" in text
+    assert "model 'model-b', benchmark 'qa': lacks item id 'c'" in text
+    assert "model 'model-b', benchmark 'qa': has an extra item id 'z'" in text
+
+
+def test_model_logs_must_match_the_benchmarks(tmp_path):
+    with pytest.raises(SpecError) as info:
+        read_audit(_vendor(tmp_path, drop_log=True))
+    assert "model 'model-b' has no log for benchmark 'mc'" in str(info.value)
+    assert "models[1].logs" in str(info.value)
+    with pytest.raises(SpecError) as info:
+        read_audit(_vendor(tmp_path, extra="other"))
+    assert "names a log for 'other', which is not a benchmark of the suite" in str(info.value)
+    with pytest.raises(SpecError) as info:
+        read_audit(_vendor(tmp_path, both=True))
+    assert "not both" in str(info.value)
+
+
+def test_a_single_model_spec_still_needs_each_log(tmp_path):
+    _log(tmp_path / "qa.jsonl", ("a",), 1)
+    spec = tmp_path / "one.yaml"
+    spec.write_text(f"audit: one\nmodel: m\nprofile: {PROFILE}\nbenchmarks:\n  - {{name: qa, format: jsonl}}\n")
+    with pytest.raises(SpecError) as info:
+        read_audit(spec)
+    assert "benchmark 'qa' needs 'log'" in str(info.value) and "benchmarks[0].log" in str(info.value)
+
+
+FIXTURE = Path(__file__).parent / "fixtures" / "findings" / "support_assistant.json"
+
+
+def test_findings_without_models_have_no_vendor_keys_and_diff_picks_a_model():
+    from cg_gov.findings import findings_to_dict
+
+    single = load_findings(FIXTURE)
+    assert "models" not in findings_to_dict(single) and "comparisons" not in findings_to_dict(single)
+    worse = [f.model_copy(update={"description": "b"}) for f in single.families]
+    vendor = single.model_copy(update={"models": [
+        ModelResult(name="a", summary=single.summary, families=single.families),
+        ModelResult(name="b", sha256="0" * 64, summary=single.summary, families=worse)], "comparisons": []})
+    again = Findings.model_validate(findings_to_dict(vendor))
+    assert [m.name for m in again.models] == ["a", "b"]
+    with pytest.raises(CgGovError, match="pass --model NAME"):
+        select_model(again, None, "x/findings.json")
+    with pytest.raises(CgGovError, match="no model 'c'"):
+        select_model(again, "c", "x/findings.json")
+    picked = select_model(again, "b", "x/findings.json")
+    assert picked.audit.model == "b" and picked.models is None and picked.families[0].description == "b"
+    assert select_model(single, None, "y") is single

@@ -20,6 +20,8 @@ def add_parser(commands) -> None:
     p.add_argument("--formats", default="json,html,pdf", help="formats written with --out (default json,html,pdf)")
     p.add_argument("--template-dir", default=None, metavar="DIR",
                    help="folder with templates overriding the package's (diff.html.j2, report.css)")
+    p.add_argument("--model", metavar="NAME", default=None,
+                   help="for a vendor audit (several models): the model whose findings are compared")
     p.set_defaults(handler=run)
 
 
@@ -51,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         from cg_gov.io import check_out_dir
 
         check_out_dir(args.out, what="diff folder", key="--out")
-    result = diff_paths(args.old, args.new, threshold=args.threshold)
+    result = diff_paths(args.old, args.new, threshold=args.threshold, model=args.model)
     if args.out:
         formats = [f.strip() for f in args.formats.split(",") if f.strip()]
         for path in render_diff(result, args.out, formats, args.template_dir).values():

@@ -30,6 +30,9 @@ class AuditInputs:
     """The benchmarks' items, in the spec's order."""
     workload: list[Item] | None
     """The workload sample (``reference:``), when the spec names one."""
+    models: dict[str, list[Item]] | None = None
+    """A vendor audit's items per model, in the spec's order of models; each list in the order of
+    ``items`` (which are the first model's): the same benchmarks and ids, each model's scores."""
 
 
 def _read_logs(path: Path, spec: AuditSpec) -> tuple[list[Item], list[Item] | None, list[SpecError]]:
@@ -60,16 +63,65 @@ def _read_logs(path: Path, spec: AuditSpec) -> tuple[list[Item], list[Item] | No
     return items, workload, errors
 
 
+def _read_models(path: Path, spec: AuditSpec) -> tuple[list[Item], list[Item] | None,
+                                                       dict[str, list[Item]], list[SpecError]]:
+    """Each model's items of a vendor audit, aligned on the first model's (benchmark, id) order.
+
+    A missing or extra item is an error located at the model's log of that benchmark, naming the
+    model, the benchmark and the id."""
+    doc = read_spec_document(path)
+    by_model: dict[str, list[Item]] = {}
+    errors: list[SpecError] = []
+    workload = None
+    for m in spec.models or []:
+        one = spec.for_model(m.name)
+        items, wl, errs = _read_logs(path, one)
+        for e in errs:  # logs are located under models[i].logs.<benchmark>, not benchmarks[i].log
+            if e.key and e.key.startswith("benchmarks["):
+                i = int(e.key[len("benchmarks["):].split("]")[0])
+                j = spec.models.index(m)
+                errors.append(doc.error(("models", j, "logs", spec.benchmarks[i].name), e.message, hint=e.hint))
+            else:
+                errors.append(e)
+        workload = wl if workload is None else workload
+        by_model[m.name] = items
+    if errors:
+        return [], None, {}, errors
+    names = list(by_model)
+    first = by_model[names[0]]
+    order = {(it.benchmark, it.id): k for k, it in enumerate(first)}
+    aligned: dict[str, list[Item]] = {names[0]: first}
+    for j, name in enumerate(names[1:], start=1):
+        mine = {(it.benchmark, it.id): it for it in by_model[name]}
+        for b in spec.benchmarks:
+            loc = ("models", j, "logs", b.name)
+            missing = [i for (bn, i) in order if bn == b.name and (bn, i) not in mine]
+            extra = [i for (bn, i) in mine if bn == b.name and (bn, i) not in order]
+            for what, ids, other in (("lacks", missing, names[0]), ("has an extra", extra, names[0])):
+                if ids:
+                    more = f" (and {len(ids) - 1} more)" if len(ids) > 1 else ""
+                    errors.append(doc.error(loc, f"model '{name}', benchmark '{b.name}': {what} item id "
+                                            f"'{ids[0]}'{more} against model '{other}'",
+                                            hint="every model's logs must hold the same item ids"))
+        if not errors:
+            aligned[name] = [mine[(it.benchmark, it.id)] for it in first]
+    return first, workload, aligned, errors
+
+
 def _check(path: Path) -> tuple[SpecKind | None, AuditInputs | None, list[SpecError]]:
     kind, errors = check_file(path)
     if kind != "audit" or errors:
         return kind, None, errors
     spec, profile, profile_path = load_audit_with_profile(path)
-    items, workload, errors = _read_logs(path, spec)
+    models = None
+    if spec.vendor:
+        items, workload, models, errors = _read_models(path, spec)
+    else:
+        items, workload, errors = _read_logs(path, spec)
     if errors:
         return kind, None, errors
     return kind, AuditInputs(spec=spec, profile=profile, profile_path=profile_path, items=items,
-                             workload=workload), []
+                             workload=workload, models=models), []
 
 
 def check_audit_file(path: str | os.PathLike) -> tuple[SpecKind | None, list[SpecError]]:

@@ -39,7 +39,7 @@ __all__ = [
     "MatchedConcept", "Coverage", "Performance", "Requirement", "Visibility", "rule_fields", "BenchmarkShare", "Evidence",
     "Family", "ProfileRef", "DictionaryRef", "SuiteBenchmark", "AuditInfo", "SeverityCounts",
     "Summary", "ConceptRef", "ConceptRow", "MissingFromSuite", "CoverageDistribution",
-    "SuiteFindings", "DriftFamily", "DriftConcept", "Drift", "Caveat", "Findings",
+    "SuiteFindings", "DriftFamily", "DriftConcept", "Drift", "Caveat", "Findings", "ModelResult", "Comparison", "Disagreement",
     "severity", "severity_rank", "family_gate_failed", "describe_family", "build_summary",
     "package_version", "round_floats", "findings_to_dict", "findings_to_json", "dump_findings",
     "load_findings",
@@ -523,6 +523,70 @@ DEFAULT_CAVEATS: tuple[Caveat, ...] = (
 CAVEAT_IDS: tuple[str, ...] = tuple(c.id for c in DEFAULT_CAVEATS)
 
 
+class ModelResult(_Model):
+    """One candidate of a vendor audit: its own verdict, family by family, on the shared suite."""
+
+    name: str = Field(min_length=1)
+    """The model's name, from the audit spec's ``models[].name``."""
+    sha256: str | None = None
+    """sha256 of the model's weights, from the spec or the logs' ``summary.json``."""
+    revision: str | None = None
+    """The model's version or revision, from the spec."""
+    summary: Summary
+    """The model's gate, conditions and headline, by the same rule as a single-model audit."""
+    families: list[Family] = Field(default_factory=list)
+    """Each family's finding for this model (coverage is the suite's, shared by every model;
+    performance, requirement, severity and verdict are this model's)."""
+
+
+class Disagreement(_Model):
+    """An item on which two candidates' scores differ, with each one's response."""
+
+    benchmark: str
+    """Benchmark the item belongs to."""
+    item_id: str
+    """Item identifier in the benchmark's eval logs (the same for every model)."""
+    text: str
+    """The item's text (prompt), truncated for display; plain text."""
+    activation: NonNegative
+    """Family activation m_F(x) on this item."""
+    responses: dict[str, str | None]
+    """Each model's response, truncated for display (None where the log has none)."""
+    scores: dict[str, Fraction]
+    """Each model's score on the item."""
+
+
+class Comparison(_Model):
+    """The paired difference in performance between two models on one family."""
+
+    family: str = Field(min_length=1)
+    """Family id."""
+    model_a: str
+    """First model (in the spec's order)."""
+    model_b: str
+    """Second model."""
+    performance_a: Fraction | None
+    """Model a's performance on the items scored for both models (None below n_min such items)."""
+    performance_b: Fraction | None
+    """Model b's performance on the same items."""
+    difference: float | None
+    """performance_a - performance_b; None below n_min common scored items carrying the family."""
+    ci: Interval | None
+    """Paired-bootstrap interval of ``difference`` (both models scored on the same resampled items)."""
+    p: Fraction | None
+    """Two-sided p-value of the difference, by the audit's ``lift_p_method``."""
+    q: Fraction | None
+    """Benjamini-Hochberg adjusted p-value across every family and pair of models."""
+    significant: bool
+    """q below alpha and the interval excludes 0."""
+    better: str | None
+    """The model with the higher performance when the difference is significant, else None."""
+    n_items: int = Field(ge=0)
+    """Items scored for both models on which the family is active."""
+    evidence: list[Disagreement] = Field(default_factory=list)
+    """The items where the two models disagree most on this family: largest |score_a - score_b| x m_F(x)."""
+
+
 class Findings(_Model):
     """The findings of one audit (``findings.json``)."""
 
@@ -546,6 +610,12 @@ class Findings(_Model):
     """Method settings the audit ran with (k, n_min, bootstrap resamples, seed, ...)."""
     notes: list[str] = Field(default_factory=list)
     """Notes on how this file came to be (e.g. upgraded from an older schema, and what that left unmeasured)."""
+    models: list[ModelResult] | None = None
+    """A vendor audit only (absent otherwise): every candidate's verdict, in the spec's order. The
+    top-level ``audit``, ``summary`` and ``families`` are then those of the first candidate."""
+    comparisons: list[Comparison] | None = None
+    """A vendor audit only (absent otherwise): the paired difference of every two candidates on
+    every family."""
 
     @model_validator(mode="before")
     @classmethod
@@ -638,7 +708,8 @@ def _upgrade_2_to_3(data: dict[str, Any]) -> dict[str, Any]:
         except ValidationError:
             return data
         suite_level = [r for r in summary.get("gate_failures") or [] if not str(r).startswith("Family '")]
-        new = build_summary(fams, extra_failures=suite_level).model_dump()
+        new = build_summary(fams, extra_failures=suite_level,
+                            exploratory=_exploratory_from_settings(data.get("settings"))).model_dump()
         new["headline"] = summary.get("headline") or new["headline"]
         data["summary"] = new
     notes = list(data.get("notes") or [])
@@ -647,6 +718,27 @@ def _upgrade_2_to_3(data: dict[str, Any]) -> dict[str, Any]:
                  "re-run the audit to measure visibility.")
     data["notes"] = notes
     return data
+
+
+def _exploratory_from_settings(settings: Any) -> list[str]:
+    """``summary.exploratory`` of an older file, from the method settings it recorded."""
+    if not isinstance(settings, dict):
+        return []
+    from types import SimpleNamespace
+
+    from cg_gov.findings._derive import exploratory_sections
+    from cg_gov.spec import ScoringSettings
+
+    defaults = ScoringSettings()
+    values = {"n_min": settings.get("n_min"), "min_benchmarks": settings.get("min_benchmarks"),
+              "bootstrap": settings.get("n_bootstrap")}
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in values.values()):
+        return []
+
+    class _Recorded(SimpleNamespace):
+        model_fields = type(defaults).model_fields
+
+    return exploratory_sections(_Recorded(**values))
 
 
 #: ``_UPGRADES[v]`` turns a version-v dict into a version v+1 dict.
@@ -822,7 +914,11 @@ def round_floats(obj: Any, digits: int = 6) -> Any:
 
 def findings_to_dict(findings: Findings) -> dict[str, Any]:
     """JSON-ready dict with floats rounded to 6 significant digits."""
-    return round_floats(findings.model_dump(mode="json"))
+    data = findings.model_dump(mode="json")
+    for key in ("models", "comparisons"):  # vendor audits only: a single-model file has no such keys
+        if data.get(key) is None:
+            data.pop(key, None)
+    return round_floats(data)
 
 
 def findings_to_json(findings: Findings) -> str:

@@ -326,9 +326,34 @@ def diff_findings(old: Findings, new: Findings, old_manifest: Mapping[str, Any] 
         regressed=bool(regressions), regressions=regressions)
 
 
+def select_model(findings: Findings, model: str | None, path: str | os.PathLike) -> Findings:
+    """One candidate's findings. A vendor audit (``models[]``) needs ``model``, and gives that
+    candidate's summary and families; a single-model audit is returned as it is (``model``, when
+    given, must be its model)."""
+    if findings.models is None:
+        if model is not None and model != findings.audit.model:
+            raise CgGovError(f"this audit is of model '{findings.audit.model}', not '{model}'", file=str(path),
+                             key="--model", hint="leave --model out for a single-model audit")
+        return findings
+    names = [m.name for m in findings.models]
+    if model is None:
+        raise CgGovError(f"a vendor audit of {len(names)} models ({', '.join(names)}): diff compares one model "
+                         "at a time", file=str(path), key="--model",
+                         hint=f"pass --model NAME, e.g. --model '{names[0]}'")
+    if model not in names:
+        raise CgGovError(f"no model '{model}' in this vendor audit (models: {', '.join(names)})", file=str(path),
+                         key="--model")
+    m = findings.models[names.index(model)]
+    return findings.model_copy(update={
+        "audit": findings.audit.model_copy(update={"model": m.name, "model_sha256": m.sha256}),
+        "summary": m.summary, "families": m.families, "models": None, "comparisons": None})
+
+
 def diff_paths(old: str | os.PathLike, new: str | os.PathLike,
-               threshold: float = DEFAULT_THRESHOLD) -> DiffResult:
-    """:func:`diff_findings` on two report folders or findings.json files."""
+               threshold: float = DEFAULT_THRESHOLD, model: str | None = None) -> DiffResult:
+    """:func:`diff_findings` on two report folders or findings.json files; ``model`` picks one
+    candidate of a vendor audit on either side (:func:`select_model`)."""
     old_f, old_m, old_p = load_side(old)
     new_f, new_m, new_p = load_side(new)
+    old_f, new_f = select_model(old_f, model, old_p), select_model(new_f, model, new_p)
     return diff_findings(old_f, new_f, old_m, new_m, threshold, str(old_p), str(new_p))

@@ -399,6 +399,12 @@ class EvalLogSpec(_Spec):
 class BenchmarkSpec(EvalLogSpec):
     """One benchmark of the suite, with its per-item scores."""
 
+    log: NonEmptyStr | None = Field(
+        default=None,
+        description="Eval log file or folder, relative to the audit file. Required with 'model'; "
+        "left out with 'models', where each model names its own log of this benchmark.",
+    )
+
     filter: NonEmptyStr | None = Field(
         default=None, description="lm-eval filter whose results are read (e.g. 'strict-match')."
     )
@@ -551,12 +557,74 @@ DictionaryChoice = Annotated[
 ]
 
 
+class ModelSpec(_Spec):
+    """One candidate of a vendor audit (``models:``): its name and its eval log of each benchmark."""
+
+    name: NonEmptyStr = Field(description="Name of the model, as the report should show it.")
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = Field(
+        default=None, description="sha256 of the model's weights file, for the record.")
+    revision: NonEmptyStr | None = Field(default=None, description="Version or revision of the model, for the record.")
+    logs: dict[NonEmptyStr, NonEmptyStr] = Field(
+        description="This model's eval log of each benchmark: benchmark name -> log path (relative to the "
+        "audit file). Every benchmark of the suite, and no other; the logs of all models hold the same "
+        "item ids.")
+
+
+def _models_problems(model: Any, models: Any, benchmarks: Any) -> list[tuple[Loc, str]]:
+    """Rules of 'model' / 'models' against the benchmarks, on raw or validated data (absolute locations)."""
+    def get(obj: Any, key: str) -> Any:
+        return obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
+
+    problems: list[tuple[Loc, str]] = []
+    benchmarks = benchmarks if isinstance(benchmarks, list) else []
+    names = [get(b, "name") for b in benchmarks]
+    if model is None and models is None:
+        return [((), "needs 'model' (the model under review) or 'models' (candidates to compare)")]
+    if model is not None and models is not None:
+        return [(("models",), "give 'model' (one model) or 'models' (candidates to compare), not both")]
+    if models is None:
+        for i, b in enumerate(benchmarks):
+            if get(b, "log") is None:
+                problems.append((("benchmarks", i, "log"), f"benchmark '{get(b, 'name')}' needs 'log'"))
+        return problems
+    if not isinstance(models, list):
+        return problems
+    if len(models) < 2:
+        problems.append((("models",), "a vendor audit compares two models or more; with one, write 'model:' "
+                         "and each benchmark's 'log:'"))
+    problems += _prefixed(("models",), _duplicate_problems([get(m, "name") for m in models], "models", "name",
+                                                           "model name"))
+    for i, b in enumerate(benchmarks):
+        if get(b, "log") is not None:
+            problems.append((("benchmarks", i, "log"), "with 'models', each model names its log of this "
+                             f"benchmark under models[].logs.{get(b, 'name')}; remove 'log' here"))
+    for i, m in enumerate(models):
+        logs = get(m, "logs")
+        if not isinstance(logs, dict):
+            continue
+        for name in names:
+            if isinstance(name, str) and name not in logs:
+                problems.append((("models", i, "logs"), f"model '{get(m, 'name')}' has no log for benchmark "
+                                 f"'{name}'"))
+        for key in logs:
+            if key not in names:
+                problems.append((("models", i, "logs", key), f"model '{get(m, 'name')}' names a log for "
+                                 f"'{key}', which is not a benchmark of the suite"))
+    return problems
+
+
 class AuditSpec(_Spec):
-    """An audit: a model under review, its benchmark suite, a dictionary and a profile."""
+    """An audit: a model under review (or several candidates), its benchmark suite, a dictionary and a profile."""
 
     audit: Slug = Field(description="Identifier of the audit, a slug; names the default output folder.")
     description: NonEmptyStr | None = Field(default=None, description="What the audit is for.")
-    model: NonEmptyStr = Field(description="Name of the model under review, as the report should show it.")
+    model: NonEmptyStr | None = Field(
+        default=None, description="Name of the model under review, as the report should show it. "
+        "Give 'model' (and each benchmark's 'log') or 'models', not both.")
+    models: list[ModelSpec] | None = Field(
+        default=None, description="A vendor audit: two or more candidate models scored on the same items, "
+        "each with its eval log of every benchmark (models[].logs); the benchmarks then give no 'log'. "
+        "The report compares them family by family, with paired differences.")
     profile: NonEmptyStr = Field(description="Deployment profile file, relative to the audit file.")
     dictionary: DictionaryChoice = Field(
         default="default",
@@ -598,11 +666,34 @@ class AuditSpec(_Spec):
             raise Problems(problems)
         return benchmarks
 
+    @model_validator(mode="after")
+    def _check_models(self) -> "AuditSpec":
+        problems = _models_problems(self.model, self.models, self.benchmarks)
+        if problems:
+            raise Problems(problems)
+        return self
+
+    @property
+    def vendor(self) -> bool:
+        """True for a vendor audit (``models:``)."""
+        return self.models is not None
+
+    def for_model(self, name: str) -> "AuditSpec":
+        """The single-model audit of one candidate of a vendor audit: ``model`` set to its name and
+        each benchmark's ``log`` to its log."""
+        (m,) = [m for m in (self.models or []) if m.name == name]
+        out = self.model_copy(update={"model": m.name, "models": None, "benchmarks": [
+            b.model_copy(update={"log": m.logs[b.name]}) for b in self.benchmarks]})
+        out._source_file = self._source_file
+        return out
+
     @classmethod
     def raw_problems(cls, data: Any) -> list[tuple[Loc, str]]:
         """Rules across benchmarks and report formats, checked on raw YAML data."""
         names = _raw_field(_raw_list(data, "benchmarks"), "name")
         problems = _prefixed(("benchmarks",), _duplicate_problems(names, "benchmarks", "name", "benchmark name"))
+        if isinstance(data, dict):
+            problems += _models_problems(data.get("model"), data.get("models"), data.get("benchmarks"))
         report = data.get("report") if isinstance(data, dict) else None
         formats = _raw_list(report, "formats")
         return problems + _prefixed(("report", "formats"), _duplicate_problems(formats, "formats", None, "format"))

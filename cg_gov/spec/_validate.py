@@ -142,6 +142,11 @@ def _missing_files(doc: SpecDocument) -> list[SpecError]:
     benchmarks = _get(doc.data, "benchmarks")
     for index in range(len(benchmarks) if isinstance(benchmarks, list) else 0):
         require(("benchmarks", index, "log"), "eval log", "any")
+    models = _get(doc.data, "models")
+    for index, model in enumerate(models if isinstance(models, list) else []):
+        logs = model.get("logs") if isinstance(model, dict) else None
+        for name in (logs if isinstance(logs, dict) else {}):
+            require(("models", index, "logs", name), f"eval log of model '{model.get('name')}'", "any")
     require(("reference", "log"), "reference log", "any")
     return errors
 
