@@ -217,6 +217,7 @@ def run_audit(spec_path: str | os.PathLike, *, device: str | None = None, use_ca
     matches = match_profile(profile, dictionary.labels, exemplar_activations=exemplar_acts,
                             reference_mean=ref_mean, dictionary_identity=dictionary.identity,
                             defaults=dictionary.matching_defaults, concept_info=dictionary.label_info,
+                            reference=dictionary.reference, seed=spec.effective_seed,
                             progress=progress, shipped=dictionary.embeddings_dir)
     stages.done(f"{sum(len(f.concepts) for f in matches.families)} concepts matched; "
                 f"{len(matches.unmatched)} families without a match")
@@ -235,7 +236,9 @@ def run_audit(spec_path: str | os.PathLike, *, device: str | None = None, use_ca
         family_mass[fm.family] = {int(i): float(mass[int(i), k]) for i in top}
     findings = derive_findings(spec=spec, profile=profile, dictionary=dictionary, items=items, concept_scores=cs,
                                family_scores=fs, matches=matches, reference_name=reference_name, workload=drift,
-                               family_mass=family_mass, benchmark_info=benchmark_info, model_sha256=model_sha256)
+                               family_mass=family_mass, benchmark_info=benchmark_info, model_sha256=model_sha256,
+                               visibility={fm.family: fm.visibility.model_dump(mode="json")
+                                           for fm in matches.families if fm.visibility is not None})
     stages.done(f"gate {findings.summary.gate}")
 
     inputs_entries = [{"name": b.name, "format": b.format, **file_entry(spec.resolve(b.log)),

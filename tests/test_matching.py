@@ -114,7 +114,7 @@ def test_negate_swaps_polar_words_once_per_clause():
 
 
 def test_importing_the_matcher_loads_no_model_library():
-    code = ("import sys, cg_gov.matching, cg_gov.embedder; "
+    code = ("import sys, cg_gov.matching, cg_gov.matching._embedder; "
             "print(sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -43,6 +43,7 @@ def run(args: argparse.Namespace, *, stdout: TextIO | None = None) -> int:
 
     result = match_profile(profile, dictionary.labels, exemplar_activations=exemplar_fn,
                            reference_mean=dictionary.reference_mean if wants else None,
+                           reference=dictionary.reference if wants else None,
                            cache_dir=args.cache_dir, dictionary_identity=dictionary.identity,
                            defaults=dictionary.matching_defaults, concept_info=dictionary.label_info,
                            progress=True, shipped=dictionary.embeddings_dir)

@@ -49,7 +49,7 @@ __all__ = [
 #: Version of the ``findings.json`` shape written by this cg_gov.
 SCHEMA_VERSION = 3
 
-ConceptSource = Literal["label", "exemplar", "both", "pinned"]
+ConceptSource = Literal["detector", "label", "exemplar", "both", "pinned"]  # = cg_gov.matching.MatchSource
 
 
 # ---------------------------------------------------------------------------
@@ -89,7 +89,8 @@ class MatchedConcept(_Model):
     swapped for antonyms); negative means the label reads closer to the family's opposite. None when the
     family has no polar word to negate."""
     source: ConceptSource
-    """Why the concept matched: its label, the family's exemplars, both, or pinned by the profile."""
+    """Why the concept matched: the family's detector (fitted on its exemplars against contrast text),
+    its label, the family's exemplars, both, or pinned by the profile."""
     weight: NonNegative
     """Weight w_F(c) of the concept in the family's scores (the weights of a family sum to 1)."""
     top_tokens: list[str] = Field(default_factory=list)

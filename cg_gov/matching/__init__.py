@@ -1,9 +1,10 @@
 """The matcher: maps a deployment profile's concept families onto a dictionary's concepts.
 
 :func:`match_profile` returns a :class:`ProfileMatch` with, per family, the
-assigned concepts, where each came from (label, exemplar, both, pinned), its
+assigned concepts, where each came from (detector, label, exemplar, both, pinned), its
 label similarity, its opposites-guard margin and its weight w_F(c).
-:func:`format_match` is the text of ``cg-gov match``; :class:`Embedder` the sentence
+:func:`family_detectors` fits each family's concept detector and measures its visibility
+(``_detector.py``). :func:`format_match` is the text of ``cg-gov match``; :class:`Embedder` the sentence
 embedder behind the similarity. The calibration helpers measure the threshold and the
 exemplar weight against labelled pairs; DICTIONARY.md gives what they measured.
 """
@@ -30,6 +31,15 @@ from cg_gov.matching._embedder import (
     read_shipped,
     ship_embeddings,
 )
+from cg_gov.matching._detector import (
+    DetectorSettings,
+    FamilyDetector,
+    Visibility,
+    auroc,
+    auroc_interval,
+    fit_family_detector,
+    visibility,
+)
 from cg_gov.matching._format import NO_MATCH_MESSAGE, format_match
 from cg_gov.matching._match import (
     DEFAULT_MIN_SPECIFICITY,
@@ -41,6 +51,7 @@ from cg_gov.matching._match import (
     ProfileSignals,
     concept_readings,
     exemplar_evidence,
+    family_detectors,
     family_score,
     family_similarity,
     match_profile,
@@ -48,11 +59,22 @@ from cg_gov.matching._match import (
     profile_signals,
     resolve_matching_defaults,
 )
-from cg_gov.matching._models import ConceptMatch, FamilyMatch, MatchSource, NearMiss, ProfileMatch
+from cg_gov.matching._models import (ConceptMatch, FamilyMatch, FamilyVisibility, MatchSource, NearMiss,
+                                     ProfileMatch, VisibilityStatus)
 from cg_gov.matching._text import ANTONYMS, family_texts, label_text, negate, negation_texts
 
 __all__ = [
     "ANTONYMS",
+    "DetectorSettings",
+    "FamilyDetector",
+    "FamilyVisibility",
+    "Visibility",
+    "VisibilityStatus",
+    "auroc",
+    "auroc_interval",
+    "family_detectors",
+    "fit_family_detector",
+    "visibility",
     "DEFAULT_MIN_SPECIFICITY",
     "DEFAULT_READINGS",
     "FALLBACK_EXEMPLAR_WEIGHT",

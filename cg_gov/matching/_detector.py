@@ -38,11 +38,16 @@ __all__ = ["DetectorSettings", "FamilyDetector", "Visibility", "auroc", "auroc_i
 
 @dataclass(frozen=True)
 class DetectorSettings:
-    """How a family detector is fitted (defaults chosen on the benchmark's choosing half)."""
+    """How a family detector is fitted.
+
+    The defaults were chosen on the choosing half of the family-detection benchmark
+    (``benchmarks/family_detection.py``: 10 families of real labelled items, a grid over top_k
+    8-64, prior_weight 0-2, background, min_fired); the reporting half was not looked at.
+    """
 
     top_k: int = 32
     """Concepts kept per family."""
-    prior_weight: float = 0.5
+    prior_weight: float = 1.0
     """Strength of the label-similarity prior (0: the data alone)."""
     min_fired: int = 2
     """A concept must fire on at least this many exemplars (fewer when there are fewer exemplars)."""
@@ -55,6 +60,18 @@ class DetectorSettings:
     """Reference windows held out of fitting to serve as negatives in the visibility check."""
     resamples: int = 1000
     """Bootstrap resamples of the visibility interval."""
+    verified_at: float = 0.75
+    """Visibility is ``verified`` when the lower end of its interval reaches this AUROC."""
+    weak_at: float = 0.6
+    """Visibility is ``weak`` (not ``unverified``) when the AUROC itself reaches this."""
+
+    def status(self, vis: "Visibility") -> str:
+        """verified / weak / unverified for a measured visibility (unverified when not measurable)."""
+        if vis.auroc is None or vis.ci is None:
+            return "unverified"
+        if vis.ci[0] >= self.verified_at:
+            return "verified"
+        return "weak" if vis.auroc >= self.weak_at else "unverified"
 
 
 @dataclass(frozen=True)

@@ -25,14 +25,15 @@ import numpy as np
 
 from cg_gov.matching._embedder import Embedder, get_embedder, labels_sha256
 from cg_gov.errors import SpecError
-from cg_gov.matching._models import ConceptMatch, FamilyMatch, NearMiss, ProfileMatch
+from cg_gov.matching._detector import DetectorSettings, FamilyDetector, fit_family_detector, visibility
+from cg_gov.matching._models import ConceptMatch, FamilyMatch, FamilyVisibility, NearMiss, ProfileMatch
 from cg_gov.matching._text import family_texts, label_text, negate
 
 __all__ = ["DEFAULT_MIN_SPECIFICITY", "ExemplarActivations", "exemplar_evidence", "family_similarity",
            "FamilySignals", "ProfileSignals", "family_score", "match_profile", "profile_signals",
            "resolve_matching_defaults", "FALLBACK_THRESHOLD", "FALLBACK_EXEMPLAR_WEIGHT",
            "READINGS", "DEFAULT_READINGS", "concept_readings",
-           "polarity_margin"]
+           "polarity_margin", "family_detectors"]
 
 #: Threshold and exemplar weight when neither the profile nor the dictionary sets them: 0.29 had
 #: the best F1 on the calibration half of the descriptive-label pairs
@@ -337,6 +338,85 @@ def resolve_matching_defaults(settings: Any,
     return values["threshold"], values["exemplar_weight"], sources
 
 
+def _as_dense(matrix: Any) -> np.ndarray:
+    if hasattr(matrix, "toarray"):
+        matrix = matrix.toarray()
+    return np.asarray(matrix, dtype=np.float64)
+
+
+def family_detectors(families: Sequence[Any], signals: ProfileSignals, exemplar_activations: ExemplarActivations,
+                     reference: Any, n_concepts: int, settings: DetectorSettings = DetectorSettings(), *,
+                     seed: int = 0) -> dict[str, tuple[FamilyDetector, FamilyVisibility]]:
+    """A fitted detector and its visibility for every family with exemplars.
+
+    A family's contrast is its own counter-exemplars and the other families' exemplars (texts it
+    shares with its own exemplars left out); its background also includes the reference windows.
+    The similarity prior is the matcher's similarity of each concept to the family.
+    """
+    texts = sorted({t for f in families for t in [*f.exemplars, *getattr(f, "counter_exemplars", [])]})
+    if not texts:
+        return {}
+    by_text = dict(zip(texts, _dense_rows(exemplar_activations(texts), len(texts), n_concepts)))
+    ref = _as_dense(reference)
+    if ref.ndim != 2 or ref.shape[1] != n_concepts:
+        raise ValueError(f"reference has shape {ref.shape}, expected (R, {n_concepts})")
+    out: dict[str, tuple[FamilyDetector, FamilyVisibility]] = {}
+    for f in families:
+        if not f.exemplars:
+            continue
+        own = list(dict.fromkeys(f.exemplars))
+        contrast = [t for t in dict.fromkeys([*getattr(f, "counter_exemplars", []),
+                                              *(t for g in families if g.id != f.id for t in g.exemplars)])
+                    if t not in set(own)]
+        pos = np.stack([by_text[t] for t in own])
+        con = np.stack([by_text[t] for t in contrast]) if contrast else np.zeros((0, n_concepts))
+        excluded = np.zeros(n_concepts, dtype=bool)
+        excluded[list(f.exclude)] = True
+        sim = signals.families[f.id].similarity
+        det = fit_family_detector(pos, con, ref, sim, settings, exclude=excluded)
+        vis = visibility(pos, con, ref, sim, settings, seed=seed, exclude=excluded)
+        out[f.id] = (det, FamilyVisibility(
+            auroc=None if vis.auroc is None else round(vis.auroc, 4),
+            ci=None if vis.ci is None else (round(vis.ci[0], 4), round(vis.ci[1], 4)),
+            n_pos=vis.n_pos, n_neg=vis.n_neg, status=settings.status(vis)))
+    return out
+
+
+def _detector_match(f: Any, sig: FamilySignals, det: FamilyDetector, vis: FamilyVisibility, labels: list[str],
+                    live: np.ndarray, margin_warning: float, threshold: float) -> FamilyMatch:
+    """The FamilyMatch of a family whose concepts its detector chose (pinned concepts on top)."""
+    weights = {c: float(det.weights[c]) for c in det.concepts}
+    pinned = sorted(set(f.include))
+    if pinned:
+        top = max(weights.values(), default=1.0)
+        for c in pinned:
+            weights[c] = top
+    total = sum(weights.values())
+    margin = sig.margin
+    out, warnings = [], []
+    for c in sorted(weights, key=lambda c: (-weights[c], c)):
+        src = "pinned" if c in pinned else "detector"
+        m = None if margin is None or not live[c] else round(float(margin[c]), _ROUND)
+        low = bool(m is not None and m < margin_warning and src != "pinned")
+        out.append(ConceptMatch(
+            concept_id=c, label=labels[c], source=src, similarity=round(float(sig.similarity[c]), _ROUND),
+            margin=m, low_margin=low,
+            specificity=None if sig.specificity is None else round(float(sig.specificity[c]), 4),
+            exemplars_active=None if sig.active is None else int(sig.active[c]),
+            effect=None if src == "pinned" else round(float(det.effect[c]), _ROUND),
+            weight=round(weights[c] / total, _ROUND) if total > 0 else 0.0))
+        if low:
+            warnings.append(f"concept {c} ({labels[c]!r}) reads closer to the family's opposite: "
+                            f"margin {m:+.3f} < {margin_warning}")
+    if vis.status != "verified":
+        auc = "not measurable" if vis.auroc is None else f"{vis.auroc:.2f}"
+        warnings.append(f"the detector does not reliably tell the family's exemplars from its contrast texts "
+                        f"(visibility {vis.status}, AUROC {auc}): its numbers may not describe the family")
+    return FamilyMatch(family=f.id, threshold=threshold, top_k=len(det.concepts), concepts=out,
+                       negations=sig.negations, exemplar_signal=True, warnings=warnings,
+                       method="detector", visibility=vis)
+
+
 def match_profile(profile: Any, labels: Sequence[str], *, embedder: Embedder | str | None = None,
                   exemplar_activations: ExemplarActivations | None = None,
                   reference_mean: np.ndarray | None = None,
@@ -358,9 +438,14 @@ def match_profile(profile: Any, labels: Sequence[str], *, embedder: Embedder | s
     ``concept_info`` (one mapping per concept, with ``examples`` and
     ``top_tokens``; :attr:`ConceptDictionary.label_info`) lets the matcher read
     a concept by its top contexts and tokens as well as its label.
+    ``shipped``: the dictionary's shipped concept embeddings
+    (:attr:`ConceptDictionary.embeddings_dir`), used where their hashes match.
     ``defaults`` are the dictionary's calibrated ``threshold`` and
     ``exemplar_weight`` (:attr:`ConceptDictionary.matching_defaults`), used where
     the profile leaves them unset.
+    ``reference`` (``(R, C)``, the dictionary's per-window activations of its reference corpus) with
+    ``exemplar_activations`` lets ``matching.method: detector`` fit a detector per family that has
+    exemplars (:func:`family_detectors`); other families are matched by similarity.
     Raises :class:`~cg_gov.errors.SpecError` for an ``include``/``exclude`` id
     outside the dictionary.
     """
@@ -384,10 +469,22 @@ def match_profile(profile: Any, labels: Sequence[str], *, embedder: Embedder | s
     exemplar_weight = weight_default
     margin_warning = float(settings.margin_warning)
     drop_low = settings.low_margin == "drop"
+    detected: dict[str, tuple[FamilyDetector, FamilyVisibility]] = {}
+    if getattr(settings, "method", "similarity") == "detector":
+        if exemplar_activations is None or reference is None:
+            warnings.append("family detectors not fitted (no activation function or no reference corpus): "
+                            "families are matched by similarity and their visibility is unverified")
+        else:
+            detected = family_detectors(families, signals, exemplar_activations, reference, n_concepts,
+                                        detector or DetectorSettings(), seed=seed)
 
     results = []
     for f in families:
         sig = signals.families[f.id]
+        if f.id in detected:
+            results.append(_detector_match(f, sig, *detected[f.id], labels, live, margin_warning,
+                                           threshold_default))
+            continue
         sim, margin, specificity, active = sig.similarity, sig.margin, sig.specificity, sig.active
         bonus = sig.bonus if sig.bonus is not None else np.zeros(n_concepts)
         threshold = float(f.threshold if f.threshold is not None else threshold_default)
@@ -439,8 +536,6 @@ def match_profile(profile: Any, labels: Sequence[str], *, embedder: Embedder | s
         concepts = [concept(c, chosen[c] / total if total > 0 else 0.0)
                     for c in sorted(chosen, key=lambda c: (-chosen[c], c))]
         aside = [concept(c, 0.0) for c in set_aside]
-    ``shipped``: the dictionary's shipped concept embeddings
-    (:attr:`ConceptDictionary.embeddings_dir`), used where their hashes match.
         family_warnings = []
         for cm in concepts:
             if cm.low_margin:
@@ -453,10 +548,16 @@ def match_profile(profile: Any, labels: Sequence[str], *, embedder: Embedder | s
             order = sorted(np.flatnonzero(below).tolist(), key=lambda c: (-score[c], c))[:_NEAREST]
             nearest = [NearMiss(concept_id=c, label=labels[c], similarity=round(float(sim[c]), _ROUND),
                                 score=round(float(score[c]), _ROUND)) for c in order]
+        unmeasured = None
+        if getattr(settings, "method", "similarity") == "detector":
+            unmeasured = FamilyVisibility(auroc=None, ci=None, n_pos=len(f.exemplars), n_neg=0,
+                                          status="unverified")
+            family_warnings.append("no detector was fitted (it needs exemplars and the dictionary's reference "
+                                   "corpus): concepts chosen by similarity alone, visibility unverified")
         results.append(FamilyMatch(
             family=f.id, threshold=threshold, top_k=top_k, concepts=concepts,
             negations=sig.negations, exemplar_signal=sig.bonus is not None,
-            nearest=nearest, set_aside=aside, warnings=family_warnings,
+            nearest=nearest, set_aside=aside, warnings=family_warnings, visibility=unmeasured,
         ))
 
     return ProfileMatch(

@@ -8,10 +8,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cg_gov.spec import MatchingSettings
 
-__all__ = ["ConceptMatch", "FamilyMatch", "NearMiss", "ProfileMatch", "MatchSource"]
+__all__ = ["ConceptMatch", "FamilyMatch", "FamilyVisibility", "NearMiss", "ProfileMatch", "MatchSource",
+           "VisibilityStatus"]
 
 #: Why a concept was assigned to a family.
-MatchSource = Literal["label", "exemplar", "both", "pinned"]
+MatchSource = Literal["label", "exemplar", "both", "pinned", "detector"]
+VisibilityStatus = Literal["verified", "weak", "unverified"]
 
 
 class _Model(BaseModel):
@@ -26,8 +28,10 @@ class ConceptMatch(_Model):
     label: str
     """The concept's label as the dictionary stores it ("" for an unlabelled concept)."""
     source: MatchSource
-    """label: its label is similar to the family's text; exemplar: the family's exemplars activate it
-    far above its base rate; both; pinned: listed in the family's ``include``."""
+    """detector: chosen by the family's detector (it fires more on the family's exemplars than on its
+    counter-exemplars, the other families' exemplars and reference text, with its label similarity as a
+    prior); label: its label is similar to the family's text; exemplar: the family's exemplars activate
+    it far above its base rate; both; pinned: listed in the family's ``include``."""
     similarity: float
     """Cosine similarity between the family's text (centroid of its description, synonyms and
     exemplars) and the concept, averaged over the concept's readings: its label, its top contexts and
@@ -46,7 +50,11 @@ class ConceptMatch(_Model):
     exemplars_active: int | None = None
     """On how many of the family's exemplars the concept fired; None without the exemplar signal."""
     score: float | None = None
-    """similarity + exemplar_weight x exemplar bonus: what the threshold applies to (None when pinned)."""
+    """similarity + exemplar_weight x exemplar bonus: what the threshold applies to (None when pinned
+    or chosen by the detector)."""
+    effect: float | None = None
+    """Detector only: the concept's standardised difference of means, family exemplars minus the
+    larger of the contrast and reference means, over its root-mean-square activation."""
     weight: float = Field(ge=0, le=1)
     """Weight w_F(c) of the concept in the family's scores; a family's weights sum to 1 (0 for a
     concept set aside)."""
@@ -63,6 +71,22 @@ class NearMiss(_Model):
     """Its cosine similarity to the family's text."""
     score: float | None = None
     """Its match score (similarity + exemplar bonus), below the threshold."""
+
+
+class FamilyVisibility(_Model):
+    """How well the family's detector separates the family, measured on the profile's own texts."""
+
+    auroc: float | None
+    """Cross-validated AUROC: held-out exemplars against held-out counter-exemplars, other families'
+    exemplars and reference windows; None when it cannot be measured (fewer than 2 exemplars)."""
+    ci: tuple[float, float] | None
+    """95% bootstrap interval of ``auroc``."""
+    n_pos: int = Field(ge=0)
+    """Exemplars scored."""
+    n_neg: int = Field(ge=0)
+    """Negatives scored."""
+    status: VisibilityStatus
+    """verified, weak or unverified, by the thresholds of :class:`cg_gov.matching.DetectorSettings`."""
 
 
 class FamilyMatch(_Model):
@@ -87,6 +111,11 @@ class FamilyMatch(_Model):
     ``margin_warning`` (``low_margin: drop``): they read closer to the family's opposite."""
     warnings: list[str] = Field(default_factory=list)
     """Notes for the reader: low-margin concepts, skipped signals."""
+    method: Literal["detector", "similarity"] = "similarity"
+    """How the concepts were chosen: by the family's detector, or by similarity and threshold (the
+    family has no exemplars, or the profile asks for ``matching.method: similarity``)."""
+    visibility: FamilyVisibility | None = None
+    """The detector's visibility check; None when no detector was fitted."""
 
     @property
     def matched(self) -> bool:

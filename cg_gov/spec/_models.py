@@ -226,7 +226,15 @@ class MatchingSettings(_Spec):
         "matching.threshold), else the matcher's fallback for descriptive labels. Raise it for fewer, surer "
         "matches; README.md gives the calibration.",
     )
-    top_k: int = Field(default=8, ge=1, description="Maximum number of concepts matched to each family.")
+    method: Literal["detector", "similarity"] = Field(
+        default="detector",
+        description="How a family's concepts are chosen. 'detector': fitted on the family's exemplars against "
+        "its counter_exemplars, the other families' exemplars and the dictionary's reference text, with label "
+        "similarity as a prior, and checked by cross-validation (the family's visibility); families without "
+        "exemplars fall back to 'similarity': label similarity above the threshold, top_k concepts.",
+    )
+    top_k: int = Field(default=8, ge=1, description="Maximum number of concepts matched to each family by "
+                       "similarity (the detector keeps its own number, DetectorSettings.top_k).")
     embedder: NonEmptyStr = Field(
         default="default",
         description="Sentence embedder: 'default' (the bundled all-MiniLM-L6-v2) or a path to a local "
