@@ -205,7 +205,7 @@ def test_gate_rule():
 
 def test_build_summary_counts_and_orders(data):
     findings = Findings.model_validate(data)
-    summary = build_summary(findings.families)
+    summary = build_summary(findings.families, exploratory=findings.summary.exploratory)
     assert summary.model_dump() == findings.summary.model_dump()
     assert summary.gate == "fail"
     assert (summary.counts.critical, summary.counts.high, summary.counts.medium,

@@ -247,7 +247,7 @@ def derive_findings(*, spec, profile, dictionary, items, concept_scores, family_
 def exploratory_sections(sset) -> list[str]:
     """Sentences naming the sections an audit makes exploratory by relaxing the method's defaults
     (``n_min``, ``min_benchmarks``, ``bootstrap`` below those of :class:`~cg_gov.spec.ScoringSettings`)."""
-    fields = type(sset).model_fields
+    fields = getattr(sset, "model_fields", None) or type(sset).model_fields
     default = {k: fields[k].default for k in ("n_min", "min_benchmarks", "bootstrap") if k in fields}
     out = []
     if sset.n_min < default.get("n_min", sset.n_min):
