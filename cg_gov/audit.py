@@ -138,9 +138,11 @@ class AuditResult:
 
 
 def run_audit(spec_path: str | os.PathLike, *, device: str | None = None, use_cache: bool = True,
-              progress: bool = True, now: str | None = None, executor: str | None = None) -> AuditResult:
+              progress: bool = True, now: str | None = None, executor: str | None = None,
+              _one: dict | None = None) -> AuditResult:
     """Run an audit spec: findings and manifest. Raises a :class:`~cg_gov.errors.CgGovError` listing
-    every problem of the spec or its logs before anything heavy runs."""
+    every problem of the spec or its logs before anything heavy runs. A vendor audit (``models:``)
+    runs once per candidate on the shared activations (:func:`_run_vendor`)."""
     from cg_gov.dictionary import load_dictionary
     from cg_gov.engine import describe_choice, extract_activations, resolve_extraction
     from cg_gov.evals import read_audit
@@ -151,7 +153,12 @@ def run_audit(spec_path: str | os.PathLike, *, device: str | None = None, use_ca
     stages = _Stages(6, progress)
     spec_path = Path(spec_path)
     stages.start(f"validating {spec_path} and reading its eval logs")
-    inputs = read_audit(spec_path)
+    inputs = _one["inputs"] if _one is not None else read_audit(spec_path)
+    if inputs.models is not None:
+        stages.done(f"vendor audit '{inputs.spec.audit}': {len(inputs.models)} candidates, "
+                    f"{len(inputs.items)} items each in {len(inputs.spec.benchmarks)} benchmarks")
+        return _run_vendor(spec_path, inputs, device=device, use_cache=use_cache, progress=progress, now=now,
+                           executor=executor)
     spec, profile, profile_path = inputs.spec, inputs.profile, inputs.profile_path
     items, workload = inputs.items, inputs.workload
     base = spec_path.parent
@@ -268,7 +275,86 @@ def run_audit(spec_path: str | os.PathLike, *, device: str | None = None, use_ca
         git_commit=git_commit(),
         command=reproduce_command(spec_path, now=timestamp(now)),
     )
+    if _one is not None:  # what a vendor audit compares across candidates
+        _one.update(abar=acts.abar, scores=scores, bench_names=bench_names, weights=matches.weights(),
+                    items=items)
     return AuditResult(findings=findings, manifest=manifest, out_dir=spec.output_dir(),
                        formats=list(spec.report.formats))
+
+
+def _run_vendor(spec_path: Path, inputs, **options) -> AuditResult:
+    """A vendor audit: each candidate audited on the suite's items (the activations are the items',
+    extracted once and read from the activation cache for every later candidate; the matching is the
+    profile's), then the paired difference of every two candidates per family. The findings are the
+    first candidate's, with ``models[]`` (each candidate's summary and families) and ``comparisons[]``."""
+    from cg_gov.errors import CgGovError
+    from cg_gov.evals import AuditInputs
+    from cg_gov.findings import Comparison, ModelResult
+    from cg_gov.scoring import paired_differences
+
+    spec = inputs.spec
+    runs = []
+    for k, m in enumerate(spec.models):
+        if options.get("progress", True):
+            print(f"== candidate {k + 1}/{len(spec.models)}: {m.name} ==", file=sys.stderr, flush=True)
+        one = {"inputs": AuditInputs(spec=spec.for_model(m.name), profile=inputs.profile,
+                                     profile_path=inputs.profile_path, items=inputs.models[m.name],
+                                     workload=inputs.workload)}
+        runs.append((m, run_audit(spec_path, _one=one, **options), one))
+    base = runs[0][2]
+    for m, _, one in runs[1:]:
+        if one["weights"] != base["weights"] or one["abar"].shape != base["abar"].shape:
+            raise CgGovError(f"candidate '{m.name}' was matched to other concepts than '{runs[0][0].name}'",
+                             hint="the matching depends on the profile and dictionary only; report this as a bug")
+    table = paired_differences(base["abar"], {m.name: one["scores"] for m, _, one in runs}, base["bench_names"],
+                               base["weights"], settings=spec.scoring, seed=spec.effective_seed)
+
+    def num(x):
+        return None if x is None or not np.isfinite(x) else float(x)
+
+    from cg_gov.text import truncate
+
+    items = {m.name: one["items"] for m, _, one in runs}
+    masses = {}
+    for fam, w in base["weights"].items():
+        cols = sorted(w)
+        masses[fam] = (np.asarray(base["abar"][:, cols].toarray() if hasattr(base["abar"], "toarray")
+                                  else np.asarray(base["abar"])[:, cols]) @ np.array([w[c] for c in cols])
+                       if cols else np.zeros(len(base["bench_names"])))
+
+    def disagreements(fam: str, a: str, b: str, n: int = 3) -> list[dict]:
+        sa, sb = np.asarray(runs_scores[a]), np.asarray(runs_scores[b])
+        gap = np.where(np.isfinite(sa) & np.isfinite(sb), np.abs(sa - sb), 0.0) * masses[fam]
+        idx = np.flatnonzero(gap > 0)
+        idx = idx[np.lexsort((idx, -gap[idx]))][:n]
+        return [{"benchmark": items[a][i].benchmark, "item_id": items[a][i].id,
+                 "text": truncate(items[a][i].input, 400), "activation": float(masses[fam][i]),
+                 "responses": {m: (truncate(items[m][i].response, 400) if items[m][i].response else None)
+                               for m in (a, b)},
+                 "scores": {a: float(sa[i]), b: float(sb[i])}} for i in idx]
+
+    runs_scores = {m.name: one["scores"] for m, _, one in runs}
+    comparisons = []
+    for row in table.itertuples(index=False):
+        lo, hi = num(row.ci_low), num(row.ci_high)
+        better = None
+        if row.significant:
+            better = row.model_a if row.difference > 0 else row.model_b
+        comparisons.append(Comparison(
+            family=row.family, model_a=row.model_a, model_b=row.model_b, performance_a=num(row.perf_a),
+            performance_b=num(row.perf_b), difference=num(row.difference),
+            ci=(lo, hi) if lo is not None and hi is not None else None, p=num(row.p), q=num(row.q),
+            significant=bool(row.significant), better=better, n_items=int(row.n_items),
+            evidence=disagreements(row.family, row.model_a, row.model_b)))
+    models = [ModelResult(name=m.name, sha256=m.sha256 or r.findings.audit.model_sha256, revision=m.revision,
+                          summary=r.findings.summary, families=r.findings.families) for m, r, _ in runs]
+    first = runs[0][1]
+    findings = first.findings.model_copy(update={
+        "models": models, "comparisons": comparisons,
+        "notes": [*first.findings.notes, f"vendor audit of {len(models)} candidates: the top-level audit, summary and "
+                  f"families are those of the first candidate, '{models[0].name}'; models[] holds each candidate's"]})
+    entries = [{**e, "name": f"{m.name}/{e['name']}"} for m, r, _ in runs for e in r.manifest.inputs]
+    manifest = first.manifest.model_copy(update={"inputs": entries})
+    return AuditResult(findings=findings, manifest=manifest, out_dir=first.out_dir, formats=first.formats)
 
 

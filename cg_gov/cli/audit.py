@@ -41,6 +41,18 @@ def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.out) if args.out else result.out_dir
     paths = render_report(result.findings, result.manifest, out_dir, formats=result.formats)
     print(f"      done in {time.perf_counter() - t0:.1f}s", file=sys.stderr, flush=True)
+    if result.findings.models:  # a vendor audit: one gate per candidate; exit 1 when every one fails
+        for m in result.findings.models:
+            s = m.summary
+            print(f"{m.name}: gate {s.gate.upper()}  "
+                  f"({', '.join(f'{k} {v}' for k, v in s.counts.model_dump().items() if v)})")
+        for c in result.findings.comparisons or []:
+            if c.significant:
+                print(f"  {c.family}: {c.model_a} - {c.model_b} = {c.difference:+.3f} "
+                      f"[{c.ci[0]:+.3f}, {c.ci[1]:+.3f}], q {c.q:.3g}")
+        for p in paths.values():
+            print(f"wrote {p}")
+        return EXIT_GATE_FAILED if all(m.summary.gate == "fail" for m in result.findings.models) else EXIT_OK
     s = result.findings.summary
     print(f"gate: {s.gate.upper()}  ({', '.join(f'{k} {v}' for k, v in s.counts.model_dump().items() if v)})")
     for line in s.gate_failures:
