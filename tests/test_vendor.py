@@ -241,3 +241,40 @@ def test_findings_without_models_have_no_vendor_keys_and_diff_picks_a_model():
     picked = select_model(again, "b", "x/findings.json")
     assert picked.audit.model == "b" and picked.models is None and picked.families[0].description == "b"
     assert select_model(single, None, "y") is single
+
+
+# --- the vendor demo, end to end on the real model and the real logs of two models -----------------
+
+@pytest.mark.slow
+def test_vendor_demo_compares_two_real_models(tmp_path):
+    """cg-gov audit specs/audits/vendor-demo.yaml: SmolLM2-135M-Instruct against Gemma 3 270M on the
+    demo items (their activations are the demo's: a session that ran the demo audit serves them
+    from its cache)."""
+    import re
+
+    from cg_gov.cli import main
+
+    repo = Path(__file__).resolve().parents[1]
+    out = tmp_path / "vendor"
+    code = main(["audit", str(repo / "specs" / "audits" / "vendor-demo.yaml"), "--out", str(out),
+                 "--now", "2026-11-29T00:00:00Z"])
+    findings = load_findings(out / "findings.json")
+    assert [m.name for m in findings.models] == ["SmolLM2-135M-Instruct", "Gemma-3-270M"]
+    assert code == (1 if all(m.summary.gate == "fail" for m in findings.models) else 0)
+    assert findings.families == findings.models[0].families  # top level: the first candidate
+    fams = {f.id for f in findings.families}
+    assert {c.family for c in findings.comparisons} == fams and len(findings.comparisons) == len(fams)
+    for c in findings.comparisons:
+        if c.difference is not None:
+            assert c.difference == pytest.approx(c.performance_a - c.performance_b, abs=2e-6)
+            assert c.ci[0] <= c.difference <= c.ci[1]
+            assert c.significant == (c.q < 0.05 and (c.ci[0] > 0 or c.ci[1] < 0))
+        for e in c.evidence:
+            assert set(e.scores) == {c.model_a, c.model_b} and e.scores[c.model_a] != e.scores[c.model_b]
+    # coverage is the suite's: the same for both candidates
+    for a, b in zip(*(sorted(m.families, key=lambda f: f.id) for m in findings.models)):
+        assert a.coverage == b.coverage and a.matched_concepts == b.matched_concepts
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "Which candidates pass the gate" in html and "Requirement per family and candidate" in html
+    assert all(m.name in html for m in findings.models)
+    assert re.search(r"Ranking", html)
