@@ -527,6 +527,24 @@ def encode_batch(sae, h, rows, counts: np.ndarray, n_concepts: int) -> tuple["sp
     return mean, mx
 
 
+def item_rows(model, tokenizer, sae, dictionary, settings, texts: list[str], responses) -> tuple[np.ndarray, list]:
+    """Counted-token counts and ``(indices, mean values, max values)`` per item, for items prepared,
+    batched and encoded exactly as :func:`extract_activations` does (what a Ray actor runs)."""
+    prepared = prepare_items(tokenizer, texts, responses, settings)
+    order = length_batches([len(p.input_ids) for p in prepared], settings.batch_size)
+    n_tok = np.zeros(len(texts), np.int64)
+    rows: list = [None] * len(texts)
+    for idx, h, hrows in residual_batches(model, tokenizer, prepared, order, dictionary.hook_layer,
+                                          settings.device):
+        counts = np.array([sum(prepared[i].counted) for i in idx], dtype=np.int64)
+        mean, mx = encode_batch(sae, h, hrows, counts, dictionary.n_concepts)
+        for r, i in enumerate(idx):
+            a, z = mean.indptr[r], mean.indptr[r + 1]
+            n_tok[i] = counts[r]
+            rows[i] = (mean.indices[a:z], mean.data[a:z], mx.data[a:z])
+    return n_tok, rows
+
+
 def _compute(todo: list[int], keys: list[bytes], texts: list[str], responses, dictionary, settings,
              store, progress: bool, desc: str, n_tokens: np.ndarray, row_parts: list) -> None:
     """Compute the items ``todo`` (indices into ``texts``), save them to ``store``, fill ``n_tokens``
@@ -551,7 +569,7 @@ def _compute(todo: list[int], keys: list[bytes], texts: list[str], responses, di
             bar.update(len(pos))
 
         compute_with_ray([(texts[i], responses[i] if responses is not None else None) for i in unique],
-                         dictionary, settings, on_batch)
+                         dictionary, settings, item_rows, on_batch)
         bar.close()
         for i in todo:
             nt, ind, val, mx = computed[keys[i]]

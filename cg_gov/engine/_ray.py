@@ -67,51 +67,37 @@ def _connect(ray, settings: "ExtractionSettings") -> bool:
 
 
 class _Actor:
-    """One model + SAE, loaded once; turns a batch of items into per-item activation rows."""
+    """One model + SAE, loaded once; turns a batch of items into per-item activation rows with the
+    engine's own function (``rows_fn``: :func:`cg_gov.engine._activations.item_rows`)."""
 
-    def __init__(self, dictionary: "ConceptDictionary", settings: "ExtractionSettings", threads: int) -> None:
+    def __init__(self, dictionary: "ConceptDictionary", settings: "ExtractionSettings", threads: int,
+                 rows_fn: Callable) -> None:
         import torch
 
         torch.set_num_threads(max(1, threads))
-        self.d, self.settings = dictionary, settings
+        self.d, self.settings, self.rows_fn = dictionary, settings, rows_fn
         self.model, self.tok = dictionary.language_model(dtype=settings.dtype, device=settings.device)
         self.sae = dictionary.sae(device=settings.device)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from cg_gov.engine._activations import encode_batch, length_batches, prepare_items, residual_batches
-
         texts = [str(t) for t in batch["text"]]
         responses = None
         if "response" in batch:
             responses = [None if not has else str(r) for r, has in zip(batch["response"], batch["has_response"])]
-        prepared = prepare_items(self.tok, texts, responses, self.settings)
-        order = length_batches([len(p.input_ids) for p in prepared], self.settings.batch_size)
-        n = len(texts)
-        n_tok = np.zeros(n, np.int64)
-        ind: list[bytes] = [b""] * n
-        val: list[bytes] = [b""] * n
-        mxv: list[bytes] = [b""] * n
-        for idx, h, rows in residual_batches(self.model, self.tok, prepared, order, self.d.hook_layer,
-                                             self.settings.device):
-            counts = np.array([sum(prepared[i].counted) for i in idx], dtype=np.int64)
-            mean, mx = encode_batch(self.sae, h, rows, counts, self.d.n_concepts)
-            for r, i in enumerate(idx):
-                a, z = mean.indptr[r], mean.indptr[r + 1]
-                n_tok[i] = counts[r]
-                ind[i] = mean.indices[a:z].astype(np.int32).tobytes()
-                val[i] = mean.data[a:z].astype(np.float32).tobytes()
-                mxv[i] = mx.data[a:z].astype(np.float32).tobytes()
+        n_tok, rows = self.rows_fn(self.model, self.tok, self.sae, self.d, self.settings, texts, responses)
         return {"pos": np.asarray(batch["pos"]), "n_tokens": n_tok,
-                "indices": np.array(ind, dtype=object), "abar": np.array(val, dtype=object),
-                "max": np.array(mxv, dtype=object)}
+                "indices": np.array([r[0].astype(np.int32).tobytes() for r in rows], dtype=object),
+                "abar": np.array([r[1].astype(np.float32).tobytes() for r in rows], dtype=object),
+                "max": np.array([r[2].astype(np.float32).tobytes() for r in rows], dtype=object)}
 
 
 def compute_with_ray(items: list[tuple[str, str | None]], dictionary: "ConceptDictionary",
-                     settings: "ExtractionSettings",
+                     settings: "ExtractionSettings", rows_fn: Callable,
                      on_batch: Callable[[list[int], np.ndarray, Any, Any], None]) -> None:
-    """Compute ``items`` (text, response) on a Ray actor pool. ``on_batch(positions, n_tokens, mean,
-    max)`` receives each finished batch (positions index ``items``; mean and max are (b, C) CSR) as
-    it arrives, in no particular order."""
+    """Compute ``items`` (text, response) on a Ray actor pool; each actor runs ``rows_fn`` (the
+    engine's :func:`~cg_gov.engine._activations.item_rows`) on its batches. ``on_batch(positions,
+    n_tokens, mean, max)`` receives each finished batch (positions index ``items``; mean and max are
+    (b, C) CSR) as it arrives, in no particular order."""
     import scipy.sparse as sp
 
     ray = require_ray()
@@ -131,7 +117,7 @@ def compute_with_ray(items: list[tuple[str, str | None]], dictionary: "ConceptDi
         ds = ds.map_batches(_Actor, batch_size=per_batch, batch_format="numpy",
                             compute=ray.data.ActorPoolStrategy(size=settings.ray.actors),
                             fn_constructor_kwargs={"dictionary": light, "settings": settings,
-                                                   "threads": threads},
+                                                   "threads": threads, "rows_fn": rows_fn},
                             num_cpus=settings.ray.cpus_per_actor,
                             num_gpus=settings.ray.gpus_per_actor or None)
         n_concepts = dictionary.n_concepts
