@@ -191,6 +191,8 @@ def main() -> None:
                     help="weighted pandas passes timed to extrapolate the baseline")
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-baseline", action="store_true",
+                    help="skip the pandas baseline (for the growth runs: --items 10000, 30000, 100000, 1000000)")
     ap.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -219,6 +221,22 @@ def main() -> None:
         del abar, ref
         eng = _run_worker(["--worker", "engine", path, str(args.bootstrap), str(args.reruns),
                            args.dtype])
+        if args.no_baseline:
+            load_end = os.getloadavg()
+            print(f"\ncg_gov.scoring, whole job ({args.items:,} items, {args.concepts:,} concepts, "
+                  f"{args.bootstrap} bootstrap resamples [{args.dtype}] + {args.reruns} subsampling reruns + "
+                  f"adversarial removal):")
+            print(f"  wall {eng['whole_s']:.1f} s, cpu {eng['whole_cpu_s']:.1f} s, peak RSS "
+                  f"{eng['rss_peak_mb']:.0f} MB (input alone {eng['rss_input_mb']:.0f} MB); point estimates "
+                  f"{eng['point_s']:.2f} s")
+            print(f"machine: {os.cpu_count()} cpus, load average {load_start[0]:.2f} at start, "
+                  f"{load_end[0]:.2f} at end")
+            print(json.dumps({"items": args.items, "concepts": args.concepts, "bootstrap": args.bootstrap,
+                              "reruns": args.reruns, "whole_s": round(eng["whole_s"], 1),
+                              "cpu_s": round(eng["whole_cpu_s"], 1), "rss_peak_mb": round(eng["rss_peak_mb"]),
+                              "rss_input_mb": round(eng["rss_input_mb"]), "point_s": round(eng["point_s"], 2),
+                              "load": [round(load_start[0], 2), round(load_end[0], 2)]}))
+            return
         pdx = _run_worker(["--worker", "pandas", path, str(args.pandas_passes)])
     load_end = os.getloadavg()
 

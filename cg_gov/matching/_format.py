@@ -22,9 +22,17 @@ def _set_aside(fam: FamilyMatch, out: list[str]) -> None:
 
 
 def _format_family(fam: FamilyMatch, out: list[str]) -> None:
-    head = f"{fam.family}  (threshold {fam.threshold:.2f}, top-k {fam.top_k}"
-    head += ", exemplar signal)" if fam.exemplar_signal else ")"
-    out.append(head)
+    if fam.method == "detector":
+        head = f"{fam.family}  (detector, {len(fam.concepts)} concepts"
+    else:
+        head = f"{fam.family}  (threshold {fam.threshold:.2f}, top-k {fam.top_k}"
+        head += ", exemplar signal" if fam.exemplar_signal else ""
+    vis = fam.visibility
+    if vis is not None:
+        auc = "not measurable" if vis.auroc is None else (
+            f"AUROC {vis.auroc:.2f}" + (f" [{vis.ci[0]:.2f}, {vis.ci[1]:.2f}]" if vis.ci else ""))
+        head += f"; visibility {vis.status}: {auc}, {vis.n_pos} exemplars vs {vis.n_neg} contrast texts"
+    out.append(head + ")")
     if not fam.concepts:
         out.append(f"  {NO_MATCH_MESSAGE}")
         _set_aside(fam, out)
@@ -33,11 +41,16 @@ def _format_family(fam: FamilyMatch, out: list[str]) -> None:
                              f"({n.score if n.score is not None else n.similarity:.3f})" for n in fam.nearest)
             out.append(f"  closest below the threshold (score): {near}")
         return
-    out.append(f"  {'id':>7}  {'label':<48}  {'sim':>6}  {'spec':>6}  {'margin':>7}  {'source':<8}  {'weight':>6}")
+    detector = fam.method == "detector"
+    col = "effect" if detector else "spec"
+    out.append(f"  {'id':>7}  {'label':<48}  {'sim':>6}  {col:>6}  {'margin':>7}  {'source':<8}  {'weight':>6}")
     for c in fam.concepts:
         flag = "  ! low margin" if c.low_margin else ""
         label = truncate(c.label, 48) if c.label else "(unlabelled)"
-        spec = "-" if c.specificity is None else (f"{c.specificity:.1f}" if c.specificity < 1000 else ">999")
+        if detector:
+            spec = "-" if c.effect is None else f"{c.effect:.2f}"
+        else:
+            spec = "-" if c.specificity is None else (f"{c.specificity:.1f}" if c.specificity < 1000 else ">999")
         out.append(f"  {c.concept_id:>7}  {label:<48}  {_fmt(c.similarity):>6}  {spec:>6}  "
                    f"{_fmt(c.margin, sign=True):>7}  {c.source:<8}  {c.weight:>6.3f}{flag}")
     _set_aside(fam, out)
@@ -66,9 +79,15 @@ def format_match(match: ProfileMatch) -> str:
     if unmatched:
         summary += "; not visible in this dictionary: " + ", ".join(unmatched)
     out.append(summary)
-    if match.expected_precision is not None:
+    detected = [f for f in match.families if f.method == "detector" and f.visibility is not None]
+    if detected:
+        counts = {s: sum(1 for f in detected if f.visibility.status == s) for s in ("verified", "weak", "unverified")}
+        out.append(f"family detectors: {len(detected)} families; visibility verified {counts['verified']}, "
+                   f"weak {counts['weak']}, unverified {counts['unverified']}")
+    if match.expected_precision is not None and len(detected) < len(match.families):
         recall = f", recall {match.expected_recall:.0%}" if match.expected_recall is not None else ""
-        out.append(f"calibration of these settings: on profiles not used to choose them, "
+        out.append(f"calibration of the similarity settings (families without a detector): on profiles not used "
+                   f"to choose them, "
                    f"{match.expected_precision:.0%} of matched concepts fitted their family{recall}; "
                    f"review each match, pin with include, remove with exclude")
     return "\n".join(out) + "\n"

@@ -425,6 +425,7 @@ def match_profile(profile: Any, labels: Sequence[str], *, embedder: Embedder | s
                   dictionary_identity: str | None = None,
                   defaults: Mapping[str, Any] | None = None,
                   concept_info: Sequence[Mapping[str, Any]] | None = None,
+                  reference: Any = None, detector: DetectorSettings | None = None, seed: int = 0,
                   progress: bool = False, shipped: str | os.PathLike | None = None) -> ProfileMatch:
     """Match every family of ``profile`` to concepts of a dictionary with these ``labels``.
 
