@@ -52,6 +52,7 @@ def reference_abar(dictionary, texts, settings):
     return out
 
 
+@pytest.mark.slow
 def test_counted_tokens_are_the_item_text(small_dictionary):
     _lm, tok = small_dictionary.language_model(dtype="float32")
     text = "My order #1234 never arrived. Can I get a refund?"
@@ -74,6 +75,7 @@ def test_counted_tokens_are_the_item_text(small_dictionary):
         (text + "Sorry to hear that.").replace(" ", "")
 
 
+@pytest.mark.slow
 def test_truncated_batched_cached_path_equals_reference(small_dictionary, tmp_path):
     texts = real_texts(12) + [""]
     settings = ExtractionSettings(dtype="float32", batch_size=4, max_tokens=96)
@@ -87,6 +89,7 @@ def test_truncated_batched_cached_path_equals_reference(small_dictionary, tmp_pa
     assert (fast.max_act.toarray() >= fast.abar.toarray() - 1e-6).all()
 
 
+@pytest.mark.slow
 def test_corrupt_shard_is_detected_and_recomputed(small_dictionary, tmp_path):
     texts = real_texts(6)
     settings = ExtractionSettings(dtype="float32", batch_size=2, max_tokens=64)
@@ -114,6 +117,7 @@ extract_activations(texts, d, settings=ExtractionSettings(dtype="float32", batch
 """
 
 
+@pytest.mark.slow
 def test_resume_after_kill_gives_the_same_result(small_dictionary, small_sae_dir, tmp_path):
     texts = real_texts(40)
     (tmp_path / "texts").write_text("\x1e".join(texts), encoding="utf-8")
@@ -145,6 +149,7 @@ def test_cache_key_depends_on_dictionary_settings_and_text():
     assert k1 != ActivationCache.item_key("ns1", "hello", "reply")
 
 
+@pytest.mark.slow
 def test_sae_that_does_not_fit_the_model_is_refused(tmp_path):
     from sae_lens import TopKSAE, TopKSAEConfig
 
@@ -154,6 +159,7 @@ def test_sae_that_does_not_fit_the_model_is_refused(tmp_path):
         d.language_model(dtype="float32")
 
 
+@pytest.mark.slow
 def test_missing_hook_layer_is_refused(small_sae_dir):
     d = load_dictionary({"model": "default", "hook_layer": 30, "sae": {"path": str(small_sae_dir)}})
     with pytest.raises(DictionaryError, match="has 30 layers"):
@@ -172,3 +178,25 @@ def test_labels_formats(tmp_path):
     (tmp_path / "bad.csv").write_text("index,label\n9,out of range\n")
     with pytest.raises(DictionaryError, match="outside 0..3"):
         read_labels(tmp_path / "bad.csv", "csv", 4)
+
+
+@pytest.mark.slow
+def test_bundled_dictionary_equals_reference_and_its_concepts_fire_where_their_contexts_say(tmp_path):
+    """The engine on the bundled SAE (not a random one): the fast path equals the one-item reference
+    on real items, and two concepts fire on a new sentence of their own subject far more than on an
+    unrelated one (concept 3255 fires on "vegetarian" in its top contexts, 4068 on "job").
+    The subjects were taken from the concepts' top contexts in labels.jsonl; the sentences are new."""
+    dictionary = load_dictionary("default")
+    settings = ExtractionSettings(dtype="float32", batch_size=4, max_tokens=96)
+    texts = real_texts(6)
+    fast = extract_activations(texts, dictionary, settings=settings, cache_dir=tmp_path, progress=False)
+    np.testing.assert_allclose(fast.abar.toarray(), reference_abar(dictionary, texts, settings),
+                               rtol=1e-4, atol=1e-4)
+
+    probes = ["My sister has been a strict vegetarian for ten years and never eats meat.",
+              "I am updating my resume because I want to find a new job this spring.",
+              "The function returns None when the socket is closed by the server."]
+    abar = extract_activations(probes, dictionary, settings=settings, cache_dir=tmp_path, progress=False).abar
+    acts = abar.toarray()
+    assert acts[0, 3255] > 0 and acts[0, 3255] > 5 * acts[2, 3255], acts[:, 3255]
+    assert acts[1, 4068] > 0 and acts[1, 4068] > 5 * acts[2, 4068], acts[:, 4068]
