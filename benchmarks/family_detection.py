@@ -196,17 +196,18 @@ def residual_means(texts: list[str], dictionary: Any, settings: Any, engine: Any
         lengths = [len(p.input_ids) for p in prepared]
         order = sorted(range(len(todo)), key=lambda i: (-lengths[i], i))
         batches = [order[i:i + settings.batch_size] for i in range(0, len(order), settings.batch_size)]
-        out = np.zeros((len(todo), dictionary.d_in), dtype=np.float32)
-        for idx, h, rows in engine.residual_batches(model, tokenizer, prepared, batches, dictionary.hook_layer,
-                                                    settings.device):
-            if h is None or h.shape[0] == 0:
-                continue
-            with torch.inference_mode():
-                summed = torch.zeros((len(idx), h.shape[1]), dtype=torch.float32, device=h.device)
-                summed.index_add_(0, rows, h.float())
-                counts = torch.bincount(rows, minlength=len(idx)).clamp(min=1).unsqueeze(1)
-                out[idx] = (summed / counts).cpu().numpy()
-        store.put(todo, out)
+        for n, (idx, h, rows) in enumerate(engine.residual_batches(model, tokenizer, prepared, batches,
+                                                                   dictionary.hook_layer, settings.device)):
+            out = np.zeros((len(idx), dictionary.d_in), dtype=np.float32)
+            if h is not None and h.shape[0]:
+                with torch.inference_mode():
+                    summed = torch.zeros((len(idx), h.shape[1]), dtype=torch.float32, device=h.device)
+                    summed.index_add_(0, rows, h.float())
+                    counts = torch.bincount(rows, minlength=len(idx)).clamp(min=1).unsqueeze(1)
+                    out = (summed / counts).cpu().numpy()
+            store.put([todo[i] for i in idx], out)
+            if n % 10 == 9:  # a killed run resumes from here
+                store.save()
         store.save()
     return store.get(texts)
 
