@@ -362,6 +362,7 @@ def test_calibration_set_is_large_and_covers_every_family_and_kind():
     assert {p.family for p in cal} == {p.family for p in held} == {f.id for f in profile.families}
 
 
+@pytest.mark.slow  # embeds the 321 calibration pairs: minutes on 2 cores
 def test_calibrated_threshold_is_the_default_and_holds_out(embedder):
     profile = load_profile(FIXTURES / "calibration_profile.yaml")
     cal, held = split_pairs(load_pairs(FIXTURES / "calibration.jsonl"))
@@ -546,3 +547,31 @@ def test_concepts_are_read_by_label_contexts_and_tokens(tmp_path, embedder):
     assert read.similarity[2] == plain.similarity[2] == 0.0
     with pytest.raises(ValueError, match="unknown readings"):
         concept_readings(embedder, labels, info, readings=("label", "gloss"))
+
+
+@pytest.mark.slow
+def test_match_cli_on_the_bundled_dictionary_with_exemplars(tmp_path, capsys):
+    """``cg-gov match`` as the README runs it: the bundled dictionary with its calibrated settings,
+    the families' exemplars through the embedded language model, the real embedder."""
+    from cg_gov.dictionary import load_dictionary
+
+    profile_file = Path(__file__).resolve().parents[1] / "specs" / "profiles" / "customer-support.yaml"
+    cache = str(tmp_path / "cache")
+    assert cli_main(["match", str(profile_file), "--json", "--cache-dir", cache]) == 0
+    data = json.loads(capsys.readouterr().out)
+    dictionary = load_dictionary("default")
+    defaults = dictionary.matching_defaults
+    assert data["dictionary_identity"] == dictionary.identity and data["n_concepts"] == 4096
+    assert data["threshold"] == defaults["threshold"] and data["exemplar_weight"] == defaults["exemplar_weight"]
+    assert "threshold calibrated for the dictionary" in data["calibration"], data["calibration"]
+    assert [f["family"] for f in data["families"]] == [f.id for f in load_profile(profile_file).families]
+    assert all(f["exemplar_signal"] for f in data["families"])   # every family has exemplars, all ran
+    concepts = [c for f in data["families"] for c in f["concepts"]]
+    assert concepts
+    for c in concepts:
+        assert dictionary.labels[c["concept_id"]] == c["label"]
+
+    assert cli_main(["match", str(profile_file), "--cache-dir", cache]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith(f"profile {data['profile']}") and f"threshold {defaults['threshold']:.2f}" in text
+    assert "calibration of these settings: on profiles not used to choose them" in text
