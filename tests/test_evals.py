@@ -23,17 +23,6 @@ REPO = Path(__file__).resolve().parents[1]
 GENERIC_FIELDS = {"input": "prompt", "score": "correct", "response": "output", "target": "answer"}
 
 
-def _inspect_installed() -> bool:
-    try:
-        import inspect_ai  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-needs_inspect = pytest.mark.skipif(not _inspect_installed(), reason="inspect-ai is not installed")
-
-
 # --------------------------------------------------------------------------- jsonl
 
 def test_jsonl_reads_fields_chat_text_and_metadata():
@@ -133,7 +122,6 @@ def test_lm_eval_results_file_is_not_a_samples_file():
 
 # --------------------------------------------------------------------------- inspect
 
-@needs_inspect
 def test_inspect_scores_match_the_library_reading():
     from inspect_ai.log import read_eval_log
 
@@ -150,7 +138,6 @@ def test_inspect_scores_match_the_library_reading():
     assert by_id["q5"].metadata["topic"] == "biology"
 
 
-@needs_inspect
 def test_inspect_epochs_are_averaged_or_chosen():
     log = str(FIXTURES / "inspect" / "multi.eval")
     mean = {i.id: i.score for i in read_benchmark(name="m", log=log, format="inspect", metric="match")}
@@ -168,7 +155,6 @@ def test_inspect_epochs_are_averaged_or_chosen():
         read_benchmark(name="m", log=log, format="inspect", metric="match", epochs=3)
 
 
-@needs_inspect
 def test_inspect_letter_grades_map_to_scores():
     # graded: q1 C then I, q2 P twice, q4 C then N (empty output), q6 C twice
     items = read_benchmark(name="m", log=str(FIXTURES / "inspect" / "multi.eval"), format="inspect",
@@ -179,7 +165,6 @@ def test_inspect_letter_grades_map_to_scores():
     assert sorted(q4.metadata["epoch_scores"]) == [0.0, 1.0]
 
 
-@needs_inspect
 def test_inspect_several_scorers_need_a_choice():
     log = str(FIXTURES / "inspect" / "multi.eval")
     with pytest.raises(SpecError, match=r"several scorers: graded, includes, match; choose one"):
@@ -202,8 +187,6 @@ BAD_CASES = json.loads((BAD / "expected.json").read_text())
 @pytest.mark.parametrize("name", sorted(BAD_CASES))
 def test_bad_logs_raise_errors_naming_file_line_and_key(name):
     case = BAD_CASES[name]
-    if case["format"] == "inspect" and not _inspect_installed():
-        pytest.skip("inspect-ai is not installed")
     with pytest.raises(CgGovError) as info:
         read_benchmark({"name": "bad", "log": name, "format": case["format"], **case["options"]}, BAD)
     message = str(info.value)
@@ -264,7 +247,6 @@ def test_item_rejects_out_of_range_scores_and_unknown_keys():
 DEMO_SPEC = REPO / "specs" / "audits" / "demo.yaml"
 
 
-@needs_inspect
 @pytest.mark.skipif(not DEMO_SPEC.is_file(), reason="the demo audit spec is not there")
 def test_demo_suite_logs_read_as_scored_items():
     from cg_gov.spec import load_audit
