@@ -246,3 +246,19 @@ def test_a_file_that_contradicts_the_rule_is_refused(tmp_path):
     refused(lambda d: d["summary"].update(conditions=[]), "conditions")
     refused(lambda d: d["summary"]["counts"].update(high=1), "counts")
     refused(lambda d: legal(d).update(reasons=["no finding"]), "reasons")
+
+
+def test_insufficient_data_cannot_tell_a_requirement_and_a_critical_family_fails():
+    """Issue 15 item 6: a critical family with performance insufficient-data recorded met: true and passed."""
+    from cg_gov.findings.verdict import gate_effect, requirement_met, requirement_statuses
+
+    statuses = requirement_statuses(None, 0.8, 1.0, 0.95, "covered", "insufficient-data")
+    assert statuses == (None, "cannot-tell") and requirement_met(statuses) is None
+    assert gate_effect("critical", severity("critical", "covered", "insufficient-data", "verified"),
+                       statuses) == "fail"
+    assert gate_effect("high", severity("high", "covered", "insufficient-data", "verified"),
+                       statuses) == "conditional"
+    # not visible: a coverage threshold cannot be told either, whatever ratio is stored
+    assert requirement_statuses(0.5, None, 0.0, None, "not-visible", "insufficient-data") == ("cannot-tell", None)
+    # an observed value checks it
+    assert requirement_statuses(0.5, 0.8, 0.4, 0.85, "covered", "ok") == ("not-met", "met")
