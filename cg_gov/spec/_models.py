@@ -588,7 +588,7 @@ def _models_problems(model: Any, models: Any, benchmarks: Any) -> list[tuple[Loc
     benchmarks = benchmarks if isinstance(benchmarks, list) else []
     names = [get(b, "name") for b in benchmarks]
     if model is None and models is None:
-        return [((), "needs 'model' (the model under review) or 'models' (candidates to compare)")]
+        return [(("model",), "required key 'model' is missing (or give 'models', the candidates to compare)")]
     if model is not None and models is not None:
         return [(("models",), "give 'model' (one model) or 'models' (candidates to compare), not both")]
     if models is None:
