@@ -35,7 +35,7 @@ PERFORMANCE_WORDS = {
     "weak": "weak",
     "insufficient-data": "insufficient data",
 }
-SOURCE_WORDS = {"label": "label", "exemplar": "exemplars", "both": "label + exemplars",
+SOURCE_WORDS = {"detector": "family detector", "label": "label", "exemplar": "exemplars", "both": "label + exemplars",
                 "pinned": "pinned by profile"}
 VISIBILITY_WORDS = {"verified": "verified", "weak": "weak", "unverified": "unverified"}
 VERDICT_WORDS = {"fail": "FAIL", "conditional": "CONDITIONAL", "pass": "PASS"}
