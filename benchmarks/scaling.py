@@ -6,7 +6,10 @@
 CPU mode times cg_gov's local executor and ``executor: ray`` on a local Ray cluster (bound to
 127.0.0.1, as many CPUs as usable cores) with 1 and 2 actors of one thread each, cache off, and
 prints tokens/s and each one's ratio to the local executor. The Ray times include shipping items
-and results but not the actors' start (each pool is warmed on a few items first).
+and results, and the start of the pool: each ``extract_activations`` call with ``executor: ray``
+starts its own actors, each loading the model and SAE (a warm-up call on a few items first brings
+the converted model into the page cache only). With few items the pool's start dominates; run with
+hundreds of items to see the steady state.
 
 GPU mode runs one actor per visible GPU (``gpus_per_actor: 1``, ``device: cuda``, bfloat16 unless
 ``--dtype`` says otherwise) and prints tokens/s per GPU and the share of the bare truncated forward
