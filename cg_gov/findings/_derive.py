@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from cg_gov.findings._schema import (UNMEASURED_VISIBILITY, AuditInfo, DictionaryRef, Family, Findings, ProfileRef,
+from cg_gov.findings._schema import (SCHEMA_VERSION, UNMEASURED_VISIBILITY, AuditInfo, DictionaryRef, Family, Findings, ProfileRef,
                                      SuiteBenchmark, build_summary, rule_fields)
 from cg_gov.findings.verdict import MIN_FAMILY_N_EFF, caveats_for, coverage_status, performance_status, severity_rank
 from cg_gov.text import truncate
@@ -231,7 +231,8 @@ def derive_findings(*, spec, profile, dictionary, items, concept_scores, family_
                 "matching_exemplar_weight": matches.exemplar_weight,
                 "extraction_template": spec.extraction.template, "extraction_dtype": spec.extraction.dtype,
                 "max_tokens": spec.extraction.max_tokens}
-    findings = Findings(audit=audit, summary=summary, families=families, suite_findings=suite,
+    # the current shape, stated: a dict without schema_version is read as a file older than version 1
+    findings = Findings(schema_version=SCHEMA_VERSION, audit=audit, summary=summary, families=families, suite_findings=suite,
                         drift=workload, settings=settings)
     if matches.expected_precision is not None:
         for caveat in findings.caveats:

@@ -592,7 +592,7 @@ def build_view(findings: Findings, manifest: dict[str, Any] | None = None) -> di
                  "mean_score": fmt_num(b.mean_score), "missing_pct": f"{b.missing_pct:.1f}%",
                  "scorer": _scorer_text(b), "what_1_means": b.what_1_means or NA,
                  "constant": (None if b.constant_score is None else
-                              f"every scored item scores {fmt_num(b.constant_score, 0)}: no per-item signal, "
+                              f"every scored item scores {b.constant_score:g}: no per-item signal, "
                               "left out of performance and lift")}
                 for b in audit.suite
             ],
