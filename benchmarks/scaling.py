@@ -66,7 +66,7 @@ def main() -> None:
         if n_gpu == 0:
             raise SystemExit("--gpu: no CUDA device is visible")
         dtype = a.dtype or "bfloat16"
-        ray.init(num_cpus=max(2, n_gpu * 2), num_gpus=n_gpu, include_dashboard=False, log_to_driver=False)
+        ray.init(num_cpus=max(2, n_gpu * 2), num_gpus=n_gpu, _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False)
         s = ExtractionSettings(dtype=dtype, device="cuda", batch_size=a.batch_size, threads=1, executor="ray",
                                ray=RaySettings(actors=n_gpu, gpus_per_actor=1, cpus_per_actor=1))
         el = run(f"ray_{n_gpu}_gpu_actors", s)

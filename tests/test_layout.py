@@ -181,6 +181,13 @@ def test_settings_defaults_have_one_home_shown_in_the_schema(schemas, model_name
     kind = "profile" if model_name == "MatchingSettings" else "audit"
     props = schemas[kind]["$defs"][model_name]["properties"]
     for field, info in model.model_fields.items():
+        if info.default_factory is not None:  # a nested settings model: its own fields are checked as a model
+            nested = info.default_factory()
+            ref = props[field]["$ref"].rsplit("/", 1)[-1]
+            for key, sub in type(nested).model_fields.items():
+                shown = schemas[kind]["$defs"][ref]["properties"][key].get("default")
+                assert shown == getattr(nested, key) == sub.default, f"{model_name}.{field}.{key}"
+            continue
         assert props[field].get("default") == info.default, f"{model_name}.{field}"
 
 
@@ -215,8 +222,8 @@ def test_low_margin_and_p_value_method_have_one_default(schemas):
     from cg_gov.matching import ProfileMatch
     from cg_gov.spec import MatchingSettings, ScoringSettings
 
-    assert schemas["profile"]["$defs"]["MatchingSettings"]["properties"]["low_margin"]["default"] == "drop"
-    assert ProfileMatch.model_fields["low_margin"].default == MatchingSettings().low_margin == "drop"
+    assert schemas["profile"]["$defs"]["MatchingSettings"]["properties"]["low_margin"]["default"] == "flag"
+    assert ProfileMatch.model_fields["low_margin"].default == MatchingSettings().low_margin == "flag"
     assert schemas["audit"]["$defs"]["ScoringSettings"]["properties"]["lift_p_method"]["default"] == "normal"
     assert ScoringSettings().lift_p_method == "normal"
 

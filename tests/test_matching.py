@@ -59,6 +59,7 @@ LABELS = [
 
 
 def make_profile(families, **matching):
+    matching.setdefault("method", "similarity")  # these tests are of similarity matching; detectors: test_detector
     return Profile.model_validate({
         "profile": "test", "version": "1", "owner": "tests", "description": "matcher tests",
         "families": families, "matching": matching,
@@ -195,10 +196,15 @@ def test_refusal_matches_its_labels_and_flags_the_opposite(tmp_path, embedder):
     assert fam.set_aside == []
 
 
-def test_low_margin_concepts_are_set_aside_by_default(tmp_path, embedder):
-    flagged = match_profile(make_profile([REFUSAL], low_margin="flag"), LABELS, embedder=embedder,
-                            cache_dir=tmp_path).family("refusal")
-    fam = match_profile(make_profile([REFUSAL]), LABELS, embedder=embedder, cache_dir=tmp_path).family("refusal")
+def test_low_margin_concepts_are_flagged_by_default_and_set_aside_on_request(tmp_path, embedder):
+    # the default flags (keeps with a warning) only margins below minus twice the margin's noise
+    default = match_profile(make_profile([REFUSAL]), LABELS, embedder=embedder, cache_dir=tmp_path).family("refusal")
+    assert default.set_aside == [] and all(c.low_margin == (c.margin < -0.056) for c in default.concepts
+                                           if c.margin is not None)
+    flagged = match_profile(make_profile([REFUSAL], low_margin="flag", margin_warning=0.0), LABELS,
+                            embedder=embedder, cache_dir=tmp_path).family("refusal")
+    fam = match_profile(make_profile([REFUSAL], low_margin="drop", margin_warning=0.0), LABELS, embedder=embedder,
+                        cache_dir=tmp_path).family("refusal")
     kept = {c.concept_id for c in fam.concepts}
     aside = {c.concept_id: c for c in fam.set_aside}
     # the opposite ("complying with a request") leaves the weights and is listed with weight 0
@@ -207,8 +213,8 @@ def test_low_margin_concepts_are_set_aside_by_default(tmp_path, embedder):
     assert kept | set(aside) == {c.concept_id for c in flagged.concepts}
     assert sum(c.weight for c in fam.concepts) == pytest.approx(1.0, abs=1e-5)
     # with top_k 2, the set-aside concept's place goes to the next concept, not to nobody
-    capped = match_profile(make_profile([REFUSAL], top_k=2), LABELS, embedder=embedder,
-                           cache_dir=tmp_path).family("refusal")
+    capped = match_profile(make_profile([REFUSAL], top_k=2, low_margin="drop", margin_warning=0.0), LABELS,
+                           embedder=embedder, cache_dir=tmp_path).family("refusal")
     assert len(capped.concepts) == 2 and all(not c.low_margin for c in capped.concepts)
 
 
@@ -405,7 +411,8 @@ def test_match_cli_prints_every_family(tmp_path, capsys, embedder):
     profile_file = tmp_path / "profile.yaml"
     profile_file.write_text(
         "profile: demo\nversion: '1'\nowner: tests\ndescription: cli test\nfamilies:\n"
-        f"  - {json.dumps(REFUSAL)}\n  - {json.dumps(CHEMISTRY)}\n")
+        f"  - {json.dumps(REFUSAL)}\n  - {json.dumps(CHEMISTRY)}\n"
+        "matching: {method: similarity, low_margin: drop, margin_warning: 0.0}\n")
     cache = str(tmp_path / "cache")
     assert cli_main(["match", str(profile_file), "--dictionary", str(dictionary), "--no-exemplars",
                       "--cache-dir", cache]) == 0

@@ -52,8 +52,8 @@ MINIMAL = (
 
 def test_defaults():
     m = MatchingSettings()
-    assert (m.threshold, m.top_k, m.embedder, m.use_exemplars, m.margin_warning) == (None, 8, "default", True, 0.0)
-    assert (m.exemplar_weight, m.low_margin) == (None, "drop")
+    assert (m.threshold, m.top_k, m.embedder, m.use_exemplars, m.margin_warning) == (None, 8, "default", True, -0.056)
+    assert (m.exemplar_weight, m.low_margin) == (None, "flag")
     e = ExtractionSettings()
     assert (e.template, e.exclude_special_tokens, e.dtype, e.device, e.batch_size, e.max_tokens) == (
         "user",
@@ -115,7 +115,8 @@ def test_example_profiles(path):
     assert len(profile.families) >= 4
     for family in profile.families:
         assert family.synonyms, family.id
-        assert 2 <= len(family.exemplars) <= 4, family.id
+        assert 5 <= len(family.exemplars) <= 8, family.id      # enough to fit and check a detector
+        assert 3 <= len(family.counter_exemplars) <= 5, family.id
     critical = [f for f in profile.families if f.importance == "critical"]
     assert critical and all(f.require is not None for f in critical)
 
