@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 from pdfstreams import pdf_streams
+from test_demo_outcome import DEMO_EXIT_CODE, assert_demo_outcome
+
+from cg_gov.findings import load_findings
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "specs" / "audits" / "demo.yaml"
@@ -58,7 +61,9 @@ def demo_run(cache_dir, tmp_path_factory):
 
 def test_demo_report_is_complete_and_traceable(demo_run):
     proc, out = demo_run
-    assert proc.returncode in (0, 1), proc.stderr[-3000:]
+    # the demo's outcome is pinned (tests/test_demo_outcome.py): the gate fails, exit code 1
+    assert proc.returncode == DEMO_EXIT_CODE, proc.stderr[-3000:]
+    assert_demo_outcome(load_findings(out / "findings.json"))
     findings = json.loads((out / "findings.json").read_text())
     assert ("gate: FAIL" in proc.stdout) == (proc.returncode == 1) == (findings["summary"]["gate"] == "fail")
     profile = yaml.safe_load((REPO / "specs" / "profiles" / "customer-support.yaml").read_text())
@@ -158,6 +163,19 @@ def test_workload_drift_names_the_untested_customer_service_traffic(cache_dir, t
     drift = findings["drift"]
     assert drift["reference"] == "support-traffic" and drift["n_items"] > 100
     assert drift["untested_concepts"], "the workload's own concepts should show as untested"
-    assert all(c["coverage_ratio"] <= 0.25 for c in drift["untested_concepts"])
+    # What the section means, not how it filters: the workload is customer-service traffic, so
+    # the family that ranks first by its traffic is a customer-service one (escalation: handing
+    # the customer to a human; measured 19% of the traffic, the next 15%), and the suite without
+    # those tasks tests it at well under the traffic's rate (measured ratio 0.38 [0.35, 0.40]); the
+    # suite's own subject, uncertainty (false claims, changing facts), is over-represented
+    # against the traffic (1.55). Ranked by share, shares of the whole.
+    families = {f["family_id"]: f for f in drift["families"]}
+    shares = [f["traffic_share"] for f in drift["families"]]
+    assert shares == sorted(shares, reverse=True) and abs(sum(shares) - 1) < 1e-6
+    top = drift["families"][0]
+    assert top["family_id"] == "escalation", [(f["family_id"], round(f["traffic_share"], 3)) for f in drift["families"]]
+    assert top["traffic_share"] > drift["families"][1]["traffic_share"]
+    assert top["ci"][1] < 1, top
+    assert families["uncertainty"]["coverage_ratio"] > 1, families["uncertainty"]
     html = (tmp_path / "out" / "report.html").read_text()
     assert "support-traffic" in html
