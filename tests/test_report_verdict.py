@@ -267,7 +267,7 @@ def test_relaxed_defaults_are_marked_exploratory_on_page_1_and_in_findings(examp
 
 
 def test_exploratory_sections_follow_the_spec_defaults():
-    from cg_gov.findings._derive import exploratory_sections
+    from cg_gov.findings.verdict import exploratory_sections
     from cg_gov.spec import ScoringSettings
 
     assert exploratory_sections(ScoringSettings()) == []

@@ -13,10 +13,11 @@ import numpy as np
 
 from cg_gov.findings._schema import (SCHEMA_VERSION, UNMEASURED_VISIBILITY, AuditInfo, DictionaryRef, Family, Findings, ProfileRef,
                                      SuiteBenchmark, build_summary, rule_fields)
-from cg_gov.findings.verdict import MIN_FAMILY_N_EFF, caveats_for, coverage_status, performance_status, severity_rank
+from cg_gov.findings.verdict import (MIN_FAMILY_N_EFF, caveats_for, coverage_status, exploratory_sections,
+                                     performance_status, severity_rank)
 from cg_gov.text import truncate
 
-__all__ = ["derive_findings", "workload_drift", "exploratory_sections", "ranked_by_lift", "EVIDENCE_ITEMS", "EVIDENCE_CHARS", "EXAMPLE_CHARS", "SUITE_ROWS"]
+__all__ = ["derive_findings", "workload_drift", "ranked_by_lift", "EVIDENCE_ITEMS", "EVIDENCE_CHARS", "EXAMPLE_CHARS", "SUITE_ROWS"]
 
 #: Evidence items shown per family, and the characters kept of each.
 EVIDENCE_ITEMS = 4
@@ -243,25 +244,6 @@ def derive_findings(*, spec, profile, dictionary, items, concept_scores, family_
                                 f"matcher, {matches.expected_precision:.0%} of the concepts it matched fitted "
                                 f"their family{recall}.")
     return findings
-
-
-def exploratory_sections(sset) -> list[str]:
-    """Sentences naming the sections an audit makes exploratory by relaxing the method's defaults
-    (``n_min``, ``min_benchmarks``, ``bootstrap`` below those of :class:`~cg_gov.spec.ScoringSettings`)."""
-    fields = getattr(sset, "model_fields", None) or type(sset).model_fields
-    default = {k: fields[k].default for k in ("n_min", "min_benchmarks", "bootstrap") if k in fields}
-    out = []
-    if sset.n_min < default.get("n_min", sset.n_min):
-        out.append(f"Family performance and the suite-level concept rankings are exploratory: this audit calls "
-                   f"a concept or family supported with n_min = {sset.n_min} scored items (method default "
-                   f"{default['n_min']}).")
-    if sset.min_benchmarks < default.get("min_benchmarks", sset.min_benchmarks):
-        out.append(f"The suite-level weakest and strongest concepts are exploratory: this audit ranks concepts "
-                   f"supported in {sset.min_benchmarks} benchmark(s) (method default {default['min_benchmarks']}).")
-    if 0 < sset.bootstrap < default.get("bootstrap", sset.bootstrap):
-        out.append(f"Intervals and p-values are exploratory: {sset.bootstrap} bootstrap resamples (method "
-                   f"default {default['bootstrap']}).")
-    return out
 
 
 def ranked_by_lift(ov, labels: Sequence[str], min_benchmarks: int, alpha: float) -> tuple[list[int], list[int]]:

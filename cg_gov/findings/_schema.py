@@ -727,7 +727,7 @@ def _exploratory_from_settings(settings: Any) -> list[str]:
         return []
     from types import SimpleNamespace
 
-    from cg_gov.findings._derive import exploratory_sections
+    from cg_gov.findings.verdict import exploratory_sections
     from cg_gov.spec import ScoringSettings
 
     defaults = ScoringSettings()
