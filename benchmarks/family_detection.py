@@ -34,6 +34,7 @@ category each one detects: the 20 category ids ranked by the sha256 of the id, f
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as _dt
 import hashlib
 import inspect
@@ -185,31 +186,53 @@ class VectorCache:
         self.dirty = False
 
 
-def residual_means(texts: list[str], dictionary: Any, settings: Any, engine: Any, store: VectorCache) -> np.ndarray:
-    """Mean residual vector at the hook layer over each text's counted tokens (the engine's forward)."""
+@contextlib.contextmanager
+def engine_threads(engine: Any, settings: Any):
+    """Torch threads set as the engine's own pass sets them (measured once per machine), then restored."""
     import torch
 
+    before = torch.get_num_threads()
+    threads = None
+    if hasattr(engine, "resolve_extraction"):
+        threads = getattr(engine.resolve_extraction(settings)[0], "threads", None)
+    if isinstance(threads, int):
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def residual_means(texts: list[str], dictionary: Any, settings: Any, engine: Any, store: VectorCache) -> np.ndarray:
+    """Mean residual vector at the hook layer over each text's counted tokens (the engine's forward)."""
     todo = store.missing(texts)
     if todo:
-        model, tokenizer = dictionary.language_model(dtype=settings.dtype, device=settings.device)
-        prepared = engine.prepare_items(tokenizer, todo, None, settings)
-        lengths = [len(p.input_ids) for p in prepared]
-        order = sorted(range(len(todo)), key=lambda i: (-lengths[i], i))
-        batches = [order[i:i + settings.batch_size] for i in range(0, len(order), settings.batch_size)]
-        for n, (idx, h, rows) in enumerate(engine.residual_batches(model, tokenizer, prepared, batches,
-                                                                   dictionary.hook_layer, settings.device)):
-            out = np.zeros((len(idx), dictionary.d_in), dtype=np.float32)
-            if h is not None and h.shape[0]:
-                with torch.inference_mode():
-                    summed = torch.zeros((len(idx), h.shape[1]), dtype=torch.float32, device=h.device)
-                    summed.index_add_(0, rows, h.float())
-                    counts = torch.bincount(rows, minlength=len(idx)).clamp(min=1).unsqueeze(1)
-                    out = (summed / counts).cpu().numpy()
-            store.put([todo[i] for i in idx], out)
-            if n % 10 == 9:  # a killed run resumes from here
-                store.save()
-        store.save()
+        with engine_threads(engine, settings):
+            _residual_pass(todo, dictionary, settings, engine, store)
     return store.get(texts)
+
+
+def _residual_pass(todo: list[str], dictionary: Any, settings: Any, engine: Any, store: VectorCache) -> None:
+    import torch
+
+    model, tokenizer = dictionary.language_model(dtype=settings.dtype, device=settings.device)
+    prepared = engine.prepare_items(tokenizer, todo, None, settings)
+    lengths = [len(p.input_ids) for p in prepared]
+    order = sorted(range(len(todo)), key=lambda i: (-lengths[i], i))
+    batches = [order[i:i + settings.batch_size] for i in range(0, len(order), settings.batch_size)]
+    for n, (idx, h, rows) in enumerate(engine.residual_batches(model, tokenizer, prepared, batches,
+                                                               dictionary.hook_layer, settings.device)):
+        out = np.zeros((len(idx), dictionary.d_in), dtype=np.float32)
+        if h is not None and h.shape[0]:
+            with torch.inference_mode():
+                summed = torch.zeros((len(idx), h.shape[1]), dtype=torch.float32, device=h.device)
+                summed.index_add_(0, rows, h.float())
+                counts = torch.bincount(rows, minlength=len(idx)).clamp(min=1).unsqueeze(1)
+                out = (summed / counts).cpu().numpy()
+        store.put([todo[i] for i in idx], out)
+        if n % 10 == 9:  # a killed run resumes from here
+            store.save()
+    store.save()
 
 
 def minilm_vectors(texts: list[str], embedder: Any, store: VectorCache) -> np.ndarray:
@@ -292,7 +315,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     emb = signals.embedder
     say("MiniLM embeddings of the items (cached)")
     emb_store = VectorCache(root, "minilm-" + hashlib.sha256(str(emb.identity).encode()).hexdigest()[:24])
-    emb_items = minilm_vectors(texts, emb, emb_store)
+    with engine_threads(engine, settings):
+        emb_items = minilm_vectors(texts, emb, emb_store)
     t_emb = time.perf_counter()
 
     fit = api["fit_family_detector"]
