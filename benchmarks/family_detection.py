@@ -75,32 +75,9 @@ def split_rule(categories: list[str]) -> dict[str, str]:
 # ---------------------------------------------------------------- statistics
 
 
-def auroc(pos: np.ndarray, neg: np.ndarray) -> float | None:
-    """P(a positive outscores a negative), ties counting half; None without both."""
-    pos, neg = np.asarray(pos, dtype=np.float64), np.asarray(neg, dtype=np.float64)
-    if not len(pos) or not len(neg):
-        return None
-    from scipy.stats import rankdata
-
-    ranks = rankdata(np.concatenate([pos, neg]))
-    return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2.0) / (len(pos) * len(neg)))
-
-
-def auroc_interval(pos: np.ndarray, neg: np.ndarray, *, resamples: int = RESAMPLES, seed: int = SEED,
-                   level: float = 0.95) -> tuple[float, float] | None:
-    """Percentile bootstrap interval of :func:`auroc` over items (positives, negatives resampled apart)."""
-    pos, neg = np.asarray(pos, dtype=np.float64), np.asarray(neg, dtype=np.float64)
-    if len(pos) < 2 or len(neg) < 2:
-        return None
-    rng = np.random.default_rng(seed)
-    wins = (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
-    values = np.empty(resamples)
-    for b in range(resamples):
-        cp = np.bincount(rng.integers(0, len(pos), len(pos)), minlength=len(pos))
-        cn = np.bincount(rng.integers(0, len(neg), len(neg)), minlength=len(neg))
-        values[b] = cp @ wins @ cn / (len(pos) * len(neg))
-    lo, hi = np.quantile(values, [(1 - level) / 2, 1 - (1 - level) / 2])
-    return float(lo), float(hi)
+# AUROC and its bootstrap interval: the detector's own (one implementation for the benchmark and the
+# visibility check), re-exported here for the tests and callers of this script.
+from cg_gov.matching import auroc, auroc_interval  # noqa: E402
 
 
 # ---------------------------------------------------------------- project API
