@@ -43,6 +43,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+#: The example profiles as they were when the judged pairs were drawn, with that calibration's matching settings
+#: (similarity method, low-margin concepts set aside at margin 0): the pairs belong to those texts.
+CALIBRATION_PROFILES = ROOT / "tests" / "fixtures" / "matching" / "calibration_profiles"
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -80,7 +83,7 @@ def run(pairs_path: Path, assigned_path: Path | None = None) -> dict:
     dictionary = load_dictionary("default")
     labels = dictionary.labels
     ref = dictionary.reference_mean
-    profiles = {p: load_profile(ROOT / "specs" / "profiles" / f"{p}.yaml") for p in sorted({q.profile for q in pairs})}
+    profiles = {p: load_profile(CALIBRATION_PROFILES / f"{p}.yaml") for p in sorted({q.profile for q in pairs})}
     fits = np.array([p.fits for p in pairs])
     names = [p.profile for p in pairs]
 
