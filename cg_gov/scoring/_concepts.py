@@ -147,10 +147,10 @@ def score_concepts(abar, scores, benchmarks, *, reference=None, settings: Scorin
     sel_ratio = (np.flatnonzero((point.suite_mean > 0) | (ref_mean > 0))
                  if ref is not None else np.zeros(0, np.int64))
     # The per-benchmark work (chi_model, lift, the robustness reruns) only concerns
-    # the concepts that have a chi_model or a lift; their columns are cut out once.
+    # the concepts that have a chi_model or a lift; their columns are cut from each group's block.
     rows_cl = np.union1d(sel_chi, sel_lift)
     needs_items = n_bootstrap > 0 or subsample_reruns > 0 or adversarial
-    items_cl = (SparseItems(design, design.abar[:, rows_cl])
+    items_cl = (SparseItems(design, columns=rows_cl)
                 if rows_cl.size and needs_items else None)
     if n_bootstrap > 0:
         # Suite sums for the coverage ratio come from the same pass for those

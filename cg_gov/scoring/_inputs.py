@@ -260,37 +260,62 @@ def build_design(abar: Any, scores: Any, benchmarks: Any, *, epsilon: float = 0.
 
 
 class SparseItems:
-    """Per-group transposed blocks (concepts x items) of a sparse item matrix, built on first use."""
+    """Per-group transposed blocks (concepts x items) of a sparse item matrix, built on first use.
 
-    def __init__(self, design: Design, matrix: sp.csr_matrix | None = None) -> None:
+    ``columns`` picks the concepts (rows of every block) without copying the item matrix: each
+    block is cut from the design's matrix when first asked for. Blocks are kept in one dtype at a
+    time (asking for another drops the first), and an indicator block shares the index arrays of
+    its values block where no stored value is at or below epsilon, so the blocks cost about as much
+    memory as one float32 copy of the matrix.
+    """
+
+    def __init__(self, design: Design, matrix: sp.csr_matrix | None = None,
+                 columns: np.ndarray | None = None) -> None:
         self.design = design
         self.matrix = design.abar if matrix is None else matrix
-        self.n_cols = self.matrix.shape[1]
+        self.columns = None if columns is None else np.asarray(columns, dtype=np.int64)
+        if self.columns is not None and np.array_equal(self.columns, np.arange(self.matrix.shape[1])):
+            self.columns = None
+        self.n_cols = self.matrix.shape[1] if self.columns is None else int(self.columns.size)
         self._values: dict[tuple[int, str], sp.csr_matrix] = {}
         self._indicator: dict[int, sp.csr_matrix] = {}
 
     def _block(self, group: Group) -> sp.csr_matrix:
-        return self.matrix[group.items].T.tocsr()
+        rows = self.matrix[group.items]
+        if self.columns is not None:
+            rows = rows[:, self.columns]
+        return rows.T.tocsr()
 
     def values(self, group: Group, dtype: np.dtype) -> sp.csr_matrix:
-        key = (group.index, np.dtype(dtype).name)
+        name = np.dtype(dtype).name
+        key = (group.index, name)
         block = self._values.get(key)
         if block is None:
-            other = self._values.get((group.index, "float64"))
-            block = (other if other is not None else self._block(group)).astype(dtype)
+            stale = [k for k in self._values if k[1] != name]
+            if stale:  # one dtype at a time: the indicators were built from those blocks' indices
+                self._values.clear()
+                self._indicator.clear()
+            block = self._block(group).astype(dtype)
             self._values[key] = block
         return block
 
     def indicator(self, group: Group) -> sp.csr_matrix:
         block = self._indicator.get(group.index)
         if block is None:
+            kept = next((b for (g, _), b in self._values.items() if g == group.index), None)
             base = self._values.get((group.index, "float64"))
             if base is None:
-                base = self._block(group)  # float64, not kept
+                base = self._block(group)  # float64 (the test is made at full precision), not kept
             keep = base.data > self.design.epsilon
-            block = sp.csr_matrix((keep.astype(np.float32), base.indices.copy(), base.indptr.copy()),
-                                  shape=base.shape)
-            block.eliminate_zeros()
+            if keep.all():
+                # same sparsity as any values block of this group (astype keeps it): share its indices
+                share = base if kept is None else kept
+                block = sp.csr_matrix((np.ones(share.data.size, np.float32), share.indices, share.indptr),
+                                      shape=share.shape, copy=False)
+            else:
+                block = sp.csr_matrix((keep.astype(np.float32), base.indices.copy(), base.indptr.copy()),
+                                      shape=base.shape)
+                block.eliminate_zeros()
             self._indicator[group.index] = block
         return block
 

@@ -60,8 +60,9 @@ def point_estimates(design: Design, matrix, *, n_min: int, min_benchmarks: int
     sel = _selectors(design)
     sums = _dense(sel @ matrix)
     if sp.issparse(matrix):
-        indicator = matrix.copy()
-        indicator.data = (indicator.data > design.epsilon).astype(np.float64)
+        m = matrix.tocsr()  # shares the index arrays: one float64 array more, not a copy of the matrix
+        indicator = sp.csr_matrix(((m.data > design.epsilon).astype(np.float64), m.indices, m.indptr),
+                                  shape=m.shape, copy=False)
     else:
         indicator = (np.asarray(matrix) > design.epsilon).astype(np.float64)
     counts = np.rint(_dense(sel[: 2 * nb] @ indicator)).astype(np.int64)
@@ -98,8 +99,9 @@ def effective_support(matrix, scored: np.ndarray) -> np.ndarray:
     """n_eff per column over scored items: (sum abar)^2 / sum abar^2, 0 when the column never fires."""
     weight = scored.astype(np.float64)
     if sp.issparse(matrix):
-        s1 = matrix.T @ weight
-        s2 = matrix.power(2).T @ weight
+        m = matrix.tocsr()
+        s1 = m.T @ weight
+        s2 = sp.csr_matrix((m.data * m.data, m.indices, m.indptr), shape=m.shape, copy=False).T @ weight
     else:
         m = np.asarray(matrix)
         s1 = weight @ m

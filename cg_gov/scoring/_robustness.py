@@ -179,7 +179,7 @@ def run_adversarial(design: Design, point: PointEstimates, items: ItemBlocks | N
 def _chi_model_items(design: Design, point: PointEstimates
                      ) -> tuple[SparseItems | None, np.ndarray]:
     rows = np.flatnonzero(np.isfinite(point.chi_model))
-    return (SparseItems(design, design.abar[:, rows]) if rows.size else None), rows
+    return (SparseItems(design, columns=rows) if rows.size else None), rows
 
 
 def subsampling_robustness(abar, scores, benchmarks, *, settings: ScoringSettings | None = None,
