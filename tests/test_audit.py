@@ -24,8 +24,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("cg_gov_cache")
+def cache_dir():
+    """The session's cache (tests/conftest.py): the demo's activations, computed once here, also
+    serve the vendor demo's end-to-end test, whose items are the demo's."""
+    return Path(os.environ["CG_GOV_CACHE"])
 
 
 def run_cli(args, cache_dir, cwd=REPO):
@@ -34,14 +36,16 @@ def run_cli(args, cache_dir, cwd=REPO):
                           text=True, timeout=1800)
 
 
-def demo_copy(tmp_path: Path, *, edit_audit=None, edit_profile=None) -> Path:
-    """A copy of the demo audit and its profile whose log paths point at the repo's logs."""
+def demo_copy(tmp_path: Path, *, edit_audit=None, edit_profile=None, formats=("json", "html")) -> Path:
+    """A copy of the demo audit and its profile whose log paths point at the repo's logs. The copies
+    write no PDF unless asked: the demo run itself checks the PDF, and rendering it takes a minute."""
     spec = yaml.safe_load(DEMO.read_text())
     profile = yaml.safe_load((REPO / "specs" / "profiles" / "customer-support.yaml").read_text())
     for b in spec["benchmarks"]:
         b["log"] = str((DEMO.parent / b["log"]).resolve())
     spec["profile"] = "profile.yaml"
     spec["report"]["out"] = "out"
+    spec["report"]["formats"] = list(formats)
     if edit_audit:
         edit_audit(spec)
     if edit_profile:
