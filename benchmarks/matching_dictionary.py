@@ -59,7 +59,7 @@ from cg_gov.matching import (  # noqa: E402
     profile_signals,
     score_dictionary_pairs,
 )
-from cg_gov.spec import load_profile  # noqa: E402
+from cg_gov.spec import ExtractionSettings, load_profile  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "matching"
 WEIGHTS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
@@ -87,8 +87,12 @@ def run(pairs_path: Path, assigned_path: Path | None = None) -> dict:
     fits = np.array([p.fits for p in pairs])
     names = [p.profile for p in pairs]
 
+    # float32, not the machine's `auto`: the operating point must not depend on the machine that
+    # calibrates it (bf16 exemplar activations, taken on a machine with AMX, chose another point)
+    settings = ExtractionSettings(dtype="float32")
+
     def acts(texts):
-        return concept_activations(list(texts), dictionary, progress=False)
+        return concept_activations(list(texts), dictionary, settings=settings, progress=False)
 
     def scored(readings=DEFAULT_READINGS, contrast=False):
         """(signals, similarity, bonus, similarity with low-margin pairs pushed below every threshold)."""

@@ -504,10 +504,6 @@ def test_leave_one_profile_out_chooses_on_the_other_profiles():
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="needs recalibration: with fp32 exemplar activations (extraction.dtype auto on "
-                   "CPUs without fast bf16) the judged pairs choose exemplar weight 0.15 / threshold 0.46 "
-                   "(precision 0.67 on all 577) instead of the shipped 0.1 / 0.42, measured 2026-11-29; rerun "
-                   "benchmarks/matching_dictionary.py --write-manifest and re-check the held-out figures")
 def test_bundled_dictionary_calibration_is_what_ships():
     """The operating point in the bundled dictionary's manifest is the one its judged pairs choose,
     and it holds on profiles it was not chosen on."""
@@ -520,14 +516,15 @@ def test_bundled_dictionary_calibration_is_what_ships():
     assert out["shipped_defaults"]["matches_choice"], out["chosen_on_all_pairs"]
     held = out["leave_one_profile_out"]["pooled"]
     no_exemplars = out["leave_one_profile_out_without_exemplars"]["pooled"]
-    # measured: precision 0.54, recall 0.42, F1 0.48; without the exemplar bonus F1 0.44, labels alone 0.41
+    # measured (float32 exemplar activations): precision 0.57, recall 0.43, F1 0.49; without the exemplar
+    # bonus F1 0.44
     assert held["precision"] >= 0.48 and held["f1"] >= 0.42
     assert held["f1"] > no_exemplars["f1"]
     readings = out["readings_ablation"]
     assert readings["label+contexts+tokens"]["auc_similarity"] > readings["label"]["auc_similarity"]
     totals = out["matcher_at_defaults"]["totals"]
     # every concept the matcher assigns with the shipped settings has been judged
-    assert totals["not_judged"] == 0 and totals["precision_of_judged"] >= 0.45  # measured 0.505
+    assert totals["not_judged"] == 0 and totals["precision_of_judged"] >= 0.45  # measured 0.483
 
 
 def test_concepts_are_read_by_label_contexts_and_tokens(tmp_path, embedder):

@@ -100,8 +100,9 @@ def write_card(folder: Path, out: Path, profiles: list[Path], use_exemplars: boo
                   f"{_md_escape(str(calib.get('calibrated_on', '')))} (`{calib.get('command', '')}`). "
                   f"Holding out each example profile in turn: precision {_fmt(held.get('precision'))}, "
                   f"recall {_fmt(held.get('recall'))}, F1 {_fmt(held.get('f1'))}. Of the "
-                  f"{output.get('assigned')} concepts matched below, {output.get('fit')} were judged to fit "
-                  "their family.", ""]
+                  f"{output.get('assigned')} concepts it gives the example profiles as they were when the pairs "
+                  f"were judged, {output.get('fit')} were judged to fit their family (the tables below match "
+                  "today's profiles).", ""]
         bands = measured.get("precision_by_score") or []
         if bands:
             lines += ["| match score | judged pairs | fit |", "|---|---|---|"]
