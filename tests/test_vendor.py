@@ -283,3 +283,8 @@ def test_vendor_demo_compares_two_real_models(tmp_path):
     assert "Which candidates pass the gate" in html and "Requirement per family and candidate" in html
     assert all(m.name in html for m in findings.models)
     assert re.search(r"Ranking", html)
+    # the PDF people attach to a vendor evaluation: the comparison form, findings embedded byte for byte
+    from pdfstreams import pdf_streams
+
+    pdf = (out / "report.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF") and (out / "findings.json").read_bytes() in pdf_streams(pdf)
