@@ -178,9 +178,12 @@ def run_audit(spec_path: str | os.PathLike, *, device: str | None = None, use_ca
     spec = spec.model_copy(update={"extraction": settings})
     stages.start(f"concept activations (cached; {describe_choice(chosen)})")
     responses = [it.response for it in items] if ex.template == "user_assistant" else None
+    precomputed = spec.resolve(settings.precomputed) if settings.precomputed else None
     acts = extract_activations([it.input for it in items], dictionary, responses=responses, settings=settings,
-                               cache=use_cache, progress=progress, desc="suite items")
+                               cache=use_cache, progress=progress, desc="suite items", precomputed=precomputed)
     note = f"{acts.cache_hits}/{len(items)} from cache"
+    if precomputed is not None:
+        note += f", {acts.precomputed_hits} from {Path(settings.precomputed).name}"
     ref_abar = None
     if workload is not None:
         wresponses = [it.response for it in workload] if ex.template == "user_assistant" else None
@@ -263,7 +266,9 @@ def run_audit(spec_path: str | os.PathLike, *, device: str | None = None, use_ca
                     "threads": settings.threads, "executor": settings.executor,
                     **({"ray": settings.ray.model_dump()} if settings.executor == "ray" else {}),
                     "special_tokens": "excluded from the mean" if settings.exclude_special_tokens else "counted",
-                    "chosen": jsonable(chosen)},
+                    "chosen": jsonable(chosen),
+                    **({"precomputed": {**file_entry(precomputed), "items_taken": acts.precomputed_hits}}
+                       if precomputed is not None else {})},
         scoring=jsonable(dict(cs.settings)),
         matching={"embedder": matches.embedder, "labels_sha256": matches.labels_sha256,
                   "threshold": matches.threshold, "top_k": matches.top_k,

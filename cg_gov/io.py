@@ -87,11 +87,12 @@ READ_LIMITS: dict[str, tuple[str, int]] = {
     "spec": ("CG_GOV_MAX_SPEC_BYTES", 4 << 20),
     "log": ("CG_GOV_MAX_LOG_BYTES", 256 << 20),
     "findings": ("CG_GOV_MAX_FINDINGS_BYTES", 64 << 20),
+    "activations": ("CG_GOV_MAX_ACTIVATIONS_BYTES", 1 << 30),
 }
 
 
 def read_limit(kind: str) -> int:
-    """The byte cap for ``kind`` ("spec", "log", "findings"): its environment variable, else the default."""
+    """The byte cap for ``kind`` (a key of :data:`READ_LIMITS`): its environment variable, else the default."""
     from cg_gov.errors import CgGovError
 
     env, default = READ_LIMITS[kind]

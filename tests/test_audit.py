@@ -43,6 +43,8 @@ def demo_copy(tmp_path: Path, *, edit_audit=None, edit_profile=None, formats=("j
     profile = yaml.safe_load((REPO / "specs" / "profiles" / "customer-support.yaml").read_text())
     for b in spec["benchmarks"]:
         b["log"] = str((DEMO.parent / b["log"]).resolve())
+    if spec.get("extraction", {}).get("precomputed"):
+        spec["extraction"]["precomputed"] = str((DEMO.parent / spec["extraction"]["precomputed"]).resolve())
     spec["profile"] = "profile.yaml"
     spec["report"]["out"] = "out"
     spec["report"]["formats"] = list(formats)
@@ -96,6 +98,45 @@ def test_demo_report_is_complete_and_traceable(demo_run):
     assert (out / "manifest.json").read_bytes() in streams
     html = (out / "report.html").read_text()
     assert "<script" not in html.lower()
+
+
+def test_shipped_demo_activations_are_what_the_engine_computes(demo_run):
+    """The demo ships its suite's float32 activations (data/demo/activations-float32.npz, written by
+    `cg-gov activations export`); where `auto` takes float32 the demo run takes them instead of
+    computing, and a fresh extraction of items from every benchmark gives the same numbers."""
+    import numpy as np
+
+    from cg_gov.dictionary import load_dictionary
+    from cg_gov.engine import ActivationCache, extract_activations, load_precomputed
+    from cg_gov.engine._activations import cache_namespace
+    from cg_gov.evals import read_audit
+
+    proc, out = demo_run
+    manifest = json.loads((out / "manifest.json").read_text())
+    pre = manifest["extraction"]["precomputed"]
+    assert pre["path"].endswith("activations-float32.npz") and len(pre["sha256"]) == 64
+    m = re.search(r"(\d+)/(\d+) from cache, (\d+) from activations-float32.npz", proc.stderr)
+    assert m, proc.stderr[-2000:]
+    if manifest["extraction"]["dtype"] == "float32":  # every item found, none computed
+        assert int(m.group(1)) + int(m.group(3)) == int(m.group(2)) == pre["items_taken"] + int(m.group(1))
+
+    inputs = read_audit(DEMO)
+    settings = inputs.spec.extraction.model_copy(update={"dtype": "float32", "threads": 1, "precomputed": None})
+    items = inputs.items[::200]  # 12 items, every benchmark
+    assert len({it.benchmark for it in items}) == len(inputs.spec.benchmarks)
+    d = load_dictionary("default", load_reference=False)
+    fresh = extract_activations([it.input for it in items], d, settings=settings, cache=False, progress=False)
+    keys = [ActivationCache.item_key(cache_namespace(d, settings), it.input, None) for it in items]
+    shipped, _ = load_precomputed(REPO / "data" / "demo" / "activations-float32.npz", d.n_concepts, set(keys))
+    assert set(shipped) == set(keys)
+    for r, k in enumerate(keys):
+        n_tok, idx, vals, _mx = shipped[k]
+        row = np.zeros(d.n_concepts)
+        row[idx] = vals
+        got = fresh.abar[r].toarray().ravel()
+        assert n_tok == fresh.n_tokens[r]
+        # float32 sums over other batches: measured differences are near 1e-7 of the row's mass
+        assert np.abs(row - got).sum() <= 1e-4 * np.abs(got).sum(), (items[r].benchmark, items[r].id)
 
 
 def test_rerun_is_byte_identical_and_served_from_cache(demo_run, cache_dir, tmp_path):

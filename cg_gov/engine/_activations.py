@@ -36,8 +36,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from cg_gov.dictionary import ConceptDictionary
 
-__all__ = ["Activations", "concept_activations", "extract_activations",
-           "prepare_items", "residual_batches", "truncated_forward", "ActivationCache"]
+__all__ = ["Activations", "concept_activations", "extract_activations", "export_precomputed",
+           "load_precomputed", "prepare_items", "residual_batches", "truncated_forward", "ActivationCache"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,10 @@ class Activations:
     cache_hits: int = 0
     chosen: dict[str, Any] = field(default_factory=dict)
     """How ``dtype`` and ``threads`` were chosen (:func:`cg_gov.engine.resolve_extraction`)."""
+    precomputed_hits: int = 0
+    """Items taken from the ``precomputed`` file (not from the cache, not computed)."""
+    precomputed_sha256: str | None = None
+    """sha256 of the precomputed file read, or None when none was read."""
 
 
 # ---------------------------------------------------------------- preparing
@@ -288,6 +292,32 @@ def _cache_secret(root: Path) -> bytes:
     return os.urandom(32)
 
 
+def check_shard(z, n_concepts: int | None) -> tuple[np.ndarray, ...] | str:
+    """The arrays of a shard (an open ``np.load`` archive), or why it does not hold what a shard
+    holds: arrays, dtypes, shapes, row pointers, concept index range, finite non-negative values."""
+    if sorted(z.files) != sorted(_SHARD_ARRAYS):
+        return f"arrays {sorted(z.files)[:8]}"
+    keys, ntok, indptr, indices, vals, maxv = (z[name] for name in _SHARD_ARRAYS)
+    n = len(keys)
+    expected = {"keys": (keys, np.uint8, (n, 32)), "n_tokens": (ntok, np.int64, (n,)),
+                "indptr": (indptr, np.int64, (n + 1,)), "indices": (indices, np.int32, None),
+                "abar": (vals, np.float32, None), "max": (maxv, np.float32, None)}
+    for name, (array, dtype, shape) in expected.items():
+        if array.dtype != dtype or (shape is not None and array.shape != shape) or (shape is None and array.ndim != 1):
+            return f"{name}: {array.dtype} {array.shape}"
+    if indptr[0] != 0 or np.any(np.diff(indptr) < 0) or indptr[-1] != len(indices):
+        return "row pointers out of order"
+    if len(vals) != len(indices) or len(maxv) != len(indices):
+        return "value arrays of different lengths"
+    if np.any(ntok < 0):
+        return "negative token counts"
+    if len(indices) and (indices.min() < 0 or (n_concepts is not None and indices.max() >= n_concepts)):
+        return f"concept index out of range [0, {n_concepts})"
+    if not (np.isfinite(vals).all() and np.isfinite(maxv).all()) or np.any(vals < 0) or np.any(maxv < 0):
+        return "values not finite and non-negative"
+    return keys, ntok, indptr, indices, vals, maxv
+
+
 class ActivationCache:
     """Content-addressed store of per-item results, one namespace per dictionary + settings.
 
@@ -337,27 +367,7 @@ class ActivationCache:
 
     def _check(self, z) -> tuple[np.ndarray, ...] | str:
         """The shard's arrays, or why it is not a shard of this cache."""
-        if sorted(z.files) != sorted(_SHARD_ARRAYS):
-            return f"arrays {sorted(z.files)[:8]}"
-        keys, ntok, indptr, indices, vals, maxv = (z[name] for name in _SHARD_ARRAYS)
-        n = len(keys)
-        expected = {"keys": (keys, np.uint8, (n, 32)), "n_tokens": (ntok, np.int64, (n,)),
-                    "indptr": (indptr, np.int64, (n + 1,)), "indices": (indices, np.int32, None),
-                    "abar": (vals, np.float32, None), "max": (maxv, np.float32, None)}
-        for name, (array, dtype, shape) in expected.items():
-            if array.dtype != dtype or (shape is not None and array.shape != shape) or (shape is None and array.ndim != 1):
-                return f"{name}: {array.dtype} {array.shape}"
-        if indptr[0] != 0 or np.any(np.diff(indptr) < 0) or indptr[-1] != len(indices):
-            return "row pointers out of order"
-        if len(vals) != len(indices) or len(maxv) != len(indices):
-            return "value arrays of different lengths"
-        if np.any(ntok < 0):
-            return "negative token counts"
-        if len(indices) and (indices.min() < 0 or (self.n_concepts is not None and indices.max() >= self.n_concepts)):
-            return f"concept index out of range [0, {self.n_concepts})"
-        if not (np.isfinite(vals).all() and np.isfinite(maxv).all()) or np.any(vals < 0) or np.any(maxv < 0):
-            return "values not finite and non-negative"
-        return keys, ntok, indptr, indices, vals, maxv
+        return check_shard(z, self.n_concepts)
 
     def load(self, wanted: set[bytes]) -> dict[bytes, tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
         """Return ``key -> (n_tokens, indices, abar values, max values)`` for wanted keys."""
@@ -409,14 +419,7 @@ class ActivationCache:
         return found
 
     def save(self, keys: list[bytes], n_tokens: np.ndarray, abar: "sp.csr_matrix", max_act: "sp.csr_matrix") -> None:
-        import io as _io
-
-        buf = _io.BytesIO()
-        np.savez(buf, keys=np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), 32),
-                 n_tokens=np.asarray(n_tokens, dtype=np.int64), indptr=abar.indptr.astype(np.int64),
-                 indices=abar.indices.astype(np.int32), abar=abar.data.astype(np.float32),
-                 max=max_act.data.astype(np.float32))
-        raw = buf.getvalue()
+        raw = shard_bytes(keys, n_tokens, abar, max_act)
         try:
             atomic_write_bytes(self.dir / self._name(raw), raw)
         except OSError as exc:
@@ -439,12 +442,73 @@ def _progress(total: int, enabled: bool, desc: str):
                 dynamic_ncols=True, mininterval=1.0)
 
 
+def cache_namespace(dictionary: "ConceptDictionary", settings: ExtractionSettings) -> str:
+    """The namespace of an item's key: the dictionary's identity and the settings that change the
+    numbers (``dtype`` resolved, never ``auto``)."""
+    return hashlib.sha256(json.dumps(
+        [dictionary.identity, settings.cache_key(), CACHE_VERSION], sort_keys=True).encode()).hexdigest()[:24]
+
+
+def load_precomputed(path: str | os.PathLike, n_concepts: int, wanted: set[bytes]
+                     ) -> tuple[dict[bytes, tuple[int, np.ndarray, np.ndarray, np.ndarray]], str]:
+    """``key -> (n_tokens, indices, abar values, max values)`` of the wanted keys in a file written
+    by :func:`export_precomputed`, and the file's sha256. A file that is missing, too large or does
+    not hold what a shard holds is an error naming it."""
+    import io as _io
+    import zipfile
+
+    from cg_gov.io import read_bytes_limited, read_limit
+
+    path = Path(path)
+    # the file's size is capped ($CG_GOV_MAX_ACTIVATIONS_BYTES, 1 GiB), and so is what its members
+    # declare they unpack to, before numpy reads them
+    raw = read_bytes_limited(path, "precomputed activations", kind="activations")
+    digest = hashlib.sha256(raw).hexdigest()
+    try:
+        with zipfile.ZipFile(_io.BytesIO(raw)) as zf:
+            unpacked = sum(info.file_size for info in zf.infolist())
+        if unpacked > read_limit("activations"):
+            checked = f"its arrays unpack to {unpacked:,} bytes, over the limit"
+        else:
+            with np.load(_io.BytesIO(raw), allow_pickle=False) as z:
+                checked = check_shard(z, n_concepts)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same error
+        checked = f"unreadable ({type(exc).__name__})"
+    if isinstance(checked, str):
+        raise CgGovError(f"not a precomputed-activations file: {checked}", file=str(path),
+                         key="extraction.precomputed",
+                         hint="write it with `cg-gov activations export`, or remove the key to compute every item")
+    keys, ntok, indptr, indices, vals, maxv = checked
+    found = {}
+    for r in range(len(keys)):
+        k = keys[r].tobytes()
+        if k in wanted:
+            a, b = indptr[r], indptr[r + 1]
+            found[k] = (int(ntok[r]), indices[a:b], vals[a:b], maxv[a:b])
+    return found, digest
+
+
+def shard_bytes(keys: list[bytes], n_tokens: np.ndarray, abar: "sp.csr_matrix", max_act: "sp.csr_matrix",
+                compressed: bool = False) -> bytes:
+    """One shard (what the cache stores and a precomputed file holds) as npz bytes."""
+    import io as _io
+
+    buf = _io.BytesIO()
+    (np.savez_compressed if compressed else np.savez)(buf, keys=np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), 32),
+             n_tokens=np.asarray(n_tokens, dtype=np.int64), indptr=abar.indptr.astype(np.int64),
+             indices=abar.indices.astype(np.int32), abar=abar.data.astype(np.float32),
+             max=max_act.data.astype(np.float32))
+    return buf.getvalue()
+
+
 def extract_activations(texts: Sequence[str], dictionary: "ConceptDictionary", *,
                         responses: Sequence[str | None] | None = None,
                         settings: ExtractionSettings | None = None, cache: bool = True,
                         cache_dir: str | os.PathLike | None = None, progress: bool = True,
-                        desc: str = "activations") -> Activations:
-    """Compute per-item mean and max concept activations, reusing the cache."""
+                        desc: str = "activations", precomputed: str | os.PathLike | None = None
+                        ) -> Activations:
+    """Compute per-item mean and max concept activations, reusing the cache; items found in the
+    ``precomputed`` file (for this dictionary and these settings) are taken from it and cached."""
     import scipy.sparse as sp
     import torch
 
@@ -456,13 +520,22 @@ def extract_activations(texts: Sequence[str], dictionary: "ConceptDictionary", *
     if responses is not None and len(responses) != len(texts):
         raise CgGovError("responses and texts differ in length")
     n, n_concepts = len(texts), dictionary.n_concepts
-    namespace = hashlib.sha256(json.dumps(
-        [dictionary.identity, settings.cache_key(), CACHE_VERSION], sort_keys=True).encode()).hexdigest()[:24]
+    namespace = cache_namespace(dictionary, settings)
     keys = [ActivationCache.item_key(namespace, t, responses[i] if responses is not None else None)
             for i, t in enumerate(texts)]
     store = (ActivationCache(Path(cache_dir or default_cache_dir()) / "activations", namespace, n_concepts)
              if cache else None)
     found = store.load(set(keys)) if store is not None else {}
+    hits = sum(1 for k in keys if k in found)
+    pre_hits, pre_sha = 0, None
+    if precomputed is not None:
+        missing = {k for k in keys if k not in found}
+        pre, pre_sha = load_precomputed(precomputed, n_concepts, missing) if missing else ({}, None)
+        if pre:
+            pre_hits = sum(1 for k in keys if k in pre)
+            found.update(pre)
+            if store is not None:  # later runs read them from the cache like computed items
+                _save_rows(store, list(pre.items()), n_concepts)
 
     n_tokens = np.zeros(n, dtype=np.int64)
     row_parts: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
@@ -474,7 +547,6 @@ def extract_activations(texts: Sequence[str], dictionary: "ConceptDictionary", *
             row_parts.append((i, ind, val, mx))
         else:
             todo.append(i)
-    hits = n - len(todo)
 
     threads_before = torch.get_num_threads()
     if todo and isinstance(settings.threads, int):
@@ -499,7 +571,46 @@ def extract_activations(texts: Sequence[str], dictionary: "ConceptDictionary", *
     abar.sort_indices()
     max_act.sort_indices()
     return Activations(abar=abar, max_act=max_act, n_tokens=n_tokens, settings=settings.model_dump(),
-                       dictionary_identity=dictionary.identity, cache_hits=hits, chosen=chosen)
+                       dictionary_identity=dictionary.identity, cache_hits=hits, chosen=chosen,
+                       precomputed_hits=pre_hits, precomputed_sha256=pre_sha)
+
+
+def _save_rows(store: "ActivationCache", rows: list, n_concepts: int, per_shard: int = 256) -> None:
+    """Write ``(key, (n_tokens, indices, abar, max))`` rows into the cache, ``per_shard`` per shard."""
+    import scipy.sparse as sp
+
+    for start in range(0, len(rows), per_shard):
+        part = rows[start:start + per_shard]
+        indptr = np.concatenate([[0], np.cumsum([len(r[1][1]) for r in part])]).astype(np.int64)
+        indices = np.concatenate([r[1][1] for r in part]).astype(np.int32) if part else np.zeros(0, np.int32)
+        shape = (len(part), n_concepts)
+        abar = sp.csr_matrix((np.concatenate([r[1][2] for r in part]), indices, indptr), shape=shape)
+        mx = sp.csr_matrix((np.concatenate([r[1][3] for r in part]), indices, indptr), shape=shape)
+        store.save([r[0] for r in part], np.array([r[1][0] for r in part], np.int64), abar, mx)
+
+
+def export_precomputed(texts: Sequence[str], dictionary: "ConceptDictionary", out: str | os.PathLike, *,
+                       responses: Sequence[str | None] | None = None,
+                       settings: ExtractionSettings | None = None, progress: bool = True) -> dict[str, Any]:
+    """Write the activations of ``texts`` (from the cache, computed where missing) as one file that
+    an audit names in ``extraction.precomputed``. Returns what was written: path, items, sha256,
+    namespace and the concrete settings."""
+    from cg_gov.engine._machine import resolve_extraction
+    from cg_gov.io import atomic_write_bytes as write
+
+    settings, _ = resolve_extraction(settings or ExtractionSettings())
+    acts = extract_activations(texts, dictionary, responses=responses, settings=settings, progress=progress,
+                               desc="items to export")
+    namespace = cache_namespace(dictionary, settings)
+    keys = [ActivationCache.item_key(namespace, t, responses[i] if responses is not None else None)
+            for i, t in enumerate(texts)]
+    first: dict[bytes, int] = {}
+    rows = [i for i, k in enumerate(keys) if first.setdefault(k, i) == i]  # one row per distinct item
+    raw = shard_bytes([keys[i] for i in rows], acts.n_tokens[rows], acts.abar[rows], acts.max_act[rows],
+                      compressed=True)
+    write(Path(out), raw)
+    return {"path": str(out), "items": len(rows), "sha256": hashlib.sha256(raw).hexdigest(),
+            "namespace": namespace, "dictionary": dictionary.identity, "settings": settings.cache_key()}
 
 
 def encode_batch(sae, h, rows, counts: np.ndarray, n_concepts: int) -> tuple["sp.csr_matrix", "sp.csr_matrix"]:

@@ -512,12 +512,19 @@ class ExtractionSettings(_Spec):
         "`pip install 'cg-gov[ray]'`); both fill the same activation cache.",
     )
     ray: RaySettings = Field(default_factory=RaySettings, description="Settings of executor: ray.")
+    precomputed: NonEmptyStr | None = Field(
+        default=None,
+        description="Activations computed ahead for this suite's items (a file written by "
+        "`cg-gov activations export`; relative paths are read from the spec's folder). Items whose "
+        "dictionary, settings and text match an entry are taken from it (and copied into the cache); "
+        "the others are computed. The file's sha256 and the count taken are recorded in the manifest.",
+    )
 
     def cache_key(self) -> dict[str, Any]:
-        """The settings that change the numbers (device, batch size, threads and executor do not): part
-        of every cache key. The engine resolves ``dtype: auto`` to the dtype it runs before it takes
-        the key."""
-        return self.model_dump(exclude={"device", "batch_size", "threads", "executor", "ray"})
+        """The settings that change the numbers (device, batch size, threads, executor and where
+        precomputed activations come from do not): part of every cache key. The engine resolves
+        ``dtype: auto`` to the dtype it runs before it takes the key."""
+        return self.model_dump(exclude={"device", "batch_size", "threads", "executor", "ray", "precomputed"})
 
 
 class ScoringSettings(_Spec):

@@ -1,0 +1,117 @@
+"""Precomputed activations (``extraction.precomputed``): a file of shard rows that an audit takes
+items from instead of computing them, checked like a cache shard and bounded like every read.
+
+The real file (``data/demo/activations-float32.npz``, written by ``cg-gov activations export``) is
+checked against a fresh extraction in ``tests/test_audit.py``; here the loader and the engine's use
+of it, on the bundled dictionary, without running the language model."""
+from __future__ import annotations
+
+import io
+import zipfile
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from cg_gov.dictionary import load_dictionary
+from cg_gov.engine import ActivationCache, extract_activations, load_precomputed
+from cg_gov.engine._activations import cache_namespace, shard_bytes
+from cg_gov.errors import CgGovError
+from cg_gov.spec import ExtractionSettings
+
+SETTINGS = ExtractionSettings(dtype="float32", threads=1)
+TEXTS = ["Where is my parcel?", "Cancel my order, please.", "What is 2 + 2?"]
+
+
+@pytest.fixture(scope="module")
+def dictionary():
+    return load_dictionary("default", load_reference=False)
+
+
+def _rows(n_concepts: int, n: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    dense = np.where(rng.random((n, n_concepts)) < 0.01, rng.random((n, n_concepts)), 0.0).astype(np.float32)
+    abar = sp.csr_matrix(dense)
+    return abar, sp.csr_matrix((abar.data * 3, abar.indices, abar.indptr), shape=abar.shape)
+
+
+def _file(tmp_path, dictionary, texts=TEXTS, settings=SETTINGS):
+    namespace = cache_namespace(dictionary, settings)
+    keys = [ActivationCache.item_key(namespace, t, None) for t in texts]
+    abar, mx = _rows(dictionary.n_concepts, len(texts))
+    path = tmp_path / "pre.npz"
+    path.write_bytes(shard_bytes(keys, np.arange(1, len(texts) + 1), abar, mx))
+    return path, abar, mx
+
+
+def test_items_are_taken_from_the_file_and_cached(dictionary, tmp_path):
+    path, abar, mx = _file(tmp_path, dictionary)
+    acts = extract_activations(TEXTS, dictionary, settings=SETTINGS, cache_dir=tmp_path / "cache",
+                               precomputed=path, progress=False)
+    assert acts.precomputed_hits == 3 and acts.cache_hits == 0
+    assert (acts.abar != abar).nnz == 0 and (acts.max_act != mx).nnz == 0
+    assert acts.n_tokens.tolist() == [1, 2, 3]
+    # copied into the cache: a run without the file reads the same from it
+    again = extract_activations(TEXTS, dictionary, settings=SETTINGS, cache_dir=tmp_path / "cache", progress=False)
+    assert again.cache_hits == 3 and (again.abar != abar).nnz == 0
+
+
+def test_entries_for_other_settings_or_texts_are_not_taken(dictionary, tmp_path):
+    path, _, _ = _file(tmp_path, dictionary, settings=ExtractionSettings(dtype="bfloat16", threads=1))
+    found, digest = load_precomputed(path, dictionary.n_concepts,
+                                     {ActivationCache.item_key(cache_namespace(dictionary, SETTINGS), t, None)
+                                      for t in TEXTS})
+    assert found == {} and len(digest) == 64
+    path, _, _ = _file(tmp_path, dictionary)
+    other = ActivationCache.item_key(cache_namespace(dictionary, SETTINGS), "another text", None)
+    assert load_precomputed(path, dictionary.n_concepts, {other})[0] == {}
+
+
+def _rewrite(path, **changes):
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays.update(changes)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    path.write_bytes(buf.getvalue())
+
+
+@pytest.mark.parametrize("change, why", [
+    (lambda a: {"indices": np.full_like(a["indices"], 10 ** 6)}, "concept index out of range"),
+    (lambda a: {"abar": np.full_like(a["abar"], np.nan)}, "not finite"),
+    (lambda a: {"keys": a["keys"][:1]}, "n_tokens"),  # 1 key, 3 rows: the first mismatch named
+])
+def test_a_damaged_file_is_an_error_naming_it(dictionary, tmp_path, change, why):
+    path, _, _ = _file(tmp_path, dictionary)
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    _rewrite(path, **change(arrays))
+    with pytest.raises(CgGovError) as err:
+        extract_activations(TEXTS, dictionary, settings=SETTINGS, cache=False, precomputed=path, progress=False)
+    assert str(path) in err.value.render() and why in err.value.render()
+    assert "activations export" in (err.value.hint or "")
+
+
+def test_missing_not_npz_and_oversized_files_are_errors(dictionary, tmp_path, monkeypatch):
+    with pytest.raises(CgGovError, match="not found"):
+        load_precomputed(tmp_path / "nope.npz", dictionary.n_concepts, set())
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"not a zip at all")
+    with pytest.raises(CgGovError, match="unreadable"):
+        load_precomputed(junk, dictionary.n_concepts, set())
+    path, _, _ = _file(tmp_path, dictionary)
+    monkeypatch.setenv("CG_GOV_MAX_ACTIVATIONS_BYTES", "1000")
+    with pytest.raises(CgGovError, match="over the limit"):
+        load_precomputed(path, dictionary.n_concepts, set())
+
+
+def test_members_that_unpack_past_the_limit_are_refused_before_reading(dictionary, tmp_path, monkeypatch):
+    """A compressed member that would unpack to more than the cap (a zip bomb) is refused from its
+    declared size; the file itself is small."""
+    bomb = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("abar.npy", b"\0" * (8 << 20))
+    assert bomb.stat().st_size < 100_000
+    monkeypatch.setenv("CG_GOV_MAX_ACTIVATIONS_BYTES", str(4 << 20))
+    with pytest.raises(CgGovError, match="unpack to"):
+        load_precomputed(bomb, dictionary.n_concepts, set())
