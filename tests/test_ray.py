@@ -123,3 +123,62 @@ def test_missing_ray_names_the_extra(monkeypatch):
     with pytest.raises(MissingDependencyError) as err:
         require_ray()
     assert "cg-gov[ray]" in (err.value.hint or "")
+
+
+AUDIT_ITEMS = 16  # per benchmark
+
+
+def _small_audit(tmp_path, executor: str, address: str) -> "Path":
+    """The demo's profile on the first items of three demo benchmarks, read from the real Inspect
+    logs (their real scores), written as JSONL; float32, one thread, the given executor."""
+    import json
+    from pathlib import Path
+
+    import yaml
+
+    from cg_gov.evals import read_benchmark
+
+    repo = Path(__file__).resolve().parents[1]
+    folder = tmp_path / executor
+    folder.mkdir()
+    benchmarks = []
+    for name in ("donotanswer", "falseclaims", "cyberseceval"):
+        items = read_benchmark({"name": name, "log": str(repo / "data/demo/logs" / f"{name}.eval"),
+                                "format": "inspect"})[:AUDIT_ITEMS]
+        log = folder / f"{name}.jsonl"
+        log.write_text("".join(json.dumps({"id": it.id, "input": it.input, "score": it.score}) + "\n"
+                               for it in items), encoding="utf-8")
+        benchmarks.append({"name": name, "log": log.name, "format": "jsonl"})
+    spec = {
+        "audit": "ray-vs-local", "model": "SmolLM2-135M-Instruct", "dictionary": "default",
+        "profile": str(repo / "specs" / "profiles" / "customer-support.yaml"),
+        "benchmarks": benchmarks,
+        "extraction": {"dtype": "float32", "threads": 1, "batch_size": 4, "max_tokens": 64,
+                       "executor": executor,
+                       **({"ray": {"address": address, "actors": 2, "cpus_per_actor": 1}}
+                          if executor == "ray" else {})},
+        "scoring": {"n_min": 2, "min_benchmarks": 1, "bootstrap": 200, "subsample_reruns": 10},
+        "report": {"out": "out", "formats": ["json"]},
+    }
+    path = folder / "audit.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@pytest.mark.slow
+@needs_ray
+def test_ray_audit_writes_the_local_audits_findings(cluster, tmp_path):
+    """A whole audit (suite items and the profile's exemplars through the executor, scoring,
+    matching, verdict) with executor: ray writes the local executor's findings.json byte for byte,
+    each computing every activation itself (--no-cache)."""
+    from cg_gov.cli import main
+
+    codes = {}
+    for executor in ("local", "ray"):
+        spec = _small_audit(tmp_path, executor, cluster)
+        codes[executor] = main(["audit", str(spec), "--no-cache", "--now", "2026-11-29T00:00:00Z"])
+        assert codes[executor] in (0, 1)
+    local = (tmp_path / "local" / "out" / "findings.json").read_bytes()
+    ray_ = (tmp_path / "ray" / "out" / "findings.json").read_bytes()
+    assert local == ray_
+    assert codes["local"] == codes["ray"]
