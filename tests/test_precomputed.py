@@ -115,3 +115,20 @@ def test_members_that_unpack_past_the_limit_are_refused_before_reading(dictionar
     monkeypatch.setenv("CG_GOV_MAX_ACTIVATIONS_BYTES", str(4 << 20))
     with pytest.raises(CgGovError, match="unpack to"):
         load_precomputed(bomb, dictionary.n_concepts, set())
+
+
+def test_the_file_comes_before_the_cache(dictionary, tmp_path):
+    """Every user of a shipped file gets its numbers, whatever their cache holds for the same items
+    (a cache filled in several runs batched them differently); the cache is left as it was."""
+    path, abar, _ = _file(tmp_path, dictionary)
+    keys = [ActivationCache.item_key(cache_namespace(dictionary, SETTINGS), t, None) for t in TEXTS]
+    store = ActivationCache(tmp_path / "cache" / "activations", cache_namespace(dictionary, SETTINGS),
+                            dictionary.n_concepts)
+    other, other_max = _rows(dictionary.n_concepts, len(TEXTS), seed=1)
+    store.save(keys, np.ones(len(TEXTS), np.int64), other, other_max)
+    acts = extract_activations(TEXTS, dictionary, settings=SETTINGS, cache_dir=tmp_path / "cache",
+                               precomputed=path, progress=False)
+    assert acts.precomputed_hits == 3 and acts.cache_hits == 0 and (acts.abar != abar).nnz == 0
+    again = extract_activations(TEXTS, dictionary, settings=SETTINGS, cache_dir=tmp_path / "cache", progress=False)
+    assert again.cache_hits == 3 and (again.abar != other).nnz == 0
+    assert len(list((tmp_path / "cache" / "activations").rglob("shard-*.npz"))) == 1

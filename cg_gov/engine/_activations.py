@@ -508,7 +508,8 @@ def extract_activations(texts: Sequence[str], dictionary: "ConceptDictionary", *
                         desc: str = "activations", precomputed: str | os.PathLike | None = None
                         ) -> Activations:
     """Compute per-item mean and max concept activations, reusing the cache; items found in the
-    ``precomputed`` file (for this dictionary and these settings) are taken from it and cached."""
+    ``precomputed`` file (for this dictionary and these settings) are taken from it first (and
+    copied into the cache when it lacks them)."""
     import scipy.sparse as sp
     import torch
 
@@ -526,16 +527,18 @@ def extract_activations(texts: Sequence[str], dictionary: "ConceptDictionary", *
     store = (ActivationCache(Path(cache_dir or default_cache_dir()) / "activations", namespace, n_concepts)
              if cache else None)
     found = store.load(set(keys)) if store is not None else {}
-    hits = sum(1 for k in keys if k in found)
     pre_hits, pre_sha = 0, None
     if precomputed is not None:
-        missing = {k for k in keys if k not in found}
-        pre, pre_sha = load_precomputed(precomputed, n_concepts, missing) if missing else ({}, None)
+        # the file comes first: every user of it gets its numbers, whatever their cache holds (a
+        # cache filled in several runs batched its items differently, which moves float32 sums in
+        # the last bits); items it lacks come from the cache or are computed
+        pre, pre_sha = load_precomputed(precomputed, n_concepts, set(keys))
         if pre:
             pre_hits = sum(1 for k in keys if k in pre)
+            if store is not None:  # runs without the file read them from the cache
+                _save_rows(store, [(k, v) for k, v in pre.items() if k not in found], n_concepts)
             found.update(pre)
-            if store is not None:  # later runs read them from the cache like computed items
-                _save_rows(store, list(pre.items()), n_concepts)
+    hits = sum(1 for k in keys if k in found) - pre_hits
 
     n_tokens = np.zeros(n, dtype=np.int64)
     row_parts: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []

@@ -516,8 +516,8 @@ class ExtractionSettings(_Spec):
         default=None,
         description="Activations computed ahead for this suite's items (a file written by "
         "`cg-gov activations export`; relative paths are read from the spec's folder). Items whose "
-        "dictionary, settings and text match an entry are taken from it (and copied into the cache); "
-        "the others are computed. The file's sha256 and the count taken are recorded in the manifest.",
+        "dictionary, settings and text match an entry are taken from it, before the cache (and copied "
+        "into the cache); the others come from the cache or are computed. The file's sha256 and the count taken are recorded in the manifest.",
     )
 
     def cache_key(self) -> dict[str, Any]:
