@@ -46,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
             s = m.summary
             print(f"{m.name}: gate {s.gate.upper()}  "
                   f"({', '.join(f'{k} {v}' for k, v in s.counts.model_dump().items() if v)})")
+            for line in s.gate_failures:
+                print(f"  - {line}")
         for c in result.findings.comparisons or []:
             if c.significant:
                 print(f"  {c.family}: {c.model_a} - {c.model_b} = {c.difference:+.3f} "
