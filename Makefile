@@ -37,11 +37,11 @@ report: $(VENV)/.stamp-base
 test: $(VENV)/.stamp-test
 	$(PY) -m pytest -q
 
-# The fast lane: every test not marked slow. Slow = runs the embedded language model (a test that
-# loads it unmarked fails, tests/conftest.py), an end-to-end audit, or embeds hundreds of texts.
-# `make test` (the full suite) stays the CI command.
+# The fast lane: every test not marked slow, on every core (pytest-xdist). Slow = runs the embedded
+# language model (a test that loads it unmarked fails, tests/conftest.py), an end-to-end audit, or
+# embeds hundreds of texts. `make test` (the full suite, in one process) stays the CI command.
 test-fast: $(VENV)/.stamp-test
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow" -n auto
 
 clean:
 	rm -rf $(VENV)
