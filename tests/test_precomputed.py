@@ -132,3 +132,21 @@ def test_the_file_comes_before_the_cache(dictionary, tmp_path):
     again = extract_activations(TEXTS, dictionary, settings=SETTINGS, cache_dir=tmp_path / "cache", progress=False)
     assert again.cache_hits == 3 and (again.abar != other).nnz == 0
     assert len(list((tmp_path / "cache" / "activations").rglob("shard-*.npz"))) == 1
+
+
+def test_validate_finds_a_missing_precomputed_file_with_its_line(tmp_path, capsys):
+    """`cg-gov validate` (and `audit`, before any model loads) names the key and line of a
+    precomputed file that is not there."""
+    import shutil
+    from pathlib import Path
+
+    from cg_gov.cli import main
+
+    valid = Path(__file__).parent / "fixtures" / "specs" / "valid"
+    shutil.copytree(valid, tmp_path / "spec")
+    spec = tmp_path / "spec" / "audit.yaml"
+    spec.write_text(spec.read_text() + "extraction:\n  precomputed: missing.npz\n")
+    assert main(["validate", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert f"{spec}:" in err and "extraction.precomputed" in err and "missing.npz" in err
+    assert "activations export" in err

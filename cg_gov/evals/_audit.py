@@ -118,6 +118,16 @@ def _check(path: Path) -> tuple[SpecKind | None, AuditInputs | None, list[SpecEr
         items, workload, models, errors = _read_models(path, spec)
     else:
         items, workload, errors = _read_logs(path, spec)
+    if spec.extraction.precomputed:  # found now, not after the model has loaded
+        from cg_gov.io import check_regular_file
+
+        try:
+            check_regular_file(spec.resolve(spec.extraction.precomputed), "precomputed activations",
+                               kind="activations")
+        except CgGovError as exc:
+            errors.append(read_spec_document(path).error(
+                ("extraction", "precomputed"), f"{exc.message}: {exc.file}",
+                hint="write it with `cg-gov activations export SPEC --out FILE`, or remove the key"))
     if errors:
         return kind, None, errors
     return kind, AuditInputs(spec=spec, profile=profile, profile_path=profile_path, items=items,
