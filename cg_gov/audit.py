@@ -279,7 +279,8 @@ def run_audit(spec_path: str | os.PathLike, *, device: str | None = None, use_ca
                     **({"ray": settings.ray.model_dump()} if settings.executor == "ray" else {}),
                     "special_tokens": "excluded from the mean" if settings.exclude_special_tokens else "counted",
                     "chosen": jsonable(chosen),
-                    **({"precomputed": {**file_entry(precomputed), "items_taken": acts.precomputed_hits}}
+                    **({"precomputed": {"path": str(precomputed), "sha256": acts.precomputed_sha256,
+                                        "items_taken": acts.precomputed_hits}}
                        if precomputed is not None else {})},
         scoring=jsonable(dict(cs.settings)),
         matching={"embedder": matches.embedder, "labels_sha256": matches.labels_sha256,

@@ -318,6 +318,20 @@ def check_shard(z, n_concepts: int | None) -> tuple[np.ndarray, ...] | str:
     return keys, ntok, indptr, indices, vals, maxv
 
 
+def shard_rows(checked: tuple[np.ndarray, ...], wanted: set[bytes]
+               ) -> dict[bytes, tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+    """``key -> (n_tokens, indices, abar values, max values)`` of the wanted keys among a checked
+    shard's arrays (:func:`check_shard`)."""
+    keys, ntok, indptr, indices, vals, maxv = checked
+    found = {}
+    for r in range(len(keys)):
+        k = keys[r].tobytes()
+        if k in wanted:
+            a, b = indptr[r], indptr[r + 1]
+            found[k] = (int(ntok[r]), indices[a:b], vals[a:b], maxv[a:b])
+    return found
+
+
 class ActivationCache:
     """Content-addressed store of per-item results, one namespace per dictionary + settings.
 
@@ -407,12 +421,7 @@ class ActivationCache:
             if isinstance(checked, str):
                 drop(path, f"not a valid shard ({checked})")
                 continue
-            keys, ntok, indptr, indices, vals, maxv = checked
-            for r in range(len(keys)):
-                k = keys[r].tobytes()
-                if k in wanted:
-                    a, b = indptr[r], indptr[r + 1]
-                    found[k] = (int(ntok[r]), indices[a:b], vals[a:b], maxv[a:b])
+            found.update(shard_rows(checked, wanted))
         for why, count in dropped.items():
             log.warning("activation cache: %d shard%s in %s dropped (%s); %s items are recomputed", count,
                         "s" if count != 1 else "", self.dir, why, "their" if count != 1 else "its")
@@ -478,14 +487,7 @@ def load_precomputed(path: str | os.PathLike, n_concepts: int, wanted: set[bytes
         raise CgGovError(f"not a precomputed-activations file: {checked}", file=str(path),
                          key="extraction.precomputed",
                          hint="write it with `cg-gov activations export`, or remove the key to compute every item")
-    keys, ntok, indptr, indices, vals, maxv = checked
-    found = {}
-    for r in range(len(keys)):
-        k = keys[r].tobytes()
-        if k in wanted:
-            a, b = indptr[r], indptr[r + 1]
-            found[k] = (int(ntok[r]), indices[a:b], vals[a:b], maxv[a:b])
-    return found, digest
+    return shard_rows(checked, wanted), digest
 
 
 def shard_bytes(keys: list[bytes], n_tokens: np.ndarray, abar: "sp.csr_matrix", max_act: "sp.csr_matrix",
@@ -494,10 +496,11 @@ def shard_bytes(keys: list[bytes], n_tokens: np.ndarray, abar: "sp.csr_matrix", 
     import io as _io
 
     buf = _io.BytesIO()
-    (np.savez_compressed if compressed else np.savez)(buf, keys=np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), 32),
-             n_tokens=np.asarray(n_tokens, dtype=np.int64), indptr=abar.indptr.astype(np.int64),
-             indices=abar.indices.astype(np.int32), abar=abar.data.astype(np.float32),
-             max=max_act.data.astype(np.float32))
+    save = np.savez_compressed if compressed else np.savez
+    save(buf, keys=np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), 32),
+         n_tokens=np.asarray(n_tokens, dtype=np.int64), indptr=abar.indptr.astype(np.int64),
+         indices=abar.indices.astype(np.int32), abar=abar.data.astype(np.float32),
+         max=max_act.data.astype(np.float32))
     return buf.getvalue()
 
 
