@@ -25,10 +25,12 @@ from cg_gov.errors import EvalLogError
 
 from ._audit import AuditInputs, check_audit_file, read_audit
 from ._item import Item
+from ._review import REVIEW_SAMPLE, read_labels, review_sample, sheet_csv, sheet_html
 from ._options import DEFAULT_FIELDS, ReadOptions, read_options
 from ._registry import READERS, Reader, ReaderRegistry
 
 __all__ = [
+    "REVIEW_SAMPLE", "read_labels", "review_sample", "sheet_csv", "sheet_html",
     "AuditInputs",
     "DEFAULT_FIELDS",
     "READERS",
