@@ -41,13 +41,19 @@ def _summary_lines(result: DiffResult) -> list[str]:
         decided = (d.verdict.changed or d.gate_effect.changed or d.requirement_coverage.changed
                    or d.requirement_performance.changed or d.visibility_status.changed or d.severity.changed)
         worse_values = [v for v in d.value_changes if "worse past the threshold" in v]
-        if not (decided or d.regressed or worse_values):
+        moved = [v for v in d.value_changes if "baseline changed" in v]
+        if not (decided or d.regressed or worse_values or moved):
             continue
-        mark = "REGRESSED" if d.regressed else d.direction
-        lines.append(f"  {d.family_id} ({d.importance.new}): verdict {d.verdict.old} -> {d.verdict.new}, "
-                     f"severity {d.severity.old} -> {d.severity.new} [{mark}]")
+        mark = ("REGRESSED" if d.regressed else d.direction if decided
+                else "baseline changed" if moved and not worse_values else "value worse")
+        verdict = (f"verdict {d.verdict.old} -> {d.verdict.new}" if d.verdict.changed
+                   else f"verdict {d.verdict.new} (unchanged)")
+        severity = (f"severity {d.severity.old} -> {d.severity.new}" if d.severity.changed
+                    else f"severity {d.severity.new}")
+        lines.append(f"  {d.family_id} ({d.importance.new}): {verdict}, {severity} [{mark}]")
         lines.extend(f"      {r}" for r in d.reasons)
-        lines.extend(f"      value: {v}" for v in (d.value_changes if decided or d.regressed else worse_values))
+        shown = d.value_changes if decided or d.regressed else worse_values + moved
+        lines.extend(f"      value: {v}" for v in shown)
         lines.extend(f"      note: {n}" for n in d.notes)
     for f in result.families_added:
         mark = f" [REGRESSED: {f.reason}]" if f.regressed else ""
@@ -68,6 +74,7 @@ def _summary_lines(result: DiffResult) -> list[str]:
         lines.extend(f"  {r}" for r in result.regressions)
     lines.append(f"{result.verdict}: " + (f"{len(result.regressions)} regression(s)" if result.regressed
                                            else "no decision got worse"))
+    lines.append("regressed" if result.regressed else "no regression")  # the last line, as scripts read it
     return lines
 
 

@@ -69,7 +69,8 @@ def build_diff_view(result: DiffResult) -> dict[str, Any]:
         ],
         "families_added": [ref(f) for f in result.families_added],
         "families_removed": [ref(f) for f in result.families_removed],
-        "baseline_changes": [b.model_dump() for b in result.baseline_changes],
+        "baseline_changes": [{"what": b.what, "old": b.old, "new": b.new, "text": b.text, "affects": list(b.affects),
+                              "moved": list(b.values)} for b in result.baseline_changes],
         "inputs_changed": [{"kind": c.kind, "name": c.name, "old": truncate(c.old or "(absent)", 160),
                             "new": truncate(c.new or "(absent)", 160), "baseline": c.baseline}
                            for c in result.inputs_changed],
