@@ -469,3 +469,35 @@ def test_items_detected_is_compared_when_both_record_it():
     assert (detected.old, detected.new, detected.delta, detected.relative) == (120, 60, -60, -0.5)
     assert share.ci_overlap is False and share.delta == pytest.approx(-0.025)
     assert items_changes(data["families"][0], new) == (None, None)  # old findings have no items
+
+
+def test_gate_worse_with_no_family_changed_is_a_regression(tmp_path, capsys):
+    """A suite-level check fails the gate (pass -> fail) while every family holds: still re-approval."""
+    old, manifest = _example()
+    _drop(old, FAILING)
+    new = copy.deepcopy(old)
+    new["summary"]["gate_failures"].append("The suite's eval logs record no model hash.")
+    _rederive(new)
+    _write(tmp_path / "old", old, manifest)
+    _write(tmp_path / "new", new, manifest)
+    code, out = _run(capsys, str(tmp_path / "old"), str(tmp_path / "new"))
+    assert code == 1 and "gate: pass -> fail [REGRESSED]" in out
+    result = diff_paths(tmp_path / "old", tmp_path / "new")
+    assert result.regressions == ["The deployment gate went from pass to fail."]
+    assert not any(d.regressed for d in result.families) and result.gate_regressed
+
+
+def test_requirement_met_to_cannot_tell_is_a_regression():
+    """escalation (critical) requires coverage >= 0.5; a ratio that is no finite number cannot be checked."""
+    old, _ = _example()
+    new = copy.deepcopy(old)
+    esc = next(f for f in new["families"] if f["id"] == "escalation")
+    esc["coverage"].update(ratio=None, ci=None)
+    _rederive(new)
+    result = diff_findings(Findings.model_validate(old), Findings.model_validate(new))
+    (d,) = [d for d in result.families if d.regressed]
+    assert d.family_id == "escalation" and (d.requirement_coverage.old, d.requirement_coverage.new) == ("met", "cannot-tell")
+    assert d.reasons == ["verdict pass -> fail (gate effect none -> fail)",
+                         "coverage requirement met -> cannot-tell (coverage ratio required >= 0.50, observed n/a)"]
+    assert d.value_changes == ["coverage ratio 1.17 [1.10, 1.23] -> n/a"]
+    assert result.regressed and not result.gate_regressed  # the example's gate failed already

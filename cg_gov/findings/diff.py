@@ -267,8 +267,9 @@ def intervals_overlap(a: Sequence[float] | None, b: Sequence[float] | None) -> b
 
 
 def compare_rank(table: Mapping[str, int], old: str | None, new: str | None) -> str:
-    """"worse", "better" or "same" for a decision word by ``table``; "unranked" when the word changed and
-    either is not in the table; "same" when either is None (not stated: said elsewhere)."""
+    """How a decision word changed by ``table``: ``worse``, ``better`` or ``same``; ``unranked`` when it
+    changed and either word is not in the table; ``same`` when either is None (not stated there: a
+    requirement added or removed is said as a note, and the gate effect carries its consequence)."""
     if old is None or new is None or old == new:
         return "same"
     if old not in table or new not in table:
@@ -348,42 +349,49 @@ def _requirement_detail(family: Family, which: str) -> str:
             f"{_num(family.performance.score)}{_ci(family.performance.score_ci)}")
 
 
-def _family_diff(old: Family, new: Family, threshold: float, baselines: list[BaselineChange]) -> FamilyDiff:
-    verdict = _status(old.verdict, new.verdict)
-    effect = _status(old.gate_effect, new.gate_effect)
-    req_cov = _status(old.requirement.coverage_status, new.requirement.coverage_status)
-    req_perf = _status(old.requirement.performance_status, new.requirement.performance_status)
-    vis = _status(field(old, "visibility", "status"), field(new, "visibility", "status"))
-    sev = _status(old.severity, new.severity)
-    reasons, notes, ways = [], [], []
+def _decisions(old: Family, new: Family) -> tuple[dict[str, StatusChange], list[str], list[str], Direction]:
+    """The family's decisions before and after, the regressions among them (reasons), the other
+    changes (notes) and the direction."""
+    ch = {"verdict": _status(old.verdict, new.verdict), "gate_effect": _status(old.gate_effect, new.gate_effect),
+          "coverage": _status(old.requirement.coverage_status, new.requirement.coverage_status),
+          "performance": _status(old.requirement.performance_status, new.requirement.performance_status),
+          "visibility": _status(field(old, "visibility", "status"), field(new, "visibility", "status")),
+          "severity": _status(old.severity, new.severity)}
+    reasons: list[str] = []
+    notes: list[str] = []
+    ways: list[str] = []
 
-    for what, table, change in (("verdict", VERDICT_RANK, verdict), ("gate effect", GATE_EFFECT_RANK, effect)):
-        way = compare_rank(table, change.old, change.new)
-        ways.append(way)
-        if way == "worse" and what == "verdict":
-            reasons.append(f"verdict {change.old} -> {change.new} (gate effect {effect.old} -> {effect.new})")
-        elif way == "worse" and compare_rank(VERDICT_RANK, verdict.old, verdict.new) != "worse":
-            reasons.append(f"gate effect {change.old} -> {change.new}")
-        elif way == "unranked":
-            reasons.append(f"{what} changed from '{change.old}' to '{change.new}', which this cg_gov cannot rank: "
-                           "review it")
-        elif way == "better" and what == "verdict":
-            notes.append(f"verdict improved: {change.old} -> {change.new}")
-    for which, change in (("coverage", req_cov), ("performance", req_perf)):
-        way = compare_rank(REQUIREMENT_RANK, change.old, change.new)
+    def unranked(what: str, c: StatusChange) -> str:
+        return f"{what} changed from '{c.old}' to '{c.new}', which this cg_gov cannot rank: review it"
+
+    verdict, effect = ch["verdict"], ch["gate_effect"]
+    way_v, way_e = compare_rank(VERDICT_RANK, verdict.old, verdict.new), compare_rank(GATE_EFFECT_RANK, effect.old,
+                                                                                       effect.new)
+    ways += [way_v, way_e]
+    if way_v == "worse":
+        reasons.append(f"verdict {verdict.old} -> {verdict.new} (gate effect {effect.old} -> {effect.new})")
+    elif way_e == "worse":
+        reasons.append(f"gate effect {effect.old} -> {effect.new}")
+    reasons += [unranked(w, c) for w, c, way in (("verdict", verdict, way_v), ("gate effect", effect, way_e))
+                if way == "unranked"]
+    if way_v == "better":
+        notes.append(f"verdict improved: {verdict.old} -> {verdict.new}")
+    for which in ("coverage", "performance"):
+        c = ch[which]
+        way = compare_rank(REQUIREMENT_RANK, c.old, c.new)
         ways.append(way)
         if way == "worse":
-            reasons.append(f"{which} requirement {change.old} -> {change.new} ({_requirement_detail(new, which)})")
+            reasons.append(f"{which} requirement {c.old} -> {c.new} ({_requirement_detail(new, which)})")
         elif way == "unranked":
-            reasons.append(f"{which} requirement changed from '{change.old}' to '{change.new}', which this cg_gov "
-                           "cannot rank: review it")
+            reasons.append(unranked(f"{which} requirement", c))
         elif way == "better":
-            notes.append(f"{which} requirement {change.old} -> {change.new}")
-        elif change.old is None and change.new is not None:
-            notes.append(f"a {which} requirement was added in the profile (now {change.new}: "
+            notes.append(f"{which} requirement {c.old} -> {c.new}")
+        elif c.old is None and c.new is not None:
+            notes.append(f"a {which} requirement was added in the profile (now {c.new}: "
                          f"{_requirement_detail(new, which)})")
-        elif change.old is not None and change.new is None:
-            notes.append(f"the {which} requirement was removed from the profile (it was {change.old})")
+        elif c.old is not None and c.new is None:
+            notes.append(f"the {which} requirement was removed from the profile (it was {c.old})")
+    vis = ch["visibility"]
     way = compare_rank(VISIBILITY_RANK, vis.old, vis.new)
     ways.append(way)
     auroc = (f" (AUROC {_num(field(old, 'visibility', 'auroc'))}{_ci(field(old, 'visibility', 'ci'))} -> "
@@ -391,36 +399,41 @@ def _family_diff(old: Family, new: Family, threshold: float, baselines: list[Bas
     if way == "worse":
         reasons.append(f"visibility {vis.old} -> {vis.new}{auroc}")
     elif way == "unranked":
-        reasons.append(f"visibility changed from '{vis.old}' to '{vis.new}', which this cg_gov cannot rank: "
-                       "review it")
-    elif way == "better" or (vis.changed and way == "same"):
+        reasons.append(unranked("visibility", vis))
+    elif vis.changed:  # better, or the same rank in the other vocabulary
         notes.append(f"visibility {vis.old} -> {vis.new}{auroc}")
-    sev_way = compare_rank({s: -i for i, s in enumerate(SEVERITIES)}, sev.old, sev.new)
-    if sev_way == "worse" and not reasons:
+    sev = ch["severity"]
+    way = compare_rank({s: -i for i, s in enumerate(SEVERITIES)}, sev.old, sev.new)
+    ways.append(way)
+    if way == "worse" and not reasons:
         notes.append(f"severity rose from {sev.old} to {sev.new}; the verdict is unchanged ({verdict.new})")
-    ways.append(sev_way)
     direction: Direction = ("worse" if "worse" in ways or "unranked" in ways
                             else "better" if "better" in ways else "same")
+    return ch, reasons, notes, direction
 
+
+def _family_diff(old: Family, new: Family, threshold: float, baselines: list[BaselineChange]) -> FamilyDiff:
+    ch, reasons, notes, direction = _decisions(old, new)
     touching = [b for b in baselines if new.id in b.affects]
     reference = "coverage reference" if any(b.what == "coverage reference" for b in touching) else None
     dictionary = "dictionary" if any(b.what == "dictionary" for b in touching) else None
+    cov_status = _status(old.coverage.status, new.coverage.status)
+    perf_status = _status(old.performance.status, new.performance.status)
     ratio = _value_change(old.coverage.ratio, new.coverage.ratio, old.coverage.ci, new.coverage.ci)
     score = _value_change(old.performance.score, new.performance.score,
                           old.performance.score_ci, new.performance.score_ci)
     lift = _value_change(old.performance.lift, new.performance.lift, old.performance.ci, new.performance.ci)
     detected, share = items_changes(old, new)
-    values = [
+    values = [f"{what} {c.old} -> {c.new}" + (f" (baseline changed: {moved})" if moved else "")
+              for what, c, moved in (("coverage status", cov_status, dictionary or reference),
+                                     ("performance status", perf_status, dictionary)) if c.changed]
+    values += [
         _assess("coverage ratio", ratio, threshold, True, dictionary or reference),
         _assess("performance score", score, threshold, False, dictionary),
         _assess("lift", lift, threshold, False, dictionary),
         _assess("items detected", detected, threshold, True, dictionary, digits=0),
         _assess("items share", share, threshold, False, dictionary, digits=3),
     ]
-    for what, change in (("coverage status", _status(old.coverage.status, new.coverage.status)),
-                         ("performance status", _status(old.performance.status, new.performance.status))):
-        if change.changed:
-            values.insert(0, f"{what} {change.old} -> {change.new}")
     if old.importance != new.importance:
         notes.append(f"importance changed from {old.importance} to {new.importance} in the profile")
     if {c.concept_id for c in old.matched_concepts} != {c.concept_id for c in new.matched_concepts}:
@@ -429,10 +442,10 @@ def _family_diff(old: Family, new: Family, threshold: float, baselines: list[Bas
         notes.append("the baseline changed (" + ", ".join(b.what for b in touching) + "): the decision may "
                      "reflect that change; it got worse all the same and needs re-approval")
     return FamilyDiff(
-        family_id=new.id, importance=_status(old.importance, new.importance), verdict=verdict, gate_effect=effect,
-        requirement_coverage=req_cov, requirement_performance=req_perf, visibility_status=vis, severity=sev,
-        direction=direction, coverage_status=_status(old.coverage.status, new.coverage.status),
-        performance_status=_status(old.performance.status, new.performance.status),
+        family_id=new.id, importance=_status(old.importance, new.importance), verdict=ch["verdict"],
+        gate_effect=ch["gate_effect"], requirement_coverage=ch["coverage"], requirement_performance=ch["performance"],
+        visibility_status=ch["visibility"], severity=ch["severity"], direction=direction,
+        coverage_status=cov_status, performance_status=perf_status,
         coverage_ratio=ratio, performance_score=score, lift=lift, items_detected=detected, items_share=share,
         baseline=[b.what for b in touching], regressed=bool(reasons), reasons=reasons,
         value_changes=[v for v in values if v], notes=notes)
