@@ -187,7 +187,8 @@ def test_cli_writes_json_html_pdf_and_exits_1_on_regression(tmp_path, old, new, 
     printed = capsys.readouterr().out
     assert "+ complaints (added, high, verdict pass)" in printed
     assert "- legal-advice (removed, high, was conditional) [REGRESSED: removed while conditional]" in printed
-    assert "  profile version: 1.2 -> 1.3" in printed and printed.rstrip().endswith("re-approval needed: 1 regression(s)\nregressed")
+    assert "  profile version: 1.2 -> 1.3" in printed
+    assert printed.rstrip().endswith("re-approval needed: 1 regression(s)\nregressed")
     result = DiffResult.model_validate_json((out / "diff.json").read_text())
     assert result.regressed and result.threshold == 0.1 and result.verdict == "re-approval needed"
     html = (out / "diff.html").read_text()
@@ -339,10 +340,13 @@ def test_first_workload_sample_is_a_baseline_change_not_six_regressions(tmp_path
     assert ("baseline changed: coverage reference: 'dictionary reference corpus (2042 held-out windows)' (no "
             "workload sample) -> workload sample 'support-traffic'; affects billing-and-numbers, empathy, escalation, "
             "policy-compliance, privacy, refusal, time-and-dates, uncertainty") in out
-    assert "  coverage reference: " in out and f"  workload sample: (absent) -> support-traffic (sha256 {'a' * 64})" in out
-    assert "REGRESSED" not in out and out.rstrip().endswith("no re-approval needed: no decision got worse\nno regression")
+    assert "  coverage reference: " in out
+    assert f"  workload sample: (absent) -> support-traffic (sha256 {'a' * 64})" in out
+    assert "REGRESSED" not in out
+    assert out.rstrip().endswith("no re-approval needed: no decision got worse\nno regression")
     assert ("  uncertainty (high): verdict pass (unchanged), severity none [baseline changed]\n      value: coverage "
-            "ratio 3.62 [3.45, 3.79] -> 1.99 [1.89, 2.08] (-45%): baseline changed (coverage reference), not comparable") in out
+            "ratio 3.62 [3.45, 3.79] -> 1.99 [1.89, 2.08] (-45%): baseline changed (coverage reference), "
+            "not comparable") in out
     result = DiffResult.model_validate_json((tmp_path / "d" / "diff.json").read_text())
     (baseline,) = result.baseline_changes
     assert baseline.what == "coverage reference" and len(baseline.affects) == 8
@@ -496,7 +500,8 @@ def test_requirement_met_to_cannot_tell_is_a_regression():
     _rederive(new)
     result = diff_findings(Findings.model_validate(old), Findings.model_validate(new))
     (d,) = [d for d in result.families if d.regressed]
-    assert d.family_id == "escalation" and (d.requirement_coverage.old, d.requirement_coverage.new) == ("met", "cannot-tell")
+    assert d.family_id == "escalation"
+    assert (d.requirement_coverage.old, d.requirement_coverage.new) == ("met", "cannot-tell")
     assert d.reasons == ["verdict pass -> fail (gate effect none -> fail)",
                          "coverage requirement met -> cannot-tell (coverage ratio required >= 0.50, observed n/a)"]
     assert d.value_changes == ["coverage ratio 1.17 [1.10, 1.23] -> n/a"]
