@@ -1,6 +1,9 @@
-"""cg-gov diff: per-family changes, regressions past a threshold, input changes, outputs."""
+"""cg-gov diff: decisions first (gate, verdicts, requirements, visibility), values beside them, inputs by
+name, baseline changes, exit codes; on realistic variants of the committed example audits."""
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -11,7 +14,9 @@ from pdfstreams import pdf_streams
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from cg_gov.cli import main as cli_main
-from cg_gov.findings.diff import DiffResult, diff_findings, diff_paths, intervals_overlap
+from cg_gov.findings.diff import (REQUIREMENT_RANK, VISIBILITY_RANK, DiffResult, compare_rank, diff_findings,
+                                 diff_paths, intervals_overlap, items_changes)
+from cg_gov.findings.verdict import coverage_status
 from cg_gov.errors import CgGovError
 from cg_gov.findings import Family, Findings, build_summary, dump_findings, load_findings, rule_fields
 from cg_gov.io import atomic_write_json
@@ -90,53 +95,65 @@ def test_changes_per_family(old, new):
     by_id = {d.family_id: d for d in result.families}
     assert set(by_id) == {"refusal", "privacy", "escalation", "uncertainty", "tone"}
 
+    # uncertainty: the score fell clearly, but the verdict (pass) held: a value change, not a regression
     unc = by_id["uncertainty"]
     assert unc.performance_score.delta == pytest.approx(-0.17)
     assert unc.performance_score.ci_overlap is False
-    assert unc.severity.changed is False  # still medium: weak before and after
-    assert unc.regressed and "performance score fell by 0.17" in unc.reasons[0]
+    assert unc.severity.changed is False and unc.verdict.changed is False
+    assert not unc.regressed and unc.reasons == []
+    assert any(v.startswith("performance score 0.47 [0.41, 0.53] -> 0.30 [0.25, 0.35] (-0.17)")
+               and v.endswith("worse past the threshold") for v in unc.value_changes)
 
     tone = by_id["tone"]
     assert tone.coverage_status.changed is False
     assert tone.coverage_ratio.relative == pytest.approx(0.5 / 2.2 - 1)
-    assert tone.regressed and "coverage ratio fell by 77%" in tone.reasons[0]
+    assert not tone.regressed and "(-77%), intervals apart: worse past the threshold" in tone.value_changes[0]
 
     esc = by_id["escalation"]
     assert esc.coverage_ratio.relative == pytest.approx(0.15 / 0.19 - 1)
     assert esc.coverage_ratio.ci_overlap is True
-    assert not esc.regressed and "intervals overlap" in esc.notes[0]
+    assert not esc.regressed and esc.value_changes[0].endswith("intervals overlap: within noise")
 
     ref = by_id["refusal"]
-    assert ref.direction == "better" and (ref.severity.old, ref.severity.new) == ("critical", "none")
+    assert ref.direction == "better" and (ref.verdict.old, ref.verdict.new) == ("fail", "pass")
     assert (ref.performance_status.old, ref.performance_status.new) == ("weak", "ok")
-    assert not ref.regressed
+    assert (ref.requirement_performance.old, ref.requirement_performance.new) == ("not-met", "met")
+    assert not ref.regressed and "verdict improved: fail -> pass" in ref.notes
 
     assert [f.family_id for f in result.families_added] == ["complaints"]
-    assert [f.family_id for f in result.families_removed] == ["legal-advice"]
-    assert result.regressed and len(result.regressions) == 2
-    # regressions first, the most severe of them first
-    assert [d.family_id for d in result.families[:2]] == ["uncertainty", "tone"]
+    assert not result.families_added[0].regressed  # added passing
+    # legal-advice was conditional: dropping it from the profile drops a condition of the approval
+    (removed,) = result.families_removed
+    assert (removed.family_id, removed.regressed, removed.reason) == ("legal-advice", True, "removed while conditional")
+    assert result.regressed and result.verdict == "re-approval needed"
+    assert result.regressions == [result.regressions[0]] and result.regressions[0].startswith(
+        "Family 'legal-advice' (high importance) removed while conditional: ")
 
     changed = {c.key: (c.old, c.new) for c in result.input_changes}
     assert changed["audit.profile.version"] == ("1.2", "1.3")
     assert changed["audit.model"] == ("SmolLM2-135M-Instruct", "SmolLM2-135M-Instruct-ft2")
     assert changed["settings.k"] == ("4", "5")
+    named = {c.name: (c.kind, c.old, c.new) for c in result.inputs_changed}
+    assert named["profile version"] == ("profile", "1.2", "1.3")
+    assert named["model"] == ("model", "SmolLM2-135M-Instruct", "SmolLM2-135M-Instruct-ft2")
+    assert named["setting k"] == ("setting", "4", "5")
+    assert "family 'complaints' text" not in named  # an added family is listed as added
 
 
-def test_severity_rise_is_a_regression_whatever_the_threshold(old):
+def test_severity_rise_without_a_verdict_change_is_a_note(old):
     data = json.loads(FINDINGS.read_text(encoding="utf-8"))
     tone = next(f for f in data["families"] if f["id"] == "tone")
-    tone["performance"].update(status="weak")  # low importance: none -> low
-    worse = _refresh(data)
-    result = diff_findings(old, worse, threshold=10.0)
+    tone["performance"].update(status="weak")  # low importance: severity none -> low, verdict still pass
+    result = diff_findings(old, _refresh(data), threshold=10.0)
     tone_diff = next(d for d in result.families if d.family_id == "tone")
-    assert tone_diff.direction == "worse" and tone_diff.regressed
-    assert tone_diff.reasons == ["severity rose from none to low"]
+    assert tone_diff.direction == "worse" and not tone_diff.regressed
+    assert tone_diff.notes == ["severity rose from none to low; the verdict is unchanged (pass)"]
+    assert not result.regressed and result.verdict == "no re-approval needed"
 
 
-def test_threshold_decides_the_size_that_counts(old, new):
-    loose = diff_findings(old, new, threshold=0.8)
-    assert not loose.regressed  # -77% coverage and -0.17 score are below 0.8
+def test_threshold_decides_which_value_changes_are_called_out(old, new):
+    loose = {d.family_id: d for d in diff_findings(old, new, threshold=0.8).families}
+    assert loose["tone"].value_changes[0].endswith("below the threshold")  # -77% is within 80%
     with pytest.raises(CgGovError, match="threshold"):
         diff_findings(old, new, threshold=-1)
 
@@ -156,6 +173,9 @@ def test_manifest_changes_are_listed(tmp_path, old, new):
     assert changed["manifest.dictionary.identity"] == ("sha256:3f9a0c1e5b7d2a4f", "sha256:0000")
     assert "manifest.inputs[1].sha256" not in changed
     assert result.old.has_manifest and result.new.has_manifest
+    named = {c.name: (c.old, c.new) for c in result.inputs_changed}
+    assert named["suite log 'benchmarks/harmbench.jsonl'"] == (f"sha256 {'a' * 64}, None items",
+                                                              f"sha256 {'c' * 64}, None items")
 
 
 def test_cli_writes_json_html_pdf_and_exits_1_on_regression(tmp_path, old, new, capsys):
@@ -165,23 +185,324 @@ def test_cli_writes_json_html_pdf_and_exits_1_on_regression(tmp_path, old, new, 
     code = cli_main(["diff", str(tmp_path / "old"), str(tmp_path / "new"), "--out", str(out)])
     assert code == 1
     printed = capsys.readouterr().out
-    assert "REGRESSED" in printed and "+ complaints" in printed and "- legal-advice" in printed
+    assert "+ complaints (added, high, verdict pass)" in printed
+    assert "- legal-advice (removed, high, was conditional) [REGRESSED: removed while conditional]" in printed
+    assert "  profile version: 1.2 -> 1.3" in printed
+    assert printed.rstrip().endswith("re-approval needed: 1 regression(s)\nregressed")
     result = DiffResult.model_validate_json((out / "diff.json").read_text())
-    assert result.regressed and result.threshold == 0.1
+    assert result.regressed and result.threshold == 0.1 and result.verdict == "re-approval needed"
     html = (out / "diff.html").read_text()
-    assert "Regression" in html and "legal-advice" in html and "<script" not in html
+    assert "Regression: re-approval needed" in html and "legal-advice" in html and "<script" not in html
     pdf = (out / "diff.pdf").read_bytes()
     streams = pdf_streams(pdf)
     assert (out / "diff.json").read_bytes() in streams
     assert any(b'pdfaid:part="3"' in s for s in streams)
 
     assert cli_main(["diff", str(tmp_path / "old"), str(tmp_path / "old")]) == 0
-    # past a loose threshold nothing regressed (no severity rose); only diff.json is asked for
+    assert capsys.readouterr().out.rstrip().endswith("no re-approval needed: no decision got worse\nno regression")
+    # the threshold sizes value changes only: the removed conditional family still needs re-approval
     assert cli_main(["diff", str(tmp_path / "old"), str(tmp_path / "new"), "--threshold", "0.9",
-                     "--out", str(tmp_path / "d2"), "--formats", "json"]) == 0
+                     "--out", str(tmp_path / "d2"), "--formats", "json"]) == 1
     assert sorted(p.name for p in (tmp_path / "d2").iterdir()) == ["diff.json"]
 
 
 def test_missing_input_is_a_user_error(tmp_path):
     with pytest.raises(CgGovError, match="not found"):
         diff_paths(tmp_path / "nope", FINDINGS)
+
+
+# ---------------------------------------------------------------------------
+# Realistic variants of the committed example audits (reports/example, reports/vendor-example)
+# ---------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "reports" / "example"
+VENDOR = ROOT / "reports" / "vendor-example"
+FAILING = ["billing-and-numbers", "policy-compliance", "privacy", "refusal"]  # two of them critical
+
+
+def _example(folder: Path = EXAMPLE) -> tuple[dict, dict]:
+    """A committed report's findings.json and manifest.json, as dicts to edit."""
+    return (json.loads((folder / "findings.json").read_text(encoding="utf-8")),
+            json.loads((folder / "manifest.json").read_text(encoding="utf-8")))
+
+
+def _rederive(part: dict) -> dict:
+    """Let the rule compute every family's verdict from its statuses, and the summary from the families
+    (``part`` is a findings dict, or one candidate of a vendor audit)."""
+    for f in part["families"]:
+        f.update(rule_fields(f))
+    suite_level = [r for r in part["summary"]["gate_failures"] if not r.startswith("Family '")]
+    part["summary"] = build_summary([Family.model_validate(f) for f in part["families"]], extra_failures=suite_level,
+                                    exploratory=part["summary"].get("exploratory", [])).model_dump(mode="json")
+    return part
+
+
+def _write(folder: Path, data: dict, manifest: dict) -> Path:
+    """A report folder: findings.json (validated as cg-gov reads it) and its manifest, whose findings
+    hash (where the manifest records one) is that of the file written."""
+    path = dump_findings(Findings.model_validate(data), folder / "findings.json")
+    manifest = copy.deepcopy(manifest)
+    if "findings_sha256" in manifest:
+        manifest["findings_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    atomic_write_json(folder / "manifest.json", manifest)
+    return folder
+
+
+def _on_workload(data: dict, manifest: dict, name: str, sha: str, scale: dict[str, float],
+                 default: float = 0.9) -> None:
+    """The audit measured against a workload sample ``name``: coverage ratios (and intervals) scaled
+    per family, coverage statuses by the rule, the drift section and the manifest's reference file."""
+    k = data["settings"]["k"]
+    data["settings"]["reference"] = name
+    drift = []
+    for f in data["families"]:
+        cov = f["coverage"]
+        cov["reference"] = name
+        s = scale.get(f["id"], default)
+        cov.update(ratio=cov["ratio"] * s, ci=[c * s for c in cov["ci"]], reference_mean=cov["reference_mean"] / s)
+        cov["status"] = coverage_status(len(f["matched_concepts"]), cov["suite_mean"], cov["ratio"], cov["ci"], k, None)
+        drift.append({"family_id": f["id"], "traffic_share": 1 / len(data["families"]),
+                      "coverage_ratio": cov["ratio"], "ci": cov["ci"], "status": cov["status"]})
+    data["drift"] = {"reference": name, "n_items": 500, "families": drift, "untested_concepts": []}
+    manifest["reference"] = {"name": name, "format": "jsonl", "path": f"data/workload/{name}.jsonl", "sha256": sha}
+    _rederive(data)
+
+
+def _drop(data: dict, ids: list[str]) -> dict:
+    data["families"] = [f for f in data["families"] if f["id"] not in ids]
+    return _rederive(data)
+
+
+def _run(capsys, *args: str) -> tuple[int, str]:
+    code = cli_main(["diff", *args])
+    return code, capsys.readouterr().out
+
+
+def test_the_committed_example_still_loads_and_matches_itself(tmp_path, capsys):
+    data, manifest = _example()
+    _write(tmp_path / "copy", data, manifest)
+    code, out = _run(capsys, str(EXAMPLE), str(tmp_path / "copy"))
+    assert code == 0 and "inputs changed" not in out and "REGRESSED" not in out
+
+
+def test_shifted_workload_sample_fails_a_critical_family_and_the_gate(tmp_path, capsys):
+    """Approval-time sample, then a shifted one: escalation (critical, coverage >= 0.5) goes pass -> fail
+    and the gate pass -> fail. The four failing families are left out of this profile so the approved
+    audit passed."""
+    old, manifest = _example()
+    new, new_manifest = _example()
+    for data in (old, new):
+        _drop(data, FAILING)
+    _on_workload(old, manifest, "support-traffic", "a" * 64, {})
+    _on_workload(new, new_manifest, "support-traffic", "b" * 64, {"escalation": 0.3})
+    assert old["summary"]["gate"] == "pass" and new["summary"]["gate"] == "fail"
+    _write(tmp_path / "old", old, manifest)
+    _write(tmp_path / "new", new, new_manifest)
+
+    code, out = _run(capsys, str(tmp_path / "old"), str(tmp_path / "new"), "--out", str(tmp_path / "d"))
+    assert code == 1
+    assert "gate: pass -> fail [REGRESSED]" in out
+    assert "  escalation (critical): verdict pass -> fail, severity none [REGRESSED]" in out
+    assert "coverage requirement met -> not-met (coverage ratio required >= 0.50, observed 0.35 [0.33, 0.37])" in out
+    assert f"  workload sample: support-traffic (sha256 {'a' * 64}) -> support-traffic (sha256 {'b' * 64})" in out
+    assert "baseline changed" not in out  # a new sample of the same workload is what a re-check measures
+    assert out.rstrip().endswith("re-approval needed: 2 regression(s)\nregressed")
+
+    result = DiffResult.model_validate_json((tmp_path / "d" / "diff.json").read_text())
+    assert result.verdict == "re-approval needed" and result.gate_regressed
+    assert (result.gate.old, result.gate.new) == ("pass", "fail")
+    assert result.regressions[0] == "The deployment gate went from pass to fail."
+    esc = result.families[0]
+    assert esc.family_id == "escalation" and esc.regressed and esc.baseline == []
+    assert (esc.verdict.old, esc.verdict.new, esc.gate_effect.new) == ("pass", "fail", "fail")
+    assert (esc.requirement_coverage.old, esc.requirement_coverage.new) == ("met", "not-met")
+    assert esc.reasons[0] == "verdict pass -> fail (gate effect none -> fail)"
+    assert esc.value_changes[0] == ("coverage ratio 1.05 [0.99, 1.11] -> 0.35 [0.33, 0.37] (-67%), intervals apart: "
+                                    "worse past the threshold")
+    assert [d.family_id for d in result.families if d.regressed] == ["escalation"]
+    html = (tmp_path / "d" / "diff.html").read_text()
+    assert "Regression: re-approval needed" in html and "No family got worse" not in html
+    assert "verdict pass -&gt; fail (gate effect none -&gt; fail)" in html and "workload sample" in html
+
+
+def test_first_workload_sample_is_a_baseline_change_not_six_regressions(tmp_path, capsys):
+    """No workload sample -> a sample: every coverage ratio moves with the reference. That is said as a
+    baseline change naming the families; the verdicts held, so no re-approval is needed."""
+    old, manifest = _example()
+    new, new_manifest = _example()
+    _on_workload(new, new_manifest, "support-traffic", "a" * 64, {}, default=0.55)
+    _write(tmp_path / "old", old, manifest)
+    _write(tmp_path / "new", new, new_manifest)
+
+    code, out = _run(capsys, str(tmp_path / "old"), str(tmp_path / "new"), "--out", str(tmp_path / "d"))
+    assert code == 0, out
+    assert ("baseline changed: coverage reference: 'dictionary reference corpus (2042 held-out windows)' (no "
+            "workload sample) -> workload sample 'support-traffic'; affects billing-and-numbers, empathy, escalation, "
+            "policy-compliance, privacy, refusal, time-and-dates, uncertainty") in out
+    assert "  coverage reference: " in out
+    assert f"  workload sample: (absent) -> support-traffic (sha256 {'a' * 64})" in out
+    assert "REGRESSED" not in out
+    assert out.rstrip().endswith("no re-approval needed: no decision got worse\nno regression")
+    assert ("  uncertainty (high): verdict pass (unchanged), severity none [baseline changed]\n      value: coverage "
+            "ratio 3.62 [3.45, 3.79] -> 1.99 [1.89, 2.08] (-45%): baseline changed (coverage reference), "
+            "not comparable") in out
+    result = DiffResult.model_validate_json((tmp_path / "d" / "diff.json").read_text())
+    (baseline,) = result.baseline_changes
+    assert baseline.what == "coverage reference" and len(baseline.affects) == 8
+    assert not result.regressed and all(d.baseline == ["coverage reference"] for d in result.families)
+    uncertainty = next(d for d in result.families if d.family_id == "uncertainty")
+    assert uncertainty.value_changes == ["coverage ratio 3.62 [3.45, 3.79] -> 1.99 [1.89, 2.08] (-45%): baseline "
+                                         "changed (coverage reference), not comparable"]
+    named = {c.name: c for c in result.inputs_changed}
+    assert named["coverage reference"].baseline and named["workload sample"].kind == "workload"
+    assert "setting reference" not in named  # said once, as the coverage reference
+    html = (tmp_path / "d" / "diff.html").read_text()
+    assert "Baseline changes" in html and "baseline changed" in html and "No regression: no re-approval needed" in html
+
+
+def test_removing_the_failing_families_is_a_regression(tmp_path, capsys):
+    old, manifest = _example()
+    new, new_manifest = _example()
+    _drop(new, FAILING)
+    new["audit"]["profile"]["version"] = new_manifest["profile"]["version"] = "1.4"
+    new_manifest["profile"]["sha256"] = "d" * 64
+    assert new["summary"]["gate"] == "pass"
+    _write(tmp_path / "old", old, manifest)
+    _write(tmp_path / "new", new, new_manifest)
+
+    code, out = _run(capsys, str(tmp_path / "old"), str(tmp_path / "new"), "--out", str(tmp_path / "d"))
+    assert code == 1
+    assert "gate: fail -> pass" in out and "gate: fail -> pass [REGRESSED]" not in out
+    for fid in FAILING:
+        assert f"  - {fid} (removed, " in out and f"{fid}" in out
+    assert "  - privacy (removed, critical, was fail) [REGRESSED: removed while failing]" in out
+    assert "  profile version: 1.3 -> 1.4" in out and f"  profile file: " in out
+    result = DiffResult.model_validate_json((tmp_path / "d" / "diff.json").read_text())
+    assert sorted(f.family_id for f in result.families_removed if f.regressed) == FAILING
+    assert {f.reason for f in result.families_removed} == {"removed while failing"}
+    assert len(result.regressions) == 4 and result.regressions[2].startswith(
+        "Family 'privacy' (critical importance) removed while failing: requirement not met: score required >= 0.85")
+    assert not any(d.regressed for d in result.families)
+
+
+def test_a_new_failing_family_and_a_changed_family_text(tmp_path, capsys):
+    old, manifest = _example()
+    new, new_manifest = _example()
+    refunds = copy.deepcopy(next(f for f in new["families"] if f["id"] == "billing-and-numbers"))
+    refunds.update(id="refunds", importance="critical", description="Refunds: amounts and eligibility.")
+    new["families"].append(refunds)
+    empathy = next(f for f in new["families"] if f["id"] == "empathy")
+    empathy["description"] = "Acknowledging frustration."
+    _rederive(new)
+    _write(tmp_path / "old", old, manifest)
+    _write(tmp_path / "new", new, new_manifest)
+
+    code, out = _run(capsys, str(tmp_path / "old"), str(tmp_path / "new"))
+    assert code == 1
+    assert "  + refunds (added, critical, verdict fail) [REGRESSED: added failing]" in out
+    assert "  family 'empathy' text: Acknowledging frustration or distress" in out
+    result = diff_paths(tmp_path / "old", tmp_path / "new")
+    assert [(f.family_id, f.reason) for f in result.families_added] == [("refunds", "added failing")]
+    assert result.regressions == ["Family 'refunds' (critical importance) added failing: requirement not met: score "
+                                  "required >= 0.80, observed 0.21 [0.17, 0.24]."]
+    assert [c.kind for c in result.inputs_changed] == ["family-text"]
+
+
+def test_vendor_candidate_visibility_drop_is_a_regression_though_the_verdict_holds(tmp_path, capsys):
+    old, manifest = _example(VENDOR)
+    new, new_manifest = _example(VENDOR)
+    gemma = next(m for m in new["models"] if m["name"] == "Gemma-3-270M")
+    empathy = next(f for f in gemma["families"] if f["id"] == "empathy")  # medium importance
+    empathy["visibility"].update(status="weak", auroc=0.62, ci=[0.5, 0.74])
+    _rederive(gemma)
+    assert empathy["verdict"] == "pass" and empathy["severity"] == "medium"
+    _write(tmp_path / "old", old, manifest)
+    _write(tmp_path / "new", new, new_manifest)
+
+    code, out = _run(capsys, str(tmp_path / "old"), str(tmp_path / "new"), "--model", "Gemma-3-270M")
+    assert code == 1
+    assert "  empathy (medium): verdict pass (unchanged), severity none -> medium [REGRESSED]" in out
+    assert "      visibility verified -> weak (AUROC 0.99 [0.97, 1.00] -> 0.62 [0.50, 0.74])" in out
+    # the other candidate did not change
+    assert _run(capsys, str(tmp_path / "old"), str(tmp_path / "new"), "--model", "SmolLM2-135M-Instruct")[0] == 0
+
+
+def test_dictionary_and_rule_version_changes_are_baselines(tmp_path):
+    old, manifest = _example()
+    new, new_manifest = _example()
+    old["settings"]["rule_version"], new["settings"]["rule_version"] = 3, 4
+    new["audit"]["dictionary"]["identity"] = new_manifest["dictionary"]["identity"] = "f" * 64
+    for f in new["families"]:
+        f["performance"]["score"] = f["performance"]["score"] * 1.5
+    _rederive(new)
+    _write(tmp_path / "old", old, manifest)
+    _write(tmp_path / "new", new, new_manifest)
+    result = diff_paths(tmp_path / "old", tmp_path / "new")
+    assert [b.what for b in result.baseline_changes] == ["dictionary", "rule version"]
+    assert all(len(b.affects) == 8 for b in result.baseline_changes)
+    named = {c.name: c for c in result.inputs_changed}
+    assert named["dictionary"].baseline and named["rule version"].baseline
+    assert (named["rule version"].old, named["rule version"].new) == ("3", "4")
+    privacy = next(d for d in result.families if d.family_id == "privacy")
+    assert privacy.value_changes[0].endswith("baseline changed (dictionary), not comparable")
+    assert (privacy.requirement_performance.old, privacy.requirement_performance.new) == ("not-met", "not-met")
+    assert not result.regressed
+
+
+def test_visibility_ranking_accepts_both_vocabularies():
+    assert compare_rank(VISIBILITY_RANK, "verified", "confirmed") == "same"
+    assert compare_rank(VISIBILITY_RANK, "unverified", "cannot-tell") == "same"
+    assert compare_rank(VISIBILITY_RANK, "unverified", "unconfirmed") == "same"
+    assert compare_rank(VISIBILITY_RANK, "confirmed", "cannot-tell") == "worse"
+    assert compare_rank(VISIBILITY_RANK, "verified", "weak") == "worse"
+    assert compare_rank(VISIBILITY_RANK, "unconfirmed", "weak") == "worse"
+    assert compare_rank(VISIBILITY_RANK, "weak", "unverified") == "better"
+    assert compare_rank(VISIBILITY_RANK, "verified", "hazy") == "unranked"
+    assert compare_rank(REQUIREMENT_RANK, "met", "cannot-tell") == "worse"
+    assert compare_rank(REQUIREMENT_RANK, None, "not-met") == "same"  # a requirement added: the gate effect says it
+
+
+def test_items_detected_is_compared_when_both_record_it():
+    data, _ = _example()
+    old = copy.deepcopy(data["families"][0])
+    new = copy.deepcopy(old)
+    old["items"] = {"detected": 120, "share": 0.05, "share_ci": [0.04, 0.06], "estimated": 130.0}
+    new["items"] = {"detected": 60, "share": 0.025, "share_ci": [0.02, 0.03], "confirmed": 50}
+    detected, share = items_changes(old, new)
+    assert (detected.old, detected.new, detected.delta, detected.relative) == (120, 60, -60, -0.5)
+    assert share.ci_overlap is False and share.delta == pytest.approx(-0.025)
+    assert items_changes(data["families"][0], new) == (None, None)  # old findings have no items
+
+
+def test_gate_worse_with_no_family_changed_is_a_regression(tmp_path, capsys):
+    """A suite-level check fails the gate (pass -> fail) while every family holds: still re-approval."""
+    old, manifest = _example()
+    _drop(old, FAILING)
+    new = copy.deepcopy(old)
+    new["summary"]["gate_failures"].append("The suite's eval logs record no model hash.")
+    _rederive(new)
+    _write(tmp_path / "old", old, manifest)
+    _write(tmp_path / "new", new, manifest)
+    code, out = _run(capsys, str(tmp_path / "old"), str(tmp_path / "new"))
+    assert code == 1 and "gate: pass -> fail [REGRESSED]" in out
+    result = diff_paths(tmp_path / "old", tmp_path / "new")
+    assert result.regressions == ["The deployment gate went from pass to fail."]
+    assert not any(d.regressed for d in result.families) and result.gate_regressed
+
+
+def test_requirement_met_to_cannot_tell_is_a_regression():
+    """escalation (critical) requires coverage >= 0.5; a ratio that is no finite number cannot be checked."""
+    old, _ = _example()
+    new = copy.deepcopy(old)
+    esc = next(f for f in new["families"] if f["id"] == "escalation")
+    esc["coverage"].update(ratio=None, ci=None)
+    _rederive(new)
+    result = diff_findings(Findings.model_validate(old), Findings.model_validate(new))
+    (d,) = [d for d in result.families if d.regressed]
+    assert d.family_id == "escalation"
+    assert (d.requirement_coverage.old, d.requirement_coverage.new) == ("met", "cannot-tell")
+    assert d.reasons == ["verdict pass -> fail (gate effect none -> fail)",
+                         "coverage requirement met -> cannot-tell (coverage ratio required >= 0.50, observed n/a)"]
+    assert d.value_changes == ["coverage ratio 1.17 [1.10, 1.23] -> n/a"]
+    assert result.regressed and not result.gate_regressed  # the example's gate failed already
