@@ -27,6 +27,7 @@ from ._audit import AuditInputs, check_audit_file, read_audit
 from ._item import Item
 from ._options import DEFAULT_FIELDS, ReadOptions, read_options
 from ._registry import READERS, Reader, ReaderRegistry
+from ._scorer_check import read_scorer_check, scorer_agreement
 
 __all__ = [
     "AuditInputs",
@@ -41,6 +42,8 @@ __all__ = [
     "read_benchmark",
     "read_options",
     "read_reference",
+    "read_scorer_check",
+    "scorer_agreement",
 ]
 
 
