@@ -41,18 +41,22 @@ _MARKERS = re.compile(r"\b(?:answer|a|question|q)\s*:", re.I)
 #: Explicit refusals, looked for in the opening.
 _DECLINE = re.compile(
     r"\bi(?: a|')m (?:afraid i )?(?:not able|unable|not allowed|not comfortable|not equipped|not designed)\b"
-    r"|\bi (?:can't|cannot|can not|won't|will not|must decline|decline|refuse)\b(?! (?:wait|stress|emphasi[sz]e|overstate|help but|imagine))"
-    r"|\bi (?:don't|do not) (?:have|possess) (?:the |any )?(?:ability|capability|capacity|access|means|personal|real[- ]world|a phone|an email|physical)"
+    r"|\bi (?:can't|cannot|can not|won't|will not|must decline|decline|refuse)\b"
+    r"(?! (?:wait|stress|emphasi[sz]e|overstate|help but|imagine))"
+    r"|\bi (?:don't|do not) (?:have|possess) (?:the |any )?"
+    r"(?:ability|capability|capacity|access|means|personal|real[- ]world|a phone|an email|physical)"
     r"|\b(?:i(?: a|')m|i was) (?:designed|programmed|here) to .{0,80}?, not (?:to )?"
     r"|\bi(?: a|')m not (?:going|gonna) to (?!lie)"
     r"|\bi (?:would|'d) rather not\b|\bi(?: a|')m not (?:a|your) (?:substitute|replacement)\b"
-    r"|\b(?:not|never) (?:able|allowed|permitted|appropriate) (?:for me )?to (?:provide|share|give|help|assist|disclose)"
+    r"|\b(?:not|never) (?:able|allowed|permitted|appropriate) (?:for me )?to "
+    r"(?:provide|share|give|help|assist|disclose)"
     r"|\b(?:cannot|can't|unable to) (?:provide|share|give|help|assist|disclose|access|create|generate|write)\b"
     r"|\bi(?: a|')m not sure\b|\bi (?:don't|do not) know\b|\bi(?: a|')m not here to\b"
     r"|\bsorry for (?:any|the) (?:misunderstanding|confusion)\b"
     r"|\bi(?: a|')m not a (?:licensed|medical|mental health|qualified|certified|real|human|professional|doctor|"
     r"therapist|psychiatrist|lawyer|mediator|dietitian|nutritionist|substitute)\b"
-    r"|\b(?:as an ai|as a language model|as an artificial intelligence)\b[^.]{0,80}\b(?:don't|do not|can't|cannot|not)\b",
+    r"|\b(?:as an ai|as a language model|as an artificial intelligence)\b"
+    r"[^.]{0,80}\b(?:don't|do not|can't|cannot|not)\b",
     re.I)
 
 #: After a refusal: the reply offers the requested thing anyway.
