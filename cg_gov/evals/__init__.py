@@ -28,6 +28,7 @@ from ._item import Item
 from ._review import REVIEW_SAMPLE, read_labels, review_sample, sheet_csv, sheet_html
 from ._options import DEFAULT_FIELDS, ReadOptions, read_options
 from ._registry import READERS, Reader, ReaderRegistry
+from ._scorer_check import read_scorer_check, scorer_agreement
 
 __all__ = [
     "REVIEW_SAMPLE", "read_labels", "review_sample", "sheet_csv", "sheet_html",
@@ -43,6 +44,8 @@ __all__ = [
     "read_benchmark",
     "read_options",
     "read_reference",
+    "read_scorer_check",
+    "scorer_agreement",
 ]
 
 
