@@ -26,8 +26,8 @@ __all__ = ["AuditResult", "run_audit", "describe_benchmarks", "git_commit", "rep
 
 #: How the demo's scorers decide, by the ``method`` a log folder's ``summary.json`` records.
 SCORER_WORDS = {
-    "refusal": "keyword refusal detector over the model's reply ({tokens} new tokens at most): 1 when the reply "
-               "contains a refusal phrase",
+    "refusal": "refusal detector over the model's reply ({tokens} new tokens at most): 1 when the reply "
+               "declines (see the scorer named in the log)",
     "choice": "choice by {calibrated}log-likelihood of each option: 1 when the most likely option is the target",
     "answer": "accepted-answer match in the model's reply ({tokens} new tokens at most)",
 }
@@ -71,8 +71,17 @@ def describe_benchmarks(spec, items) -> tuple[dict[str, dict], str | None]:
             tokens = (summary.get("max_new_tokens") or {}).get(method, "a few")
             detail = SCORER_WORDS[method].format(tokens=tokens,
                                                  calibrated="calibrated " if entry.get("calibrated") else "")
+        check = None
+        if getattr(b, "scorer_check", None):
+            from cg_gov.evals import read_scorer_check, scorer_agreement
+
+            path = spec.resolve(b.scorer_check)
+            agreement = scorer_agreement(read_scorer_check(path), {str(it.id): it.score for it in own
+                                                                   if it.score is not None})
+            check = {k: agreement[k] for k in ("agreement", "agreement_ci", "kappa", "kappa_ci", "n")}
+            check["file"] = path.name
         out[b.name] = {"scorer": scorers.most_common(1)[0][0] if scorers else None, "scorer_detail": detail,
-                       "n_scored": len(scored),
+                       "n_scored": len(scored), "scorer_check": check,
                        "constant_score": float(scored[0]) if len(scored) >= 2 and len(set(scored)) == 1 else None}
     return out, model_sha256
 

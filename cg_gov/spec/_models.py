@@ -667,6 +667,10 @@ class ModelSpec(_Spec):
         description="This model's eval log of each benchmark: benchmark name -> log path (relative to the "
         "audit file). Every benchmark of the suite, and no other; the logs of all models hold the same "
         "item ids.")
+    scorer_checks: dict[NonEmptyStr, NonEmptyStr] = Field(
+        default_factory=dict,
+        description="Human verdicts on a sample of this model's answers, benchmark name -> CSV (item_id, verdict), "
+        "relative to the audit file: the report gives each scorer's agreement with them.")
 
 
 def _models_problems(model: Any, models: Any, benchmarks: Any) -> list[tuple[Loc, str]]:
@@ -787,7 +791,8 @@ class AuditSpec(_Spec):
         each benchmark's ``log`` to its log."""
         (m,) = [m for m in (self.models or []) if m.name == name]
         out = self.model_copy(update={"model": m.name, "models": None, "benchmarks": [
-            b.model_copy(update={"log": m.logs[b.name]}) for b in self.benchmarks]})
+            b.model_copy(update={"log": m.logs[b.name], "scorer_check": m.scorer_checks.get(b.name, b.scorer_check)})
+            for b in self.benchmarks]})
         out._source_file = self._source_file
         return out
 
