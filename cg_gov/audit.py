@@ -426,8 +426,11 @@ def _visibility_from(fm, labelled, settings) -> dict:
     base = {"n_counter": vis.n_counter if vis is not None else None,
             "exemplar_auroc": vis.auroc if vis is not None else None}
     if labelled is not None and labelled.auroc is not None:
+        # confirmed: the detector ranks the owner's family items above the rest (AUROC) and the items it
+        # counts are mostly the family's (precision), each by the low end of its interval
         lo = labelled.auroc_ci[0] if labelled.auroc_ci else None
-        status = "confirmed" if lo is not None and lo >= settings.verified_at else "weak"
+        precise = labelled.precision_ci is None or labelled.precision_ci[0] >= settings.min_precision
+        status = "confirmed" if lo is not None and lo >= settings.verified_at and precise else "weak"
         n_pos = labelled.n_yes
         return {**base, "auroc": labelled.auroc, "ci": list(labelled.auroc_ci) if labelled.auroc_ci else None,
                 "n_pos": n_pos, "n_neg": labelled.n_labelled - n_pos, "status": status, "basis": "owner-labels"}

@@ -268,8 +268,8 @@ class Visibility(_Model):
     n_neg: int = Field(ge=0)
     """Negatives behind the AUROC (labelled other items, or near misses)."""
     status: VisibilityStatus
-    """confirmed (labels given and the AUROC's interval low end reaches 0.75), weak (labels given and it
-    does not; or, without labels, a near-miss AUROC under 0.6), unconfirmed (no labels) or cannot-tell
+    """confirmed (labels given, the AUROC's interval low end reaches 0.75 and the precision's reaches 0.5),
+    weak (labels given and one does not; or, without labels, a near-miss AUROC under 0.6), unconfirmed (no labels) or cannot-tell
     (no labels and fewer than 8 counter-exemplars, or no detector)."""
     basis: Literal["owner-labels", "near-misses", "none"] = "none"
     """What ``auroc`` was measured on."""
@@ -326,7 +326,7 @@ class Family(_Model):
     """The family's verdict cell: fail, conditional or pass (gate effect none)."""
     reasons: list[str] = Field(min_length=1)
     """Why, in words, in the rule's order (requirement not met, significantly weak, missing from the
-    suite, not visible to the dictionary, detector not verified, cannot tell, under-represented,
+    not covered, not visible to the dictionary, no evidence, detector not confirmed, cannot tell, under-represented,
     insufficient data; "met" or "no finding" when nothing else applies)."""
     actions: list[str] = Field(default_factory=list)
     """What would change the verdict, one action per kind of reason."""

@@ -63,6 +63,9 @@ class DetectorSettings:
     verified_at: float = 0.75
     """With the owner's labels, visibility is ``confirmed`` when the lower end of the interval of the
     detector's AUROC on the labelled suite items reaches this."""
+    min_precision: float = 0.5
+    """With the owner's labels, ``confirmed`` also needs the lower end of the Wilson interval of the
+    precision among labelled detected items to reach this (most counted items are the family's)."""
     weak_at: float = 0.6
     """Without the owner's labels, visibility is ``weak`` when the near-miss AUROC falls below this."""
     max_near_miss_rate: float = 0.05

@@ -571,6 +571,29 @@ _GATE_VERDICT = {
 }
 
 
+def _check_text(b) -> str:
+    c = b.scorer_check
+    if c is None:
+        return "not checked"
+    kappa = f", kappa {fmt_num(c.kappa)} {fmt_ci(c.kappa_ci)}" if c.kappa is not None else ""
+    return f"agrees {fmt_num(c.agreement)} {fmt_ci(c.agreement_ci)}{kappa} with human verdicts on {c.n} items"
+
+
+def _matrix(findings: Findings) -> dict[str, Any]:
+    """Family x benchmark: the family's items in each benchmark, and whether they count for its score."""
+    names = [b.name for b in findings.audit.suite]
+    rows = []
+    for f in findings.families:
+        cells = []
+        for b in names:
+            n = (f.items.by_benchmark.get(b, 0) if f.items is not None else 0)
+            use = b in f.performance.benchmarks
+            cells.append({"n": n, "use": "coverage + score" if use and n else ("coverage" if n else ""),
+                          "scored": use})
+        rows.append({"family": f.id, "expects": ", ".join(f.performance.expects) or "any", "cells": cells})
+    return {"benchmarks": names, "rows": rows}
+
+
 def _scorer_text(b) -> str:
     parts = []
     if b.scorer_detail:
@@ -651,11 +674,14 @@ def build_view(findings: Findings, manifest: dict[str, Any] | None = None) -> di
                 {"name": b.name, "n_items": fmt_int(b.n_items), "n_scored": fmt_int(b.n_scored),
                  "mean_score": fmt_num(b.mean_score), "missing_pct": f"{b.missing_pct:.1f}%",
                  "scorer": _scorer_text(b), "what_1_means": b.what_1_means or NA,
+                 "measures": b.measures or "coverage only",
+                 "check": _check_text(b),
                  "constant": (None if b.constant_score is None else
-                              f"every scored item scores {b.constant_score:g}: no per-item signal, "
-                              "left out of performance and lift")}
+                              f"every scored item scores {b.constant_score:g}: counts in the score of the families "
+                              "whose behaviour it measures, not in their lift")}
                 for b in audit.suite
             ],
+            "matrix": _matrix(findings),
             "n_items": fmt_int(sum(b.n_items for b in audit.suite)),
             "n_scored": fmt_int(sum(b.n_scored for b in audit.suite)),
             "n_constant": sum(b.n_scored for b in audit.suite if b.constant_score is not None),
