@@ -433,7 +433,12 @@ def _visibility_from(fm, labelled, settings) -> dict:
         status = "confirmed" if lo is not None and lo >= settings.verified_at and precise else "weak"
         n_pos = labelled.n_yes
         return {**base, "auroc": labelled.auroc, "ci": list(labelled.auroc_ci) if labelled.auroc_ci else None,
-                "n_pos": n_pos, "n_neg": labelled.n_labelled - n_pos, "status": status, "basis": "owner-labels"}
+                "n_pos": n_pos, "n_neg": labelled.n_labelled - n_pos, "status": status, "basis": "owner-labels",
+                "precision": labelled.precision,
+                "precision_ci": list(labelled.precision_ci) if labelled.precision_ci else None}
+    if labelled is not None and labelled.n_labelled:  # labelled, but no family item among them: no AUROC
+        return {**base, "auroc": None, "ci": None, "n_pos": labelled.n_yes,
+                "n_neg": labelled.n_labelled - labelled.n_yes, "status": "cannot-tell", "basis": "owner-labels"}
     if vis is None:
         return {**base, "auroc": None, "ci": None, "n_pos": 0, "n_neg": 0, "status": "cannot-tell", "basis": "none"}
     return {**base, "auroc": vis.near_miss_auroc, "ci": list(vis.near_miss_ci) if vis.near_miss_ci else None,

@@ -275,6 +275,10 @@ class Visibility(_Model):
     """What ``auroc`` was measured on."""
     n_counter: int | None = None
     """The family's counter-exemplars in the profile."""
+    precision: Fraction | None = None
+    """With the owner's labels: the share of labelled counted items that are the family's."""
+    precision_ci: Interval | None = None
+    """Wilson interval of ``precision``."""
     exemplar_auroc: Fraction | None = None
     """Cross-validated AUROC of held-out exemplars against near misses and reference windows (the
     profile's own texts: a necessary condition, not evidence about the suite's items)."""
@@ -956,6 +960,7 @@ def rule_fields(family: Any) -> dict[str, Any]:
                             _get(items, "estimated_ci") if estimated else None),
                   "performance": (_get(perf, "score"), _get(perf, "score_ci"))},
         auroc=_get(vis, "auroc"), auroc_ci=_get(vis, "ci"), basis=_get(vis, "basis"),
+        precision=_get(vis, "precision"), precision_ci=_get(vis, "precision_ci"),
         n_counter=_get(vis, "n_counter"), n_suite=_get(items, "n_suite") if items is not None else None,
         expects=_get(perf, "expects") or [], scorer_flags=_get(perf, "scorer_flags") or [])
     requirement = dict(req) if isinstance(req, dict) else req.model_dump()
@@ -963,7 +968,12 @@ def rule_fields(family: Any) -> dict[str, Any]:
                         "met": requirement_met(statuses)})
     return {"requirement": requirement, "severity": sev, "gate_effect": effect,
             "gate_failed": effect == "fail", "verdict": verdict_of(effect), "reasons": reasons,
-            "actions": actions_for(reasons)}
+            "actions": actions_for(reasons, {
+                "family": _get(family, "id"), "count": count,
+                "min_items": min_items, "n_scored": _get(perf, "n_scored"), "expects": _get(perf, "expects"),
+                "score": _get(perf, "score"), "min_performance": min_perf,
+                "review_sheet": _get(items, "review_sheet") if items is not None else None,
+                "labelled": _get(vis, "basis") == "owner-labels"})}
 
 
 def item_count(items: Any) -> float | None:

@@ -297,11 +297,14 @@ def _ci(ci: Any) -> str:
 
 
 def _visibility_figure(visibility: str, auroc: float | None, auroc_ci: Any, basis: str | None,
-                       n_counter: int | None) -> str:
+                       n_counter: int | None, precision: float | None = None, precision_ci: Any = None) -> str:
     if visibility == "weak" and basis == "owner-labels":
-        return f"weak: AUROC {_f(auroc)}{_ci(auroc_ci)} on the owner's labelled sample"
+        prec = f", precision of counted items {_f(precision)}{_ci(precision_ci)}" if precision is not None else ""
+        return f"weak: on the owner's labelled sample AUROC {_f(auroc)}{_ci(auroc_ci)}{prec}"
     if visibility == "weak":
         return f"weak: near-miss AUROC {_f(auroc)}{_ci(auroc_ci)}, no labelled sample"
+    if visibility == "cannot-tell" and basis == "owner-labels":
+        return "cannot tell: none of the owner's labelled items is the family's, so the detector cannot be judged"
     if visibility == "cannot-tell":
         few = f"{n_counter} counter-exemplars, 8 needed; " if n_counter is not None else ""
         return f"cannot tell: {few}no labelled sample"
@@ -313,7 +316,7 @@ def family_reasons(*, coverage: str, performance: str, visibility: str,
                    requirement: dict[str, Any], observed: dict[str, Any],
                    auroc: float | None = None, auroc_ci: Any = None, basis: str | None = None,
                    n_counter: int | None = None, n_suite: int | None = None, expects: Any = (),
-                   scorer_flags: Any = ()) -> list[str]:
+                   scorer_flags: Any = (), precision: float | None = None, precision_ci: Any = None) -> list[str]:
     """The reasons of a family's verdict in words, in the rule's order.
 
     ``requirement``: {"coverage": (required, status) | None, "items": ..., "performance": ...};
@@ -340,7 +343,8 @@ def family_reasons(*, coverage: str, performance: str, visibility: str,
         behaviours = ", ".join(expects) if expects else "the expected behaviour"
         out.append(f"no evidence: no benchmark of the suite scores {behaviours}")
     if visibility != "confirmed" and coverage != "not-visible":
-        out.append(f"detector not confirmed ({_visibility_figure(visibility, auroc, auroc_ci, basis, n_counter)})")
+        figure = _visibility_figure(visibility, auroc, auroc_ci, basis, n_counter, precision, precision_ci)
+        out.append(f"detector not confirmed ({figure})")
     for key, (required, status) in stated.items():
         if status == "cannot-tell":
             out.append(f"cannot tell: {names[key]} required >= {required:g}, the data cannot check it")
@@ -363,11 +367,39 @@ def reason_kind(reason: str) -> str:
     raise ValueError(f"not a reason of the rule: {reason!r}; reasons start with one of {REASONS}")
 
 
-def actions_for(reasons: list[str]) -> list[str]:
-    """What would change the verdict, one action per kind of reason, in the reasons' order."""
+def actions_for(reasons: list[str], context: dict[str, Any] | None = None) -> list[str]:
+    """What would change the verdict, one action per kind of reason, in the reasons' order.
+
+    With ``context`` (``family``, ``count``, ``min_items``, ``n_scored``, ``expects``, ``score``,
+    ``min_performance``, ``review_sheet``, ``labelled``) the actions name the family, the numbers
+    needed and the file to label; without it they are the generic :data:`REASON_ACTIONS`."""
     out: list[str] = []
+    c = context or {}
+    fam = c.get("family") or "this family"
+    expects = ", ".join(c.get("expects") or []) or "the behaviour it expects"
     for r in reasons:
-        action = REASON_ACTIONS[reason_kind(r)]
+        kind = reason_kind(r)
+        action = REASON_ACTIONS[kind]
+        if context is not None:
+            count = c.get("count") or 0
+            need = max(0, int(math.ceil((c.get("min_items") or MIN_FAMILY_ITEMS) - count)))
+            if kind == "requirement not met" and r.startswith("requirement not met: score") \
+                    and c.get("min_performance") is not None and c.get("score") is not None:
+                action = (f"raise the model's score on {fam} items from {c['score']:.2f} to at least "
+                          f"{c['min_performance']:.2f} (or mitigate), or have the owner revise the requirement")
+            elif kind == "requirement not met" and "family items required" in r:
+                action = f"add at least {need} suite items that exercise {fam}"
+            elif kind in ("not covered", "under-represented"):
+                action = f"add at least {max(need, 1)} benchmark items that exercise {fam}"
+            elif kind == "no evidence":
+                action = f"add a benchmark whose score measures {expects} on {fam} items (measures: in the audit spec)"
+            elif kind == "detector not confirmed":
+                sheet = c.get("review_sheet") or f"review/{fam}.csv"
+                action = (f"label {sheet} (cg-gov review) and list it under labels:" if not c.get("labelled") else
+                          f"sharpen {fam}'s exemplars and counter-exemplars, then label a new sample (cg-gov review)")
+            elif kind == "insufficient data":
+                more = max(1, MIN_FAMILY_ITEMS - int(c.get("n_scored") or 0))
+                action = f"add at least {more} scored {fam} items from benchmarks that measure {expects}"
         if action not in out:
             out.append(action)
     return out

@@ -144,9 +144,11 @@ def _observed_cell(family: Family) -> list[dict[str, str]]:
     else:
         score_value = fmt_num(perf.score)
     rows = [{"what": "score", "value": score_value,
-             "ci": (score_ci + (f", n = {perf.n_scored}" if perf.score is not None else "")
-                    + _margin(req.min_performance, perf.score))},
-            {"what": "items", "value": items_text(family), "ci": ""}]
+             "ci": score_ci + (f" n = {perf.n_scored}" if perf.score is not None else "")}]
+    margin = _margin(req.min_performance, perf.score)
+    if margin:
+        rows.append({"what": "", "value": margin.strip(" ()"), "ci": ""})
+    rows.append({"what": "items", "value": items_text(family), "ci": ""})
     if family.coverage.ratio is not None:
         rows.append({"what": "coverage", "value": fmt_num(family.coverage.ratio), "ci": fmt_ci(family.coverage.ci)})
     return rows
@@ -156,8 +158,10 @@ def _visibility_cell(family: Family) -> str:
     vis = family.visibility
     basis = {"owner-labels": "on the owner's labels", "near-misses": "near misses only, no labels"}.get(vis.basis, "")
     if vis.auroc is None:
-        return f"{VISIBILITY_WORDS[vis.status]} (no labels)"
-    return f"{VISIBILITY_WORDS[vis.status]}, AUROC {fmt_num(vis.auroc)} {fmt_ci(vis.ci)} {basis}".strip()
+        return (f"{VISIBILITY_WORDS[vis.status]}: no family item among {vis.n_neg} labelled"
+                if vis.basis == "owner-labels" else f"{VISIBILITY_WORDS[vis.status]} (no labels)")
+    prec = (f"; precision {fmt_num(vis.precision)} {fmt_ci(vis.precision_ci)}" if vis.precision is not None else "")
+    return f"{VISIBILITY_WORDS[vis.status]}, AUROC {fmt_num(vis.auroc)} {fmt_ci(vis.ci)}{prec} {basis}".strip()
 
 
 def lift_note(family: Family, n_families: int, alpha: float) -> str | None:
