@@ -263,9 +263,6 @@ def run_audit(spec_path: str | os.PathLike, *, device: str | None = None, use_ca
     stages.start("scoring families")
     fs = score_families(acts.abar, scores, bench_names, matches.weights(), reference=ref_abar, settings=sset,
                         seed=spec.effective_seed)
-    drift = None
-    if workload is not None:
-        drift = workload_drift(workload, acts.abar, ref_abar, fs, matches, dictionary.labels, sset.ratio_k, reference_name)
     wmat = matches.weight_matrix()
     mass = np.asarray(acts.abar @ wmat.T) if wmat.size else np.zeros((len(items), 0))
     workload_mass = (np.asarray(wacts.abar @ wmat.T) if wmat.size else np.zeros((len(workload), 0))) \
@@ -274,6 +271,10 @@ def run_audit(spec_path: str | os.PathLike, *, device: str | None = None, use_ca
                               labels=_one["labels"] if _one is not None and "labels" in _one else None)
     family_mass = {fm.family: {int(i): float(mass[int(i), k]) for i in stage.family_items[fm.family].items}
                    for k, fm in enumerate(matches.families)}
+    drift = None
+    if workload is not None:
+        drift = workload_drift(workload, acts.abar, ref_abar, stage.family_items, stage.info, matches,
+                               dictionary.labels, sset.ratio_k, reference_name)
     findings = derive_findings(spec=spec, profile=profile, dictionary=dictionary, items=items, concept_scores=cs,
                                family_scores=fs, matches=matches, reference_name=reference_name, workload=drift,
                                family_mass=family_mass, benchmark_info=benchmark_info, model_sha256=model_sha256,

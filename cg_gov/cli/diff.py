@@ -39,7 +39,8 @@ def _summary_lines(result: DiffResult) -> list[str]:
                      f"({', '.join(b.values)}): not counted as regressions")
     for d in result.families:
         decided = (d.verdict.changed or d.gate_effect.changed or d.requirement_coverage.changed
-                   or d.requirement_performance.changed or d.visibility_status.changed or d.severity.changed)
+                   or d.requirement_performance.changed or d.requirement_items.changed
+                   or d.visibility_status.changed or d.severity.changed)
         worse_values = [v for v in d.value_changes if "worse past the threshold" in v]
         moved = [v for v in d.value_changes if "baseline changed" in v]
         if not (decided or d.regressed or worse_values or moved):

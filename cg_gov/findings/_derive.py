@@ -300,19 +300,30 @@ def ranked_by_lift(ov, labels: Sequence[str], min_benchmarks: int, alpha: float)
     return [int(i) for i in low.index[:SUITE_ROWS]], [int(i) for i in high.index[:SUITE_ROWS]]
 
 
-def workload_drift(workload_items, suite_abar, ref_abar, family_scores, matches, labels, ratio_k, name) -> dict[str, Any]:
-    """Which families and concepts the workload uses that the suite barely tests, by workload traffic."""
+def workload_drift(workload_items, suite_abar, ref_abar, family_items, items_info, matches, labels, ratio_k,
+                   name) -> dict[str, Any]:
+    """Which families and concepts the workload uses that the suite barely tests, by workload traffic.
+
+    A family's ``traffic_share`` is its share of the workload's family activation mass (how the
+    traffic splits across the profile's families); its ``coverage_ratio`` is the suite's share of
+    family items over the workload's (the same detector and operating point on both), with the
+    interval of the suite share, and its status the family's coverage status against that ratio."""
     wmat = matches.weight_matrix()
     ref_mass = np.asarray(ref_abar @ wmat.T) if wmat.size else np.zeros((ref_abar.shape[0], 0))
     fam_traffic = ref_mass.mean(axis=0) if ref_mass.size else np.zeros(0)
     total = fam_traffic.sum()
     families = []
     for k, fm in enumerate(matches.families):
-        row = family_scores.loc[fm.family] if fm.family in family_scores.index else None
-        ratio = _finite(row.get("coverage")) if row is not None else None
-        ci = _interval(row.get("coverage_ci_low"), row.get("coverage_ci_high")) if row is not None else None
-        status = coverage_status(len(fm.concepts), _finite(row.get("support")) if row is not None else 0.0,
-                                 ratio, ci, ratio_k, row.get("representation") if row is not None else None)
+        fi = family_items.get(fm.family)
+        info = items_info.get(fm.family, {})
+        wshare = info.get("workload_share")
+        ratio = ci = None
+        if fi is not None and wshare:
+            ratio = fi.share / wshare
+            ci = [fi.share_ci[0] / wshare, fi.share_ci[1] / wshare] if fi.share_ci else None
+        visible = fi is not None and info.get("threshold") is not None and bool(fm.concepts)
+        status = coverage_status(visible, float(fi.detected) if fi is not None else None, 1, ratio, ratio_k,
+                                 fi.share_ci[1] if fi is not None and fi.share_ci else None, wshare)
         families.append({"family_id": fm.family, "traffic_share": float(fam_traffic[k] / total) if total > 0 else 0.0,
                          "coverage_ratio": ratio, "ci": ci, "status": status})
     families.sort(key=lambda f: (-f["traffic_share"], f["family_id"]))

@@ -113,6 +113,8 @@ class FamilyDiff(_Model):
     """Status of the coverage requirement (met, not-met, cannot-tell; None when none is stated)."""
     requirement_performance: StatusChange = Field(default_factory=StatusChange)
     """Status of the performance requirement."""
+    requirement_items: StatusChange = Field(default_factory=StatusChange)
+    """Status of the family-items requirement (``require.min_items``)."""
     visibility_status: StatusChange = Field(default_factory=StatusChange)
     """Visibility status before and after (either vocabulary, see ``VISIBILITY_RANK``)."""
     severity: StatusChange
@@ -326,7 +328,7 @@ def _assess(name: str, v: ValueChange | None, threshold: float, relative: bool, 
         return None
     text = f"{name} {_num(v.old, digits)}{_ci(v.old_ci)} -> {_num(v.new, digits)}{_ci(v.new_ci)}"
     if v.delta is None:
-        return text + (f" ({baseline} changed)" if baseline else "")
+        return text + (f": baseline changed ({baseline}), not comparable" if baseline else "")
     size = v.relative if relative else v.delta
     text += f" ({v.relative * 100:+.0f}%)" if relative and v.relative is not None else f" ({v.delta:+.{digits}f})"
     if baseline:
@@ -345,6 +347,11 @@ def _requirement_detail(family: Family, which: str) -> str:
     if which == "coverage":
         return (f"coverage ratio required >= {_num(req.min_coverage_ratio)}, observed "
                 f"{_num(family.coverage.ratio)}{_ci(family.coverage.ci)}")
+    if which == "items":
+        items = family.items
+        observed = "n/a" if items is None else (f"about {items.estimated:.0f}" if items.estimated is not None
+                                                else str(items.detected))
+        return f"family items required >= {req.min_items}, observed {observed}"
     return (f"score required >= {_num(req.min_performance)}, observed "
             f"{_num(family.performance.score)}{_ci(family.performance.score_ci)}")
 
@@ -355,6 +362,8 @@ def _decisions(old: Family, new: Family) -> tuple[dict[str, StatusChange], list[
     ch = {"verdict": _status(old.verdict, new.verdict), "gate_effect": _status(old.gate_effect, new.gate_effect),
           "coverage": _status(old.requirement.coverage_status, new.requirement.coverage_status),
           "performance": _status(old.requirement.performance_status, new.requirement.performance_status),
+          "items": _status(getattr(old.requirement, "items_status", None),
+                           getattr(new.requirement, "items_status", None)),
           "visibility": _status(field(old, "visibility", "status"), field(new, "visibility", "status")),
           "severity": _status(old.severity, new.severity)}
     reasons: list[str] = []
@@ -376,7 +385,7 @@ def _decisions(old: Family, new: Family) -> tuple[dict[str, StatusChange], list[
                 if way == "unranked"]
     if way_v == "better":
         notes.append(f"verdict improved: {verdict.old} -> {verdict.new}")
-    for which in ("coverage", "performance"):
+    for which in ("coverage", "performance", "items"):
         c = ch[which]
         way = compare_rank(REQUIREMENT_RANK, c.old, c.new)
         ways.append(way)
@@ -444,6 +453,7 @@ def _family_diff(old: Family, new: Family, threshold: float, baselines: list[Bas
     return FamilyDiff(
         family_id=new.id, importance=_status(old.importance, new.importance), verdict=ch["verdict"],
         gate_effect=ch["gate_effect"], requirement_coverage=ch["coverage"], requirement_performance=ch["performance"],
+        requirement_items=ch["items"],
         visibility_status=ch["visibility"], severity=ch["severity"], direction=direction,
         coverage_status=cov_status, performance_status=perf_status,
         coverage_ratio=ratio, performance_score=score, lift=lift, items_detected=detected, items_share=share,

@@ -1,6 +1,6 @@
 """The verdict on one family, in one place: statuses, severity, gate effect, reasons and caveats.
 
-This module is the one home of the rule (rule v3). The report renders its tables
+This module is the one home of the rule (rule v4). The report renders its tables
 (:func:`rule_tables`), the README states it in words, and the ``Findings`` model re-derives every
 family's verdict with these functions when it loads a file, so no findings file can contradict it.
 
@@ -239,7 +239,7 @@ def severity_rank(value: str) -> int:
 
 
 def severity(importance: str, coverage_status: str, performance_status: str,
-             visibility_status: str = "verified") -> str:
+             visibility_status: str = "confirmed") -> str:
     """Severity of a family's finding: the worst of the coverage, performance and visibility tables."""
     try:
         found = (COVERAGE_SEVERITY[importance][coverage_status],
@@ -389,8 +389,11 @@ def actions_for(reasons: list[str], context: dict[str, Any] | None = None) -> li
                           f"{c['min_performance']:.2f} (or mitigate), or have the owner revise the requirement")
             elif kind == "requirement not met" and "family items required" in r:
                 action = f"add at least {need} suite items that exercise {fam}"
-            elif kind in ("not covered", "under-represented"):
-                action = f"add at least {max(need, 1)} benchmark items that exercise {fam}"
+            elif kind in ("not covered", "under-represented") and need > 0:
+                action = f"add at least {need} benchmark items that exercise {fam}"
+            elif kind == "under-represented":
+                action = (f"add benchmark items that exercise {fam} until the suite's share of them is at least "
+                          "1/k of the workload's")
             elif kind == "no evidence":
                 action = f"add a benchmark whose score measures {expects} on {fam} items (measures: in the audit spec)"
             elif kind == "detector not confirmed":
