@@ -97,9 +97,38 @@ def _checked(items: list[Item], options: ReadOptions) -> list[Item]:
     return out
 
 
+def _cached_read(reader: Any, options: ReadOptions) -> list[Item]:
+    """The reader's items, from the cache of read logs when the log's bytes were read before with the
+    same options (``cg_gov.evals._cache``); ``$CG_GOV_EVAL_CACHE=0`` turns it off."""
+    if os.environ.get("CG_GOV_EVAL_CACHE", "1") == "0":
+        return reader(options)
+    try:
+        from cg_gov.evals._cache import ItemCache, log_sha256
+        from cg_gov.io import check_regular_file, read_limit
+
+        log = options.log
+        if not log.is_dir():
+            check_regular_file(log, "eval log", kind="log")
+            if log.stat().st_size > read_limit("log"):
+                return reader(options)
+        cache = ItemCache()
+        key = cache.key(options, log_sha256(log))
+        cached = cache.load(key)
+    except Exception:  # the cache is an optimisation: any problem means an ordinary read
+        return reader(options)
+    if cached is not None:
+        return cached
+    items = reader(options)
+    try:
+        cache.store(key, items)
+    except (OSError, TypeError, ValueError):
+        pass
+    return items
+
+
 def _read(options: ReadOptions) -> list[Item]:
     reader = READERS.get(options.format)
-    items = reader(options)
+    items = _cached_read(reader, options)
     if not items:
         raise EvalLogError("the log holds no items", file=str(options.log))
     return _checked(items, options)
