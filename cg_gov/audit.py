@@ -511,7 +511,8 @@ def family_item_stage(spec, profile, matches, items, mass: np.ndarray, scores: n
                                  "elusion_ci": list(labelled.elusion_ci) if labelled.elusion_ci else None,
                                  "auroc": labelled.auroc,
                                  "auroc_ci": list(labelled.auroc_ci) if labelled.auroc_ci else None,
-                                 "sheets": [Path(p).name for p in spec.labels], "notes": labelled.notes})
+                                 "sheets": [Path(p).name for p in spec.labels], "notes": labelled.notes,
+                                 "next_to_label": labelled.next_to_label})
         entry["visibility"] = _visibility_from(fm, labelled, settings)
         info[fm.family] = entry
     return FamilyItemStage(families=fams, family_items=by_id, info=info, evidence_member=ev_member,

@@ -125,6 +125,8 @@ def test_confirmation_estimates_the_count_from_a_stratified_sample():
     assert res.precision == pytest.approx(np.mean([labels[i] for i in labels if det[i]]))
     assert res.auroc > 0.8 and res.auroc_ci[0] <= res.auroc <= res.auroc_ci[1]
     assert res.n_labelled == len(labels) and res.n_yes == sum(labels.values())
+    # the rest stratum (hundreds of items, 30 labelled) adds most to the count's uncertainty
+    assert res.next_to_label.startswith("label 90 more items of the rest stratum")
 
 
 def test_confirmation_without_a_labelled_stratum_cannot_estimate():
@@ -132,6 +134,7 @@ def test_confirmation_without_a_labelled_stratum_cannot_estimate():
     res = confirm_membership(scores, 0.5, {0: True, 1: False})
     assert res.estimated is None and res.notes
     assert res.precision == 0.5
+    assert res.next_to_label == "label items of the rest stratum (none is labelled yet)"  # no near item: none scores > 0
 
 
 @pytest.mark.parametrize("count,min_items,expected", [

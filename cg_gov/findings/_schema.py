@@ -157,6 +157,9 @@ class LabelCheck(_Model):
     """The label files the labels came from (names)."""
     notes: list[str] = Field(default_factory=list)
     """What the sample could not tell."""
+    next_to_label: str | None = None
+    """What to label next: the stratum that adds most to the uncertainty of the count, and how many
+    more of its items (``cg-gov review`` draws them, leaving out the items already labelled)."""
 
 
 class FamilyItems(_Model):

@@ -127,6 +127,8 @@ def items_text(family: Family) -> str:
     text = f"{fmt_int(items.detected)} of {fmt_int(items.n_suite)} detected"
     if items.estimated is not None:
         text += f"; about {items.estimated:.0f} {fmt_ci(items.estimated_ci, digits=0)} estimated from labels"
+    if items.labels is not None and items.labels.next_to_label:
+        text += f"; next: {items.labels.next_to_label.split(':')[0]}"
     return text
 
 

@@ -69,6 +69,9 @@ class LabelledSample:
     """The detector's AUROC on the labelled items, weighted to stand for the suite."""
     auroc_ci: tuple[float, float] | None
     notes: list[str] = field(default_factory=list)
+    next_to_label: str | None = None
+    """What to label next: the stratum that adds most to the count's uncertainty, and how many more of
+    its items would halve its part of the interval (four times the sample: three times as many more)."""
 
 
 def _weighted_auroc(s: np.ndarray, y: np.ndarray, w: np.ndarray) -> float | None:
@@ -97,6 +100,7 @@ def confirm_membership(scores: np.ndarray, cut: float, labels: Mapping[int, bool
     und_est, und_var, und_size = 0.0, 0.0, 0
     complete = True
     weights = np.zeros(len(idx))
+    parts: dict[str, tuple[float, int, int]] = {}
     for h in STRATA:
         size = int((st == h).sum())
         in_h = st[idx] == h if len(idx) else np.zeros(0, dtype=bool)
@@ -112,6 +116,7 @@ def confirm_membership(scores: np.ndarray, cut: float, labels: Mapping[int, bool
         shrunk = (y_h + 1) / (n_h + 2)
         fpc = (size - n_h) / (size - 1) if size > 1 else 0.0
         v = size * size * shrunk * (1 - shrunk) / n_h * fpc
+        parts[h] = (v, n_h, size)
         est += size * p
         var += v
         if h != "detected":
@@ -153,6 +158,17 @@ def confirm_membership(scores: np.ndarray, cut: float, labels: Mapping[int, bool
         if len(values) >= 2:
             lo_a, hi_a = np.quantile(values, [alpha / 2, 1 - alpha / 2])
             ci = (float(lo_a), float(hi_a))
+    next_to_label = None
+    unlabelled = [h for h in STRATA if by[h]["size"] and not by[h]["labelled"]]
+    if unlabelled:
+        next_to_label = f"label items of the {unlabelled[0]} stratum (none is labelled yet)"
+    elif parts:
+        h, (v, n_h, size) = max(parts.items(), key=lambda kv: (kv[1][0], -STRATA.index(kv[0])))
+        more = min(3 * n_h, size - n_h)
+        if v > 0 and more > 0:
+            next_to_label = (f"label {more} more items of the {h} stratum ({n_h} of {size} labelled): it adds most "
+                             "to the uncertainty of the count")
     return LabelledSample(n_labelled=len(idx), n_yes=int(y.sum()), by_stratum=by, precision=precision,
                           precision_ci=precision_ci, elusion=elusion, elusion_ci=elusion_ci, estimated=estimated,
-                          estimated_ci=estimated_ci, auroc=value, auroc_ci=ci, notes=notes)
+                          estimated_ci=estimated_ci, auroc=value, auroc_ci=ci, notes=notes,
+                          next_to_label=next_to_label)
