@@ -447,6 +447,33 @@ def _visibility_from(fm, labelled, settings) -> dict:
             "basis": "near-misses" if vis.near_miss_auroc is not None else "none"}
 
 
+def declared_members(tags, items, families: list[str]) -> np.ndarray:
+    """(n_items, n_families) bool: the items the spec's ``family_tags`` declare each family's."""
+    out = np.zeros((len(items), len(families)), dtype=bool)
+    col = {f: k for k, f in enumerate(families)}
+    for tag in tags or []:
+        if tag.family not in col:
+            continue
+        benches = set(tag.benchmarks)
+        values = set(tag.values)
+        for i, it in enumerate(items):
+            if benches and it.benchmark not in benches:
+                continue
+            if tag.field is None or str(it.metadata.get(tag.field)) in values:
+                out[i, col[tag.family]] = True
+    return out
+
+
+def tag_scope(tags, family: str, items) -> np.ndarray:
+    """The items a family's tags speak about (their benchmarks; every item when a tag names none)."""
+    scope = np.zeros(len(items), dtype=bool)
+    for tag in tags or []:
+        if tag.family == family:
+            benches = set(tag.benchmarks)
+            scope |= np.array([not benches or it.benchmark in benches for it in items], dtype=bool)
+    return scope
+
+
 def family_item_stage(spec, profile, matches, items, mass: np.ndarray, scores: np.ndarray, bench_names: np.ndarray,
                       workload_mass: np.ndarray | None, labels: dict | None = None) -> FamilyItemStage:
     """Count each family's suite items at its detector's operating point, score the model on those of
@@ -474,6 +501,8 @@ def family_item_stage(spec, profile, matches, items, mass: np.ndarray, scores: n
         index = {(it.benchmark, str(it.id)): i for i, it in enumerate(items)}
         labels = read_labels([spec.resolve(p) for p in spec.labels], fams, index) if spec.labels else {}
     detected = member.copy()
+    tagged = declared_members(spec.family_tags, items, fams)
+    member |= tagged  # members by declaration (the item's log says so)
     for k, f in enumerate(fams):  # the owner's word overrides the detector on the items they labelled
         for i, yes in (labels.get(f) or {}).items():
             if cuts[f] is not None:
@@ -493,6 +522,12 @@ def family_item_stage(spec, profile, matches, items, mass: np.ndarray, scores: n
                        "cv_recall": vis.cv_recall if vis is not None else None,
                        "cv_near_miss_rate": vis.cv_near_miss_rate if vis is not None else None,
                        "review_sheet": f"review/{fm.family}.csv"}
+        if tagged[:, k].any():
+            scope = tag_scope(spec.family_tags, fm.family, items)
+            hit = int((detected[:, k] & tagged[:, k]).sum())
+            entry.update(tagged=int(tagged[:, k].sum()), tagged_recall=hit / int(tagged[:, k].sum()),
+                         tagged_precision=(hit / int((detected[:, k] & scope).sum())
+                                           if (detected[:, k] & scope).any() else None))
         if workload_mass is not None and cuts[fm.family] is not None:
             wd = int((workload_mass[:, k] > cuts[fm.family]).sum())
             entry.update(workload_detected=wd, workload_share=wd / max(1, workload_mass.shape[0]))

@@ -186,7 +186,12 @@ class FamilyItems(_Model):
     confirmed: int | None = None
     """Labelled items the owner confirmed as the family's; None without labels."""
     tagged: int | None = None
-    """Items whose eval log declares the family (members by declaration); None when no log does."""
+    """Items whose eval log declares the family (members by declaration: the audit's ``family_tags``);
+    None when no tag names the family."""
+    tagged_recall: Fraction | None = None
+    """Share of the declared items the detector counts on its own."""
+    tagged_precision: Fraction | None = None
+    """Share of the items the detector counts, within the benchmarks the tags speak about, that are declared."""
     threshold: float | None = None
     """The operating point: an item is detected when m_F(x) is above it."""
     cv_recall: Fraction | None = None

@@ -211,6 +211,11 @@ def _coverage_text(family: Family) -> str:
             f"detected ({fmt_pct(items.share, 1)} {fmt_ci(items.share_ci)})" + (f": {by}" if by else ""))
     if items.workload_share is not None:
         text += f"; workload sample {fmt_pct(items.workload_share, 1)}"
+    if items.tagged:
+        text += (f"; {fmt_int(items.tagged)} declared by their logs (family_tags), of which the detector counts "
+                 f"{fmt_pct(items.tagged_recall)}"
+                 + (f", and {fmt_pct(items.tagged_precision)} of what it counts there is declared"
+                    if items.tagged_precision is not None else ""))
     if items.labels is not None:
         lab = items.labels
         text += (f". Owner's labels: {lab.n_yes} of {lab.n_labelled} labelled items confirmed; precision among "

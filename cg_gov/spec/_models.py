@@ -519,6 +519,28 @@ class BenchmarkSpec(EvalLogSpec):
         raise ValueError(f"must be 'mean' or an integer epoch number >= 0 (got {short_repr(value)})")
 
 
+class FamilyTag(_Spec):
+    """Items a log declares as a family's: members by declaration, beside the detector's count."""
+
+    family: Slug = Field(description="The profile's family the items belong to.")
+    benchmarks: list[NonEmptyStr] = Field(
+        default_factory=list, description="Benchmarks whose items the tag covers (every benchmark when empty); "
+        "without `field`, every item of these benchmarks is declared the family's.")
+    field: NonEmptyStr | None = Field(
+        default=None, description="An item metadata field (Inspect sample metadata, a JSONL field kept in metadata, "
+        "an lm-eval doc field) whose value declares membership.")
+    values: list[NonEmptyStr] = Field(
+        default_factory=list, description="The values of `field` that declare an item the family's.")
+
+    @model_validator(mode="after")
+    def _complete(self) -> "FamilyTag":
+        if (self.field is None) != (not self.values):
+            raise ValueError("give `field` and `values` together (or neither, to declare whole benchmarks)")
+        if self.field is None and not self.benchmarks:
+            raise ValueError("name the benchmarks, or a field and its values, that declare the family's items")
+        return self
+
+
 class ReferenceSpec(EvalLogSpec):
     """A sample of the deployment's real workload; its scores are not needed."""
 
@@ -746,6 +768,11 @@ class AuditSpec(_Spec):
         description="Review sheets filled by the profile's owner (written by `cg-gov review`), relative to "
         "the audit file: the yes/no labels that confirm each family's detected items.",
     )
+    family_tags: list[FamilyTag] = Field(
+        default_factory=list,
+        description="Items whose logs declare them a family's (whole benchmarks, or a metadata field's values): "
+        "members by declaration; the report measures the family detector's recall and precision on them.",
+    )
     report: ReportSpec = Field(default_factory=ReportSpec, description="Report formats and folder.")
     extraction: ExtractionSettings = Field(
         default_factory=ExtractionSettings, description="Activation extraction settings."
@@ -911,6 +938,20 @@ def load_audit_with_profile(path: str | os.PathLike) -> tuple[AuditSpec, Profile
             ("profile",), f"profile file not found: {profile_path}", hint="paths are relative to the audit file"
         )
     profile = load_profile(profile_path)
+    known = [f.id for f in profile.families]
+    names = [b.name for b in audit.benchmarks]
+    for i, tag in enumerate(audit.family_tags):
+        if tag.family not in known:
+            import difflib
+
+            close = difflib.get_close_matches(tag.family, known, n=1)
+            raise doc.error(("family_tags", i, "family"), f"family {tag.family!r} is not in the profile"
+                            + (f"; did you mean {close[0]!r}?" if close else ""),
+                            hint=f"families of {profile_path.name}: {', '.join(known)}")
+        for j, b in enumerate(tag.benchmarks):
+            if b not in names:
+                raise doc.error(("family_tags", i, "benchmarks", j), f"benchmark {b!r} is not in the suite",
+                                hint=f"benchmarks: {', '.join(names)}")
     vocabulary = profile.behaviour_vocabulary()
     for i, b in enumerate(audit.benchmarks):
         if b.measures is not None and b.measures not in vocabulary:
