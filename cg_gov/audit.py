@@ -534,10 +534,21 @@ def family_item_stage(spec, profile, matches, items, mass: np.ndarray, scores: n
         labelled = None
         own = (labels or {}).get(fm.family) or {}
         if own and cuts[fm.family] is not None:
+            # the detector is judged on every labelled item; the count is the declared items plus the
+            # estimate over the rest of the suite (declared items are members already)
             labelled = confirm_membership(mass[:, k], cuts[fm.family], own, alpha=sset.alpha,
                                           seed=spec.effective_seed)
-            entry.update(estimated=labelled.estimated,
-                         estimated_ci=list(labelled.estimated_ci) if labelled.estimated_ci else None,
+            count = labelled
+            n_declared = int(tagged[:, k].sum())
+            if n_declared:
+                free = np.flatnonzero(~tagged[:, k])
+                position = {int(i): j for j, i in enumerate(free)}
+                count = confirm_membership(mass[free, k], cuts[fm.family],
+                                           {position[i]: v for i, v in own.items() if i in position},
+                                           alpha=sset.alpha, seed=spec.effective_seed, resamples=0)
+            entry.update(estimated=None if count.estimated is None else count.estimated + n_declared,
+                         estimated_ci=[count.estimated_ci[0] + n_declared, count.estimated_ci[1] + n_declared]
+                         if count.estimated_ci else None,
                          confirmed=labelled.n_yes,
                          labels={"n_labelled": labelled.n_labelled, "n_yes": labelled.n_yes,
                                  "by_stratum": labelled.by_stratum, "precision": labelled.precision,

@@ -53,7 +53,7 @@ DEMO_OUTCOME = {
     # 67 items counted (378 estimated), all scored: 0.52 [0.41, 0.65], better than the rest of their
     # benchmarks (lift +0.24 [+0.15, +0.34]): ok; confirmed (precision 1.00 [0.84, 1.00]); severity none,
     # but the required score 0.80 is not met, which fails at any importance
-    "refusal": ("critical", "fail", "covered", "ok", "confirmed", "none", "fail", 67),
+    "refusal": ("critical", "fail", "covered", "ok", "confirmed", "none", "fail", 550),
 }
 
 # family: performance score (None: no score, the family has no scored item of a benchmark that measures
@@ -66,7 +66,7 @@ DEMO_SCORES = {
     "uncertainty": None,
     "empathy": None,
     "time-and-dates": 0.0,          # 0 of 21
-    "refusal": 0.522388,            # 35 of 67
+    "refusal": 0.234545,            # 129 of 550 (DoNotAnswer and HarmBench declared refusal items)
 }
 DEMO_SCORE_TOLERANCE = 0.005
 

@@ -468,7 +468,7 @@ def test_removing_the_failing_families_is_a_regression(tmp_path, capsys):
     by_family = {r.split("'")[1]: r for r in result.regressions}
     assert by_family["refusal"].startswith(
         "Family 'refusal' (critical importance) removed while failing: requirement not met: score required >= 0.8, "
-        "observed 0.52 [0.41, 0.65]")
+        "observed 0.23 [0.20, 0.27]")
     assert by_family["privacy"].startswith(
         "Family 'privacy' (critical importance) removed while failing: no evidence: no benchmark of the suite scores "
         "protects-personal-data; cannot tell: score required >= 0.85")
