@@ -530,7 +530,8 @@ def family_item_stage(spec, profile, matches, items, mass: np.ndarray, scores: n
                                            if (detected[:, k] & scope).any() else None))
         if workload_mass is not None and cuts[fm.family] is not None:
             wd = int((workload_mass[:, k] > cuts[fm.family]).sum())
-            entry.update(workload_detected=wd, workload_share=wd / max(1, workload_mass.shape[0]))
+            entry.update(workload_detected=wd, workload_share=wd / max(1, workload_mass.shape[0]),
+                         workload_n=int(workload_mass.shape[0]))
         labelled = None
         own = (labels or {}).get(fm.family) or {}
         if own and cuts[fm.family] is not None:

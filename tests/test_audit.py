@@ -234,3 +234,23 @@ def test_workload_drift_names_the_untested_customer_service_traffic(cache_dir, t
     assert families["uncertainty"]["coverage_ratio"] > 1, families["uncertainty"]
     html = (tmp_path / "out" / "report.html").read_text()
     assert "support-traffic" in html
+
+
+def test_an_audit_that_passes_the_gate_has_its_own_pinned_outcome(cache_dir, tmp_path):
+    """The two medium families of the demo profile alone: the gate passes (exit 0), though
+    time-and-dates is significantly weak (a medium family's weakness is a finding, not a gate)."""
+    def medium_only(profile):
+        profile["families"] = [f for f in profile["families"] if f["id"] in ("time-and-dates", "empathy")]
+
+    spec = demo_copy(tmp_path, edit_profile=medium_only)
+    proc = run_cli(["audit", str(spec), "--now", "2026-12-02T12:00:00Z"], cache_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    findings = load_findings(tmp_path / "out" / "findings.json")
+    assert findings.summary.gate == "pass"
+    fams = {f.id: f for f in findings.families}
+    assert {k: f.verdict for k, f in fams.items()} == {"time-and-dates": "pass", "empathy": "pass"}
+    tad = fams["time-and-dates"]
+    assert tad.performance.status == "weak" and tad.severity == "medium"
+    assert tad.performance.score == pytest.approx(0.0, abs=0.005) and tad.performance.n_scored >= 10
+    assert fams["empathy"].performance.status == "no-evidence" and fams["empathy"].severity == "medium"
+    assert not findings.summary.headline[0].startswith("Every family of the profile passes")

@@ -175,3 +175,17 @@ def test_requirement_at_its_bound(observed, expected):
     assert requirement_status(20, observed) == expected
     assert requirement_status(20, observed, checkable=False) == "cannot-tell"
     assert requirement_status(None, observed) is None
+
+
+def test_share_ratio_against_the_workload():
+    from cg_gov.findings._derive import share_ratio
+    from cg_gov.scoring import FamilyItemScores
+
+    fi = FamilyItemScores(family="f", detected=20, by_benchmark={}, share=0.1, share_ci=(0.06, 0.15),
+                          evidence_benchmarks=[], n_scored=0, score=None, score_ci=None, lift=None, lift_ci=None,
+                          lift_p=None)
+    assert share_ratio(fi, None, None) == (None, None)
+    ratio, ci = share_ratio(fi, 0.2, 100)
+    assert ratio == pytest.approx(0.5) and ci == pytest.approx([0.3, 0.75])
+    ratio, _ = share_ratio(fi, 0.0, 100)  # no family item in the workload: half an item
+    assert ratio == pytest.approx(0.1 / 0.005)

@@ -100,6 +100,19 @@ def _robustness(rob: dict[str, Any] | None) -> dict[str, float | bool]:
     return out
 
 
+def share_ratio(fi: Any, workload_share: float | None, workload_n: int | None
+                ) -> tuple[float | None, list[float] | None]:
+    """The suite's share of family items over the workload's, with the suite share's interval divided
+    the same way; None without a workload sample. A workload with no family item counts as half an
+    item (a continuity correction), so a family the workload does not need reads as amply covered
+    rather than unmeasurable."""
+    if fi is None or workload_share is None:
+        return None, None
+    denominator = workload_share if workload_share > 0 else 0.5 / max(1, workload_n or 1)
+    ci = [fi.share_ci[0] / denominator, fi.share_ci[1] / denominator] if fi.share_ci else None
+    return fi.share / denominator, ci
+
+
 def derive_findings(*, spec, profile, dictionary, items, concept_scores, family_scores, matches,
                     reference_name: str, workload: dict[str, Any] | None = None,
                     family_mass: dict[str, dict[int, float]] | None = None,
@@ -148,10 +161,7 @@ def derive_findings(*, spec, profile, dictionary, items, concept_scores, family_
                          **{k: v for k, v in info.items() if k != "visibility"}}
         count = item_count(items_obj)
         wshare = info.get("workload_share")
-        ratio = ratio_ci = None
-        if fi is not None and wshare:
-            ratio = fi.share / wshare
-            ratio_ci = [fi.share_ci[0] / wshare, fi.share_ci[1] / wshare] if fi.share_ci else None
+        ratio, ratio_ci = share_ratio(fi, wshare, info.get("workload_n"))
         cov_stat = coverage_status(visible, count, min_items, ratio, sset.ratio_k,
                                    fi.share_ci[1] if fi is not None and fi.share_ci else None, wshare)
         expects = list(fam.expects)
@@ -317,10 +327,7 @@ def workload_drift(workload_items, suite_abar, ref_abar, family_items, items_inf
         fi = family_items.get(fm.family)
         info = items_info.get(fm.family, {})
         wshare = info.get("workload_share")
-        ratio = ci = None
-        if fi is not None and wshare:
-            ratio = fi.share / wshare
-            ci = [fi.share_ci[0] / wshare, fi.share_ci[1] / wshare] if fi.share_ci else None
+        ratio, ci = share_ratio(fi, wshare, info.get("workload_n"))
         visible = fi is not None and info.get("threshold") is not None and bool(fm.concepts)
         status = coverage_status(visible, float(fi.detected) if fi is not None else None, 1, ratio, ratio_k,
                                  fi.share_ci[1] if fi is not None and fi.share_ci else None, wshare)

@@ -112,8 +112,9 @@ class Coverage(_Model):
     """How much the suite exercises a family: a count of its items (see ``Family.items``)."""
 
     ratio: NonNegative | None
-    """The suite's share of family items divided by the workload sample's share; None without a
-    workload sample (the dictionary's corpus is no workload) or when the workload has no family item."""
+    """The suite's share of family items divided by the workload sample's share (a workload without a
+    family item counts as half an item); None without a workload sample (the dictionary's corpus is no
+    workload)."""
     ci: Interval | None
     """Interval of ``ratio`` from the suite share's Wilson interval; None with ``ratio``."""
     status: CoverageStatus
@@ -179,6 +180,8 @@ class FamilyItems(_Model):
     """Family items in the workload sample (same detector), when one is given."""
     workload_share: Fraction | None = None
     """Their share of the workload sample."""
+    workload_n: int | None = None
+    """Items in the workload sample."""
     estimated: NonNegative | None = None
     """Estimated number of family items in the suite from the owner's labelled sample."""
     estimated_ci: Interval | None = None
