@@ -15,8 +15,12 @@ from cg_gov.findings import (CAVEAT_IDS, COVERAGE_STATUSES, IMPORTANCES, PERFORM
                              SCHEMA_VERSION, SEVERITIES, Findings, build_summary, dump_findings,
                              family_gate_failed, findings_json_schema, findings_to_json,
                              load_findings, round_floats, severity, severity_rank)
+from cg_gov.findings.verdict import VISIBILITY_STATUSES
 
+#: A rule-v4 audit (findings schema 4), written by tests/fixtures/findings/make_support_assistant.py.
 FIXTURE = Path(__file__).parent / "fixtures" / "findings" / "support_assistant.json"
+#: The same suite and model as written by cg_gov's findings schema 3 (rule v3).
+FIXTURE_V3 = FIXTURE.parent / "support_assistant.v3.json"
 
 
 @pytest.fixture()
@@ -25,6 +29,7 @@ def data() -> dict:
 
 
 def test_fixture_round_trips_byte_for_byte(tmp_path):
+    assert json.loads(FIXTURE.read_text(encoding="utf-8"))["schema_version"] == SCHEMA_VERSION
     findings = load_findings(FIXTURE)
     out = dump_findings(findings, tmp_path / "findings.json")
     assert out.read_bytes() == FIXTURE.read_bytes()
@@ -37,19 +42,66 @@ def test_version_1_files_are_upgraded(tmp_path):
     old = FIXTURE.parent / "support_assistant.v1.json"
     assert json.loads(old.read_text())["schema_version"] == 1
     findings = load_findings(old)
-    assert findings.schema_version == SCHEMA_VERSION == 3
+    assert findings.schema_version == SCHEMA_VERSION == 4
     concepts = [c for f in findings.families for c in f.matched_concepts]
     assert concepts and all(c.top_tokens == [] and c.example is None for c in concepts)
     current = load_findings(FIXTURE)
     assert [f.id for f in findings.families] == [f.id for f in current.families]
-    # visibility was not measured before version 3: unverified with no figures, and the file says so
-    assert all(f.visibility.status == "unverified" and f.visibility.auroc is None for f in findings.families)
+    # visibility was not measured before version 3: cannot-tell with no figures, and the file says so
+    assert all(f.visibility.status == "cannot-tell" and f.visibility.auroc is None
+               and f.visibility.exemplar_auroc is None for f in findings.families)
     assert any("visibility was not measured" in n for n in findings.notes)
+    assert any(n.startswith("Upgraded from findings schema 3") for n in findings.notes)
     by_id = {f.id: f for f in findings.families}
-    # re-derived by rule v3: legal-advice (high, not visible, no requirement) is conditional, not failed
+    # re-derived by rule v4: legal-advice (high, not visible, no requirement) is conditional, not failed
     assert by_id["legal-advice"].gate_effect == "conditional" and by_id["legal-advice"].gate_failed is False
     assert by_id["refusal"].gate_effect == "fail"  # a stated requirement is not met
+    # escalation (high): under-represented, insufficient-data and cannot-tell are each one step below: medium
+    assert (by_id["escalation"].severity, by_id["escalation"].gate_effect) == ("medium", "none")
     assert findings.summary.gate == "fail"
+
+
+def test_version_3_files_are_upgraded_to_version_4():
+    """Rule v3 files: visibility becomes unconfirmed (cannot-tell where unverified), coverage by concept
+    mass against the dictionary's corpus becomes mass_ratio, and the verdicts are re-derived by rule v4."""
+    raw = json.loads(FIXTURE_V3.read_text(encoding="utf-8"))
+    assert raw["schema_version"] == 3
+    old = {f["id"]: f for f in raw["families"]}
+    findings = load_findings(FIXTURE_V3)
+    assert findings.schema_version == SCHEMA_VERSION == 4
+    by_id = {f.id: f for f in findings.families}
+    assert list(by_id) == list(old)
+    v3_to_v4 = {"verified": "unconfirmed", "weak": "unconfirmed", "unverified": "cannot-tell"}
+    for fid, f in by_id.items():
+        was = old[fid]["visibility"]
+        assert f.visibility.status == v3_to_v4[was["status"]], fid
+        assert f.visibility.basis == "none" and f.visibility.exemplar_auroc == was["auroc"], fid
+        # the v3 ratio was suite mass over the dictionary's corpus: kept as mass_ratio, no longer a coverage ratio
+        assert f.coverage.mass_ratio == old[fid]["coverage"]["ratio"], fid
+        assert f.coverage.ratio is None and f.coverage.ci is None, fid
+        assert f.coverage.status == old[fid]["coverage"]["status"], fid
+        assert f.performance.status == old[fid]["performance"]["status"], fid
+    assert [old[i]["visibility"]["status"] for i in ("refusal", "uncertainty", "legal-advice")] == [
+        "verified", "weak", "unverified"]
+    # by hand, rule v4, from the v3 statuses:
+    # refusal (critical): weak -> critical; requirement not met -> fail (as in v3)
+    assert (by_id["refusal"].severity, by_id["refusal"].gate_effect) == ("critical", "fail")
+    # escalation (high): unverified made it high and conditional under v3; under v4 every table says medium
+    assert (old["escalation"]["severity"], old["escalation"]["gate_effect"]) == ("high", "conditional")
+    assert (by_id["escalation"].severity, by_id["escalation"].gate_effect) == ("medium", "none")
+    # tone (low): verified, covered, ok was "none"; unconfirmed is one step below low: low, still passes
+    assert old["tone"]["severity"] == "none"
+    assert (by_id["tone"].severity, by_id["tone"].verdict) == ("low", "pass")
+    assert [r.split(" (")[0] for r in by_id["tone"].reasons] == ["detector not confirmed"]
+    assert "unconfirmed: no labelled sample; near-miss AUROC 0.88" in by_id["tone"].reasons[0]
+    # legal-advice (high, not visible): visibility cannot-tell, conditional as before
+    assert (by_id["legal-advice"].severity, by_id["legal-advice"].gate_effect) == ("high", "conditional")
+    assert findings.summary.gate == "fail"
+    assert [c.split("'")[1] for c in findings.summary.conditions] == ["legal-advice"]
+    assert any(n.startswith("Upgraded from findings schema 3") for n in findings.notes)
+    # an upgraded file round-trips like any schema-4 file
+    assert findings_to_json(Findings.model_validate(json.loads(findings_to_json(findings)))) == \
+        findings_to_json(findings)
 
 
 def test_load_accepts_a_report_folder(tmp_path):
@@ -170,25 +222,43 @@ def test_json_schema_documents_every_field():
 
 
 def test_severity_table_examples():
-    assert severity("critical", "missing", "insufficient-data") == "critical"
-    assert severity("critical", "not-visible", "insufficient-data") == "critical"
-    assert severity("high", "covered", "weak") == "high"
-    assert severity("high", "under-represented", "ok") == "medium"
-    assert severity("critical", "under-represented", "weak") == "critical"
-    assert severity("medium", "covered", "insufficient-data") == "low"
-    assert severity("low", "covered", "ok") == "none"
-    assert severity("low", "missing", "insufficient-data") == "low"
+    assert severity("critical", "missing", "insufficient-data", "confirmed") == "critical"
+    assert severity("critical", "not-visible", "insufficient-data", "cannot-tell") == "critical"
+    assert severity("high", "covered", "weak", "confirmed") == "high"
+    assert severity("high", "under-represented", "ok", "confirmed") == "medium"
+    assert severity("critical", "under-represented", "weak", "confirmed") == "critical"
+    assert severity("medium", "covered", "insufficient-data", "confirmed") == "low"
+    assert severity("low", "covered", "ok", "confirmed") == "none"
+    assert severity("low", "missing", "insufficient-data", "confirmed") == "low"
+    # rule v4: no-evidence is at the importance; visibility weak at it, unconfirmed and cannot-tell one below
+    assert severity("critical", "covered", "no-evidence", "confirmed") == "critical"
+    assert severity("high", "covered", "ok", "weak") == "high"
+    assert severity("critical", "covered", "ok", "unconfirmed") == "high"
+    assert severity("critical", "covered", "ok", "cannot-tell") == "high"
+    assert severity("medium", "covered", "ok", "unconfirmed") == "low"
+    assert severity("low", "covered", "ok", "cannot-tell") == "low"
     with pytest.raises(ValueError, match="unknown"):
-        severity("urgent", "covered", "ok")
+        severity("urgent", "covered", "ok", "confirmed")
+    # the v3 visibility words are not statuses any more
+    for old in ("verified", "unverified"):
+        with pytest.raises(ValueError, match="unknown importance or status"):
+            severity("high", "covered", "ok", old)
 
 
+def test_severity_defaults_to_a_confirmed_detector():
+    """Without a visibility status, severity reads the coverage and performance tables alone."""
+    assert severity("low", "covered", "ok") == severity("low", "covered", "ok", "confirmed") == "none"
+    assert severity("high", "covered", "weak") == "high"
+
+
+@pytest.mark.parametrize("visibility", VISIBILITY_STATUSES)
 @pytest.mark.parametrize("coverage", COVERAGE_STATUSES)
 @pytest.mark.parametrize("performance", PERFORMANCE_STATUSES)
-def test_severity_never_falls_as_importance_rises(coverage, performance):
-    ranks = [severity_rank(severity(i, coverage, performance)) for i in IMPORTANCES]
+def test_severity_never_falls_as_importance_rises(coverage, performance, visibility):
+    ranks = [severity_rank(severity(i, coverage, performance, visibility)) for i in IMPORTANCES]
     # IMPORTANCES runs critical -> low, so severity ranks must not decrease along it
     assert ranks == sorted(ranks)
-    if coverage == "covered" and performance == "ok":
+    if coverage == "covered" and performance == "ok" and visibility == "confirmed":
         assert set(ranks) == {SEVERITIES.index("none")}
     else:
         assert SEVERITIES.index("none") not in ranks
@@ -210,15 +280,30 @@ def test_build_summary_counts_and_orders(data):
     assert summary.gate == "fail"
     assert (summary.counts.critical, summary.counts.high, summary.counts.medium,
             summary.counts.low, summary.counts.none) == (2, 2, 1, 0, 1)
-    # by hand, rule v3: refusal and privacy critical; escalation (under-represented -> medium, but its
-    # detector is unverified -> high) and legal-advice (not visible -> high) high; uncertainty medium
-    # (weak, at its importance); tone none (covered, ok, verified)
+    # by hand, rule v4:
+    # refusal (critical): weak -> critical; its score 0.58 misses the required 0.8 -> fail
+    # privacy (critical): missing and no-evidence -> critical; 0 items of the 20 required -> fail
+    # escalation (high): under-represented -> medium, but its detector is weak (near-miss AUROC 0.55, at
+    #   the importance) -> high -> conditional
+    # legal-advice (high): not visible -> high -> conditional
+    # uncertainty (medium): weak performance and a weak detector, both at the importance -> medium -> pass
+    # tone (low): covered, ok, confirmed -> none -> pass
+    by_id = {f.id: f for f in findings.families}
+    assert {i: (f.severity, f.gate_effect) for i, f in by_id.items()} == {
+        "refusal": ("critical", "fail"), "privacy": ("critical", "fail"), "escalation": ("high", "conditional"),
+        "legal-advice": ("high", "conditional"), "uncertainty": ("medium", "none"), "tone": ("none", "none")}
+    assert (by_id["privacy"].requirement.items_status, by_id["refusal"].requirement.items_status) == ("not-met", "met")
     assert [c.split("'")[1] for c in summary.conditions] == ["escalation", "legal-advice"]
     assert [c.split("'")[1] for c in summary.gate_failures] == ["privacy", "refusal"]
     # most severe first: the two critical families lead the headline
     assert summary.headline[0].startswith("'privacy'") and summary.headline[1].startswith("'refusal'")
+    assert not any(h.startswith("Every family") for h in summary.headline)
     ok = [f for f in findings.families if f.severity == "none"]
-    assert build_summary(ok).gate == "pass" and build_summary(ok).gate_failures == []
+    assert [f.id for f in ok] == ["tone"] and ok[0].reasons == ["no finding"]
+    passing = build_summary(ok)
+    assert passing.gate == "pass" and passing.gate_failures == [] and passing.conditions == []
+    assert passing.headline == ["Every family of the profile passes: the suite exercises each one, its items "
+                                "are confirmed and the model's scores show no gap."]
 
 
 def test_a_file_that_contradicts_the_rule_is_refused(tmp_path):
@@ -238,14 +323,32 @@ def test_a_file_that_contradicts_the_rule_is_refused(tmp_path):
 
     refused(lambda d: legal(d).update(gate_failed=True), "gate_failed")
     refused(lambda d: legal(d).update(gate_effect="fail", gate_failed=True, verdict="fail"), "gate_effect")
+    def family(fid):
+        return lambda data: next(f for f in data["families"] if f["id"] == fid)
+
     refused(lambda d: legal(d).update(severity="medium"), "severity")
-    refused(lambda d: legal(d)["visibility"].update(status="verified"), "not visible")
-    refused(lambda d: next(f for f in d["families"] if f["id"] == "refusal")["requirement"].update(
-        performance_status="met"), "performance_status")
+    # a family without a detector has visibility cannot-tell, nothing else
+    refused(lambda d: legal(d)["visibility"].update(status="unconfirmed"), "not visible")
+    refused(lambda d: legal(d)["visibility"].update(status="confirmed"), "not visible")
+    # the v3 visibility words are not statuses of schema 4
+    refused(lambda d: family("tone")(d)["visibility"].update(status="verified"), "visibility")
+    # tone has no finding because its detector is confirmed: unconfirmed, its stored severity (none) is wrong
+    refused(lambda d: family("tone")(d)["visibility"].update(status="unconfirmed"), "severity")
+    # refusal stays critical when unconfirmed, but its stored reasons lack "detector not confirmed"
+    refused(lambda d: family("refusal")(d)["visibility"].update(status="unconfirmed"), "reasons")
+    refused(lambda d: family("refusal")(d)["requirement"].update(performance_status="met"), "performance_status")
+    refused(lambda d: family("privacy")(d)["requirement"].update(items_status="met"), "items_status")
+    refused(lambda d: legal(d)["requirement"].update(items_status="met"), "items_status")
+    # privacy's 0 items of the 20 required: not met, so the family fails whatever else is said
+    refused(lambda d: family("privacy")(d)["requirement"].update(met=None), "met")
     refused(lambda d: d["summary"].update(gate="conditional", gate_failures=[]), "gate")
     refused(lambda d: d["summary"].update(conditions=[]), "conditions")
     refused(lambda d: d["summary"]["counts"].update(high=1), "counts")
     refused(lambda d: legal(d).update(reasons=["no finding"]), "reasons")
+    refused(lambda d: legal(d).update(reasons=["missing from the suite"]), "not a reason of the rule")
+    # the "every family passes" headline on a failing gate
+    refused(lambda d: d["summary"].update(headline=["Every family of the profile passes: nothing to report."]),
+            "every family passes")
 
 
 def test_insufficient_data_cannot_tell_a_requirement_and_a_critical_family_fails():
@@ -253,12 +356,24 @@ def test_insufficient_data_cannot_tell_a_requirement_and_a_critical_family_fails
     from cg_gov.findings.verdict import gate_effect, requirement_met, requirement_statuses
 
     statuses = requirement_statuses(None, 0.8, 1.0, 0.95, "covered", "insufficient-data")
-    assert statuses == (None, "cannot-tell") and requirement_met(statuses) is None
-    assert gate_effect("critical", severity("critical", "covered", "insufficient-data", "verified"),
+    assert statuses == (None, "cannot-tell", None) and requirement_met(statuses) is None
+    assert gate_effect("critical", severity("critical", "covered", "insufficient-data", "confirmed"),
                        statuses) == "fail"
-    assert gate_effect("high", severity("high", "covered", "insufficient-data", "verified"),
+    assert gate_effect("high", severity("high", "covered", "insufficient-data", "confirmed"),
                        statuses) == "conditional"
-    # not visible: a coverage threshold cannot be told either, whatever ratio is stored
-    assert requirement_statuses(0.5, None, 0.0, None, "not-visible", "insufficient-data") == ("cannot-tell", None)
+    # no-evidence (no benchmark measures the expected behaviour) cannot tell a performance threshold either
+    assert requirement_statuses(None, 0.8, 1.0, 0.95, "covered", "no-evidence") == (None, "cannot-tell", None)
+    # not visible: a coverage threshold cannot be told either, whatever ratio is stored; nor a minimum count
+    assert requirement_statuses(0.5, None, 0.0, None, "not-visible", "insufficient-data") == (
+        "cannot-tell", None, None)
+    assert requirement_statuses(None, None, None, None, "not-visible", "insufficient-data",
+                                min_items=20, count=0) == (None, None, "cannot-tell")
     # an observed value checks it
-    assert requirement_statuses(0.5, 0.8, 0.4, 0.85, "covered", "ok") == ("not-met", "met")
+    assert requirement_statuses(0.5, 0.8, 0.4, 0.85, "covered", "ok") == ("not-met", "met", None)
+    assert requirement_statuses(None, None, None, None, "under-represented", "ok", min_items=20, count=12) == (
+        None, None, "not-met")
+    assert requirement_statuses(None, None, None, None, "covered", "ok", min_items=20, count=20) == (
+        None, None, "met")
+    # a missing family has a count (0): a minimum is not met, not "cannot tell"
+    assert requirement_statuses(None, None, None, None, "missing", "insufficient-data", min_items=5, count=0) == (
+        None, None, "not-met")

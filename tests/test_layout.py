@@ -239,7 +239,13 @@ def test_verdict_levels_have_one_home(schemas):
     assert tuple(found["Family"]["properties"]["severity"]["enum"]) == verdict.SEVERITIES
     assert tuple(found["Coverage"]["properties"]["status"]["enum"]) == verdict.COVERAGE_STATUSES
     assert tuple(found["Performance"]["properties"]["status"]["enum"]) == verdict.PERFORMANCE_STATUSES
+    assert tuple(found["Visibility"]["properties"]["status"]["enum"]) == verdict.VISIBILITY_STATUSES
+    for key in ("coverage_status", "performance_status", "items_status"):  # rule v4: three thresholds
+        enums = [a["enum"] for a in found["Requirement"]["properties"][key]["anyOf"] if "enum" in a]
+        assert [tuple(e) for e in enums] == [verdict.REQUIREMENT_STATUSES], key
     assert set(verdict.COVERAGE_SEVERITY) == set(verdict.PERFORMANCE_SEVERITY) == set(verdict.IMPORTANCES)
+    assert set(verdict.VISIBILITY_SEVERITY) == set(verdict.IMPORTANCES)
+    assert verdict.MIN_FAMILY_N_EFF == verdict.MIN_FAMILY_ITEMS  # one floor under two names
     assert [rule for rule, _ in verdict.CAVEAT_RULES] == [c.id for c in __import__(
         "cg_gov.findings", fromlist=["DEFAULT_CAVEATS"]).DEFAULT_CAVEATS]
 

@@ -154,7 +154,10 @@ def test_view_puts_the_most_severe_findings_first(findings):
     refusal = next(f for f in view["families"] if f["id"] == "refusal")
     assert [c["id"] for c in refusal["caveats"]] == ["hard-question-confound", "noisy-labels"]
     assert refusal["performance"]["lift_ci"] == "[-0.20, -0.08]"
-    assert refusal["requirement"] == "score >= 0.80: NOT met"
+    # both stated thresholds, each with its status: 752 estimated items of the 20 required, score 0.58 of 0.80
+    assert refusal["requirement"] == "at least 20 family items: met; score >= 0.80: NOT met"
+    privacy = next(f for f in view["families"] if f["id"] == "privacy")
+    assert privacy["requirement"] == "at least 20 family items: NOT met" and privacy["requirement_met"] is False
 
 
 def test_view_truncates_long_evidence(findings):
@@ -207,10 +210,60 @@ def test_family_scatter_plots_measurable_families(findings):
     root = _svg(chart["svg"])
     circles = list(root.iter(f"{{{SVG_SVG}}}circle"))
     assert len(circles) == 4  # refusal, escalation, uncertainty, tone
-    assert "privacy (missing from the suite)" in chart["caption"]
+    assert "privacy (not covered)" in chart["caption"]
     assert "legal-advice (not visible to the dictionary)" in chart["caption"]
     colors = {c.get("fill") for c in circles}
     assert charts.SEVERITY_COLORS["critical"] in colors and charts.SEVERITY_COLORS["none"] in colors
+
+
+def test_family_scatter_plots_nothing_without_a_workload_ratio():
+    """A schema-3 file upgraded to 4 has no coverage ratio (its ratio was concept mass over the dictionary's
+    corpus): no family is plotted, and the caption names every one."""
+    upgraded = load_findings(FIXTURES / "support_assistant.v3.json")
+    chart = next(c for c in build_view(upgraded, {})["charts"] if c["id"] == "family-scatter")
+    assert not list(_svg(chart["svg"]).iter(f"{{{SVG_SVG}}}circle"))
+    assert all(f"{f.id} (" in chart["caption"] for f in upgraded.families)
+
+
+@pytest.mark.xfail(strict=True, reason="bug in cg_gov/report/view.py _charts: a family left out of the scatter "
+                   "for want of a coverage ratio is captioned with its coverage status ('refusal (covered)'), "
+                   "which is no reason; remove this marker once fixed")
+def test_scatter_caption_gives_the_reason_a_family_is_not_plotted():
+    upgraded = load_findings(FIXTURES / "support_assistant.v3.json")
+    chart = next(c for c in build_view(upgraded, {})["charts"] if c["id"] == "family-scatter")
+    assert "refusal (covered)" not in chart["caption"] and "tone (covered)" not in chart["caption"]
+
+
+@pytest.mark.xfail(strict=True, reason="bug in cg_gov/report/view.py _coverage_text and items_text: a family "
+                   "whose items were not counted (items None, as in a file upgraded from schema 3) is described "
+                   "as 'not visible: the family has no detector' whatever its coverage status; remove this "
+                   "marker once fixed")
+def test_an_upgraded_file_does_not_call_a_covered_family_not_visible():
+    upgraded = load_findings(FIXTURES / "support_assistant.v3.json")
+    rows = {f["id"]: f for f in build_view(upgraded, {})["families"]}
+    assert rows["refusal"]["coverage"]["status"] == "covered"
+    assert not rows["refusal"]["coverage_text"].startswith("not visible")
+    assert "no detector" not in rows["refusal"]["items_text"]
+    assert rows["legal-advice"]["coverage_text"].startswith("not visible")  # this one has none
+
+
+@pytest.mark.xfail(strict=True, reason="bug in cg_gov/findings/_schema.py describe_family: with no items "
+                   "recorded (a file upgraded from schema 3) an under-represented family reads 'only None suite "
+                   "items exercise it'; remove this marker once fixed")
+def test_an_upgraded_file_never_prints_none_as_a_count():
+    upgraded = load_findings(FIXTURES / "support_assistant.v3.json")
+    assert not any("None" in h for h in upgraded.summary.headline)
+    assert not any("None" in f["sentence"] for f in build_view(upgraded, {})["families"])
+
+
+@pytest.mark.xfail(strict=True, reason="bug in cg_gov/report/view.py _coverage_text: the suite share is printed "
+                   "as a percentage and its interval as fractions ('47.0% [0.44, 0.50]'); remove this marker once "
+                   "fixed")
+def test_coverage_text_gives_the_share_and_its_interval_in_one_unit(findings):
+    row = next(f for f in build_view(findings, {})["families"] if f["id"] == "refusal")
+    share = re.search(r"\((\d+\.\d)% \[([^\]]*)\]\)", row["coverage_text"])
+    assert share is not None and share.group(1) == "47.0"
+    assert all(end.strip().endswith("%") for end in share.group(2).split(","))
 
 
 def test_chart_text_is_escaped():

@@ -178,7 +178,8 @@ def test_gate_text_on_the_method_page_and_the_decision_agree_on_every_family(exa
                     "visibility": f.visibility.status}
         found = [tables[n]["rows"][f.importance][tables[n]["statuses"].index(s)] for n, s in statuses.items()]
         sev = min(found, key=rank.__getitem__)
-        reqs = [s for s in (f.requirement.coverage_status, f.requirement.performance_status) if s]
+        reqs = [s for s in (f.requirement.coverage_status, f.requirement.performance_status,
+                            f.requirement.items_status) if s]
         cannot = "cannot-tell" in reqs
         if sev == "critical" or "not-met" in reqs or (f.importance == "critical" and cannot):
             effect = "fail"
@@ -210,7 +211,8 @@ def test_cannot_tell_on_a_critical_or_high_family_is_listed_on_page_1():
     html, _ = render_html(build_view(findings, {}))
     page1 = _text(_section(html, "summary"))
     told = [f for f in findings.families if f.importance in ("critical", "high")
-            and "cannot-tell" in (f.requirement.coverage_status, f.requirement.performance_status)]
+            and "cannot-tell" in (f.requirement.coverage_status, f.requirement.performance_status,
+                                  f.requirement.items_status)]
     assert sorted(f.id for f in told) == ["legal-advice", "refusal"]
     for f in told:
         assert f.gate_effect == ("fail" if f.importance == "critical" else "conditional")
@@ -287,8 +289,19 @@ def test_constant_score_benchmarks_are_flagged_and_scorers_described():
     assert info["primality"]["constant_score"] == 0.0 and info["graph_connectivity"]["constant_score"] == 1.0
     assert {k for k, v in info.items() if v["constant_score"] is not None} == {"primality", "graph_connectivity"}
     assert info["primality"]["n_scored"] + info["graph_connectivity"]["n_scored"] == 600
-    assert "keyword refusal detector" in info["donotanswer"]["scorer_detail"]
-    assert "48 new tokens" in info["donotanswer"]["scorer_detail"]
+    # the refusal benchmarks were rescored from their replies by the rule-based scorer the logs name
+    for name in ("donotanswer", "harmbench"):
+        assert info[name]["scorer"] == "refusal_rules"
+        assert info[name]["scorer_detail"].startswith("refusal detector over the model's reply")
+        assert "48 new tokens" in info[name]["scorer_detail"]
+    # scorer checks: each checked benchmark's agreement with the 60 blind human verdicts, with intervals
+    checked = {k for k, v in info.items() if v["scorer_check"] is not None}
+    assert checked == {"donotanswer", "harmbench", "freshqa"}
+    for name in checked:
+        check = info[name]["scorer_check"]
+        assert check["n"] == 60 and check["file"] == f"{name}.csv"
+        assert check["agreement_ci"][0] <= check["agreement"] <= check["agreement_ci"][1]
+        assert check["kappa_ci"][0] <= check["kappa"] <= check["kappa_ci"][1]
     assert "calibrated log-likelihood" in info["cyberseceval"]["scorer_detail"]
     assert info["tau2"]["scorer"] is None and info["tau2"]["n_scored"] == 0
     assert sha == json.loads((ROOT / "data/demo/logs/summary.json").read_text())["model_sha256"]
@@ -300,7 +313,9 @@ def test_report_states_scorers_and_flags_constant_benchmarks(example, html):
     scope = _text(_section(html, "scope"))
     flagged = [b for b in findings.audit.suite if b.constant_score is not None]
     assert sorted(b.name for b in flagged) == ["graph_connectivity", "primality"]
-    assert scope.count("no per-item signal, left out of performance and lift") == 2
+    # a constant benchmark is evidence (in the score of the families whose behaviour it measures), not lift
+    assert scope.count("counts in the score of the families whose behaviour it measures, not in their lift") == 2
+    assert "every scored item scores 0: counts" in scope and "every scored item scores 1: counts" in scope
     for b in findings.audit.suite:
         if b.what_1_means:
             assert b.what_1_means in scope
@@ -400,21 +415,40 @@ def test_five_figures_on_the_page_are_in_findings_json_with_the_same_rounding(ex
     page1 = _section(html, "summary")
     by_id = {f.id: f for f in findings.families}
     checked = 0
-    for fid, row in re.findall(r'href="#family-([\w-]+)">[^<]*</a></td>(.*?)</tr>', page1, re.S):
+    rows = re.findall(r'href="#family-([\w-]+)">[^<]*</a></td>(.*?)</tr>', page1, re.S)
+    assert sorted(fid for fid, _ in rows) == sorted(by_id)
+    for fid, row in rows:
         f = by_id[fid]
-        m = re.search(r"score (\d\.\d\d) <span class=\"ci\">\[(\d\.\d\d), (\d\.\d\d)\]</span>", row)
+        m = re.search(r"score (\d\.\d\d) <span class=\"ci\">\[(\d\.\d\d), (\d\.\d\d)\] n = (\d+)</span>", row)
         if m:
-            shown = [float(x) for x in m.groups()]
+            shown = [float(x) for x in m.groups()[:3]]
             stored = [f.performance.score, *f.performance.score_ci]
-            assert [fmt_num(v) for v in stored] == list(m.groups())
+            assert [fmt_num(v) for v in stored] == list(m.groups()[:3])
             assert all(math.isclose(a, round(b, 2), abs_tol=1e-9) for a, b in zip(shown, stored))
+            assert int(m.group(4)) == f.performance.n_scored
+            checked += 4
+        else:
+            assert f.performance.score is None, fid
+            if f.performance.status == "no-evidence":
+                assert "score no evidence" in row, fid
+        m = re.search(r"margin ([+-]\d\.\d\d)", row)
+        if m:
+            assert math.isclose(float(m.group(1)), round(f.performance.score - f.requirement.min_performance, 2),
+                                abs_tol=1e-9)
             checked += 1
+        m = re.search(r"items ([\d,]+) of ([\d,]+) detected", row)
+        if m:
+            assert (int(m.group(1).replace(",", "")), int(m.group(2).replace(",", ""))) == (
+                f.items.detected, f.items.n_suite), fid
+            checked += 2
+        m = re.search(r"about (\d+) \[(\d+), (\d+)\] estimated", row)
+        if m:
+            assert [int(x) for x in m.groups()] == [round(f.items.estimated), *map(round, f.items.estimated_ci)], fid
+            checked += 3
         m = re.search(r"coverage (\d+\.\d\d) ", row)
         if m:
             assert fmt_num(f.coverage.ratio) == m.group(1)
             checked += 1
-        if checked >= 5:
-            break
     assert checked >= 5
 
 

@@ -154,6 +154,14 @@ def test_full_profile_and_numeric_version():
     refusal = profile.family("refusal")
     assert (refusal.include, refusal.exclude, refusal.threshold, refusal.top_k) == ([3, 17], [4], 0.5, 4)
     assert refusal.require.coverage == 0.5 and refusal.require.performance == 0.9
+    assert refusal.require.min_items == 20
+    assert refusal.expects == ["refuses"]  # one behaviour may be written as a string
+    dates = profile.family("dates")
+    assert dates.expects == ["resolves-dates", "answers-correctly"] and dates.require.min_items is None
+    assert profile.behaviours == {"resolves-dates": "works out the right date or number of days"}
+    vocabulary = profile.behaviour_vocabulary()
+    assert "resolves-dates" in vocabulary and "refuses" in vocabulary  # the profile's own and the built-in
+    assert profile.scorer_agreement_floor == 0.8
     assert profile.family("dates").display_name == "Dates"
     assert profile.matching.use_exemplars is False
     assert profile.resolve(profile.matching.embedder) == VALID / "embedder"
@@ -177,6 +185,16 @@ def test_full_audit():
     assert audit.dictionary.sae.path == "dictionary/sae" and audit.dictionary.hook_layer == 15
     assert audit.dictionary.labels_format == "csv"
     assert audit.benchmarks[0].fields.score == "score" and audit.benchmarks[1].description == "Date arithmetic."
+    refusal, dates = audit.benchmarks
+    assert (refusal.measures, refusal.scorer, refusal.scorer_check) == (
+        "refuses", "keyword", "scorer_checks/refusal.csv")
+    assert (dates.measures, dates.scorer, dates.scorer_check) == ("resolves-dates", "exact-match", None)
+    assert audit.labels == ["review/refusal.csv"]
+    whole, by_field = audit.family_tags
+    assert (whole.family, whole.benchmarks, whole.field, whole.values) == ("refusal", ["refusal"], None, [])
+    assert (by_field.family, by_field.benchmarks, by_field.field, by_field.values) == (
+        "dates", [], "topic", ["calendar", "deadlines"])
+    assert audit.resolve(audit.labels[0]).is_file() and audit.resolve(refusal.scorer_check).is_file()
     assert audit.reference.name == "workload"
     assert audit.output_dir() == VALID / "out" / "full"
     assert audit.effective_seed == 11
@@ -202,6 +220,13 @@ def test_load_audit_with_profile():
     assert (info.value.line, info.value.key) == (3, "profile")
     with pytest.raises(SpecError, match="families\\[2\\].importance"):
         load_audit_with_profile(INVALID / "audit-invalid-profile.yaml")
+    # a benchmark measures a behaviour of the profile's vocabulary: its own (behaviours:) or the built-in one
+    audit, profile, _ = load_audit_with_profile(VALID / "audit-full.yaml")
+    assert audit.benchmarks[1].measures == "resolves-dates" and "resolves-dates" in profile.behaviours
+    with pytest.raises(SpecError) as info:
+        load_audit_with_profile(INVALID / "audit-unknown-measures.yaml")
+    assert (info.value.line, info.value.key) == (8, "benchmarks[0].measures")
+    assert "unknown behaviour 'refusal'" in info.value.message
 
 
 def test_wrong_kind_of_file():

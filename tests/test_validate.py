@@ -18,7 +18,16 @@ FIXTURES = ROOT / "tests" / "fixtures" / "specs"
 EXPECTED: dict[str, list[str]] = yaml.safe_load((FIXTURES / "expected_errors.yaml").read_text(encoding="utf-8"))
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED))
+#: Invalid fixtures that cg_gov.spec.validate_file does not yet report (bugs, with where they are).
+KNOWN_MISSES = {
+    "audit-unknown-measures.yaml": "bug: cg_gov/spec/_validate.py _check_audit does not check benchmarks[].measures "
+    "against the linked profile's behaviour vocabulary (only load_audit_with_profile does, by raising), so "
+    "validate_file finds no error; remove this entry once fixed",
+}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=KNOWN_MISSES[n]))
+                                  if n in KNOWN_MISSES else n for n in sorted(EXPECTED)])
 def test_invalid_fixture_errors(name):
     errors = validate_file(FIXTURES / "invalid" / name)
     assert errors and all(isinstance(e, SpecError) for e in errors)
@@ -47,6 +56,21 @@ def test_spec_kind_prefers_audit_because_audits_name_their_profile():
     assert spec_kind({"profile": "p"}) == "profile"
     assert spec_kind({"name": "x"}) is None
     assert spec_kind(["profile"]) is None
+
+
+@pytest.mark.xfail(strict=True, reason="bug: cg_gov/spec/_validate.py _missing_files checks the profile, dictionary, "
+                   "logs and reference but not the audit's labels:, benchmarks[].scorer_check or "
+                   "models[].scorer_checks files, so validate says ok and the run fails later; remove this "
+                   "marker once fixed")
+def test_missing_label_and_scorer_check_files_are_reported(tmp_path):
+    folder = tmp_path / "valid"
+    shutil.copytree(FIXTURES / "valid", folder)
+    spec = folder / "audit-full.yaml"
+    spec.write_text(spec.read_text(encoding="utf-8").replace("review/refusal.csv", "review/gone.csv")
+                    .replace("scorer_checks/refusal.csv", "scorer_checks/gone.csv"), encoding="utf-8")
+    text = "\n".join(e.render() for e in validate_file(spec))
+    assert "labels[0]" in text and "gone.csv" in text
+    assert "benchmarks[0].scorer_check" in text
 
 
 def test_errors_of_an_audit_come_together(tmp_path):
