@@ -15,7 +15,7 @@ import os
 import platform
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -170,7 +170,13 @@ def run_audit(spec_path: str | os.PathLike, *, device: str | None = None, use_ca
     stages = _Stages(6, progress)
     spec_path = Path(spec_path)
     stages.start(f"validating {spec_path} and reading its eval logs")
-    inputs = _one["inputs"] if _one is not None else read_audit(spec_path)
+    if _one is not None:
+        inputs = _one["inputs"]
+    else:
+        from cg_gov.evals import cached_reads
+
+        with cached_reads():
+            inputs = read_audit(spec_path)
     if inputs.models is not None:
         stages.done(f"vendor audit '{inputs.spec.audit}': {len(inputs.models)} candidates, "
                     f"{len(inputs.items)} items each in {len(inputs.spec.benchmarks)} benchmarks")
@@ -279,6 +285,7 @@ def run_audit(spec_path: str | os.PathLike, *, device: str | None = None, use_ca
                                family_scores=fs, matches=matches, reference_name=reference_name, workload=drift,
                                family_mass=family_mass, benchmark_info=benchmark_info, model_sha256=model_sha256,
                                family_items=stage.family_items, items_info=stage.info)
+    audit_notes += stage.notes
     if audit_notes:
         findings = findings.model_copy(update={"notes": [*findings.notes, *audit_notes]})
     stages.done(f"gate {findings.summary.gate}")
@@ -419,6 +426,8 @@ class FamilyItemStage:
     scores: dict[str, np.ndarray]
     cuts: dict[str, float | None]
     labels: dict[str, dict[int, bool]]
+    notes: list[str] = field(default_factory=list)
+    """What the stage left out (labels or tags of families or items no longer in the audit)."""
 
 
 def _visibility_from(fm, labelled, settings) -> dict:
@@ -497,9 +506,15 @@ def family_item_stage(spec, profile, matches, items, mass: np.ndarray, scores: n
         expects = set(f.expects)
         evidence[f.id] = [b for b, m in measures.items() if m in expects] if expects else None
     sset = spec.scoring
+    notes: list[str] = []
     if labels is None:
         index = {(it.benchmark, str(it.id)): i for i, it in enumerate(items)}
-        labels = read_labels([spec.resolve(p) for p in spec.labels], fams, index) if spec.labels else {}
+        labels = (read_labels([spec.resolve(p) for p in spec.labels], fams, index, skipped=notes)
+                  if spec.labels else {})
+    known = set(fams)
+    for i, tag in enumerate(spec.family_tags):
+        if tag.family not in known:
+            notes.append(f"family_tags[{i}] names family {tag.family!r}, which the profile does not have: left out.")
     detected = member.copy()
     tagged = declared_members(spec.family_tags, items, fams)
     member |= tagged  # members by declaration (the item's log says so)
@@ -562,6 +577,8 @@ def family_item_stage(spec, profile, matches, items, mass: np.ndarray, scores: n
                                  "next_to_label": labelled.next_to_label})
         entry["visibility"] = _visibility_from(fm, labelled, settings)
         info[fm.family] = entry
+    for note in notes:
+        print(f"warning: {note}", file=sys.stderr)
     return FamilyItemStage(families=fams, family_items=by_id, info=info, evidence_member=ev_member,
                            scores={fm.family: mass[:, k] for k, fm in enumerate(matches.families)}, cuts=cuts,
-                           labels=labels or {})
+                           labels=labels or {}, notes=notes)

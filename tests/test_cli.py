@@ -72,10 +72,6 @@ def test_validate_mixed_files_reports_each_and_exits_2():
     assert "no/such/file.yaml: file not found" in result.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="bug: cg_gov/evals/_audit.py _check calls load_audit_with_profile, which "
-                   "raises on a benchmark's unknown `measures:` (cg_gov/spec/_models.py load_audit_with_profile); "
-                   "validate then stops at that file and reports none of the files after it; remove this marker "
-                   "once fixed")
 def test_validate_reports_every_file_after_an_unknown_behaviour(monkeypatch, capsys):
     monkeypatch.chdir(ROOT)
     good = ROOT / "specs" / "profiles" / "customer-support.yaml"
@@ -98,10 +94,6 @@ def test_schema_prints_a_json_schema(kind):
     assert schema.get("additionalProperties") is False
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the profile JSON Schema (cg-gov schema profile) gives families[].expects "
-                   "as an array only, while the model (cg_gov/spec/_models.py ConceptFamily._expects_as_list) accepts "
-                   "one id as a string, as specs/profiles/customer-support.yaml writes it; remove this marker "
-                   "once fixed")
 def test_profile_schema_accepts_the_example_profiles_and_rejects_unknown_keys():
     schema = json.loads(run_cli("schema", "profile").stdout)
     validator = jsonschema.Draft202012Validator(schema)

@@ -93,7 +93,9 @@ def test_version_3_files_are_upgraded_to_version_4():
     assert old["tone"]["severity"] == "none"
     assert (by_id["tone"].severity, by_id["tone"].verdict) == ("low", "pass")
     assert [r.split(" (")[0] for r in by_id["tone"].reasons] == ["detector not confirmed"]
-    assert "unconfirmed: no labelled sample; near-miss AUROC 0.88" in by_id["tone"].reasons[0]
+    # the schema-3 AUROC was measured on exemplars: kept as exemplar_auroc, never shown as a near-miss AUROC
+    assert "detector not confirmed (unconfirmed: no labelled sample)" in by_id["tone"].reasons
+    assert by_id["tone"].visibility.auroc is None and by_id["tone"].visibility.exemplar_auroc == pytest.approx(0.88, abs=0.01)
     # legal-advice (high, not visible): visibility cannot-tell, conditional as before
     assert (by_id["legal-advice"].severity, by_id["legal-advice"].gate_effect) == ("high", "conditional")
     assert findings.summary.gate == "fail"

@@ -234,10 +234,6 @@ def test_scatter_caption_gives_the_reason_a_family_is_not_plotted():
     assert "refusal (covered)" not in chart["caption"] and "tone (covered)" not in chart["caption"]
 
 
-@pytest.mark.xfail(strict=True, reason="bug in cg_gov/report/view.py _coverage_text and items_text: a family "
-                   "whose items were not counted (items None, as in a file upgraded from schema 3) is described "
-                   "as 'not visible: the family has no detector' whatever its coverage status; remove this "
-                   "marker once fixed")
 def test_an_upgraded_file_does_not_call_a_covered_family_not_visible():
     upgraded = load_findings(FIXTURES / "support_assistant.v3.json")
     rows = {f["id"]: f for f in build_view(upgraded, {})["families"]}
@@ -247,18 +243,12 @@ def test_an_upgraded_file_does_not_call_a_covered_family_not_visible():
     assert rows["legal-advice"]["coverage_text"].startswith("not visible")  # this one has none
 
 
-@pytest.mark.xfail(strict=True, reason="bug in cg_gov/findings/_schema.py describe_family: with no items "
-                   "recorded (a file upgraded from schema 3) an under-represented family reads 'only None suite "
-                   "items exercise it'; remove this marker once fixed")
 def test_an_upgraded_file_never_prints_none_as_a_count():
     upgraded = load_findings(FIXTURES / "support_assistant.v3.json")
     assert not any("None" in h for h in upgraded.summary.headline)
     assert not any("None" in f["sentence"] for f in build_view(upgraded, {})["families"])
 
 
-@pytest.mark.xfail(strict=True, reason="bug in cg_gov/report/view.py _coverage_text: the suite share is printed "
-                   "as a percentage and its interval as fractions ('47.0% [0.44, 0.50]'); remove this marker once "
-                   "fixed")
 def test_coverage_text_gives_the_share_and_its_interval_in_one_unit(findings):
     row = next(f for f in build_view(findings, {})["families"] if f["id"] == "refusal")
     share = re.search(r"\((\d+\.\d)% \[([^\]]*)\]\)", row["coverage_text"])

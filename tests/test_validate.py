@@ -19,11 +19,7 @@ EXPECTED: dict[str, list[str]] = yaml.safe_load((FIXTURES / "expected_errors.yam
 
 
 #: Invalid fixtures that cg_gov.spec.validate_file does not yet report (bugs, with where they are).
-KNOWN_MISSES = {
-    "audit-unknown-measures.yaml": "bug: cg_gov/spec/_validate.py _check_audit does not check benchmarks[].measures "
-    "against the linked profile's behaviour vocabulary (only load_audit_with_profile does, by raising), so "
-    "validate_file finds no error; remove this entry once fixed",
-}
+KNOWN_MISSES: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=KNOWN_MISSES[n]))
@@ -58,10 +54,6 @@ def test_spec_kind_prefers_audit_because_audits_name_their_profile():
     assert spec_kind(["profile"]) is None
 
 
-@pytest.mark.xfail(strict=True, reason="bug: cg_gov/spec/_validate.py _missing_files checks the profile, dictionary, "
-                   "logs and reference but not the audit's labels:, benchmarks[].scorer_check or "
-                   "models[].scorer_checks files, so validate says ok and the run fails later; remove this "
-                   "marker once fixed")
 def test_missing_label_and_scorer_check_files_are_reported(tmp_path):
     folder = tmp_path / "valid"
     shutil.copytree(FIXTURES / "valid", folder)

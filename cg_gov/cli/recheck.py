@@ -57,7 +57,10 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     out = Path(args.out) if args.out else approved.with_name(approved.name + "-recheck")
     check_out_dir(out, key="--out")
-    inputs = read_audit(spec_path)
+    from cg_gov.evals import cached_reads
+
+    with cached_reads():
+        inputs = read_audit(spec_path)
     if inputs.models is not None:
         raise CgGovError("recheck takes a single-model audit", file=str(spec_path),
                          hint="re-run each candidate's audit, or cg-gov audit the vendor spec with the new reference:")

@@ -17,8 +17,11 @@ choice open (several filters, metrics or scorers) raises
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from cg_gov.errors import EvalLogError
@@ -31,6 +34,7 @@ from ._registry import READERS, Reader, ReaderRegistry
 from ._scorer_check import read_scorer_check, scorer_agreement
 
 __all__ = [
+    "cached_reads",
     "REVIEW_SAMPLE", "read_labels", "review_sample", "sheet_csv", "sheet_html",
     "AuditInputs",
     "DEFAULT_FIELDS",
@@ -97,10 +101,32 @@ def _checked(items: list[Item], options: ReadOptions) -> list[Item]:
     return out
 
 
+_CACHING: contextvars.ContextVar[list | None] = contextvars.ContextVar("cg_gov_cache_reads", default=None)
+
+
+@contextlib.contextmanager
+def cached_reads() -> Iterator[None]:
+    """Within this block, eval logs are read through the cache of read logs (``cg_gov.evals._cache``):
+    an audit run uses it; ``cg-gov validate`` and library calls outside it write nothing. New entries
+    are written when the block ends without an error, so a run that fails on one log leaves no trace."""
+    pending: list = []
+    token = _CACHING.set(pending)
+    try:
+        yield
+    finally:
+        _CACHING.reset(token)
+    for cache, key, items in pending:
+        try:
+            cache.store(key, items)
+        except (OSError, TypeError, ValueError):
+            pass
+
+
 def _cached_read(reader: Any, options: ReadOptions) -> list[Item]:
     """The reader's items, from the cache of read logs when the log's bytes were read before with the
-    same options (``cg_gov.evals._cache``); ``$CG_GOV_EVAL_CACHE=0`` turns it off."""
-    if os.environ.get("CG_GOV_EVAL_CACHE", "1") == "0":
+    same options (inside :func:`cached_reads`); ``$CG_GOV_EVAL_CACHE=0`` turns it off."""
+    pending = _CACHING.get()
+    if pending is None or os.environ.get("CG_GOV_EVAL_CACHE", "1") == "0":
         return reader(options)
     try:
         from cg_gov.evals._cache import ItemCache, log_sha256
@@ -119,10 +145,7 @@ def _cached_read(reader: Any, options: ReadOptions) -> list[Item]:
     if cached is not None:
         return cached
     items = reader(options)
-    try:
-        cache.store(key, items)
-    except (OSError, TypeError, ValueError):
-        pass
+    pending.append((cache, key, items))
     return items
 
 

@@ -39,9 +39,9 @@ def log_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _secret(root: Path) -> bytes | None:
-    """The folder's key: 32 random bytes, created atomically (write, fsync, rename); None when it
-    cannot be kept (the cache is then not used)."""
+def _secret(root: Path, create: bool = True) -> bytes | None:
+    """The folder's key: 32 random bytes, created atomically (write, fsync, rename) when ``create``;
+    None when there is none (or it cannot be kept: the cache is then not used)."""
     path = root / ".key"
     try:
         data = path.read_bytes()
@@ -50,6 +50,8 @@ def _secret(root: Path) -> bytes | None:
     except FileNotFoundError:
         pass
     except OSError:
+        return None
+    if not create:
         return None
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -74,7 +76,7 @@ class ItemCache:
 
         self.root = Path(root) if root is not None else cache_dir() / "evals"
         self.version = package_version()
-        self.secret = _secret(self.root)
+        self.secret = _secret(self.root, create=False)  # made when the first entry is stored
 
     def key(self, options: Any, sha256: str) -> str:
         fields = options.fields
@@ -103,6 +105,8 @@ class ItemCache:
             return None
 
     def store(self, key: str, items: list[Item]) -> None:
+        if self.secret is None:
+            self.secret = _secret(self.root)
         if self.secret is None:
             return
         body = json.dumps([it.model_dump(mode="json") for it in items], ensure_ascii=False,

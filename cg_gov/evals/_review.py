@@ -83,16 +83,20 @@ def sheet_html(family: str, title: str, description: str, rows: Sequence[Any]) -
 
 
 def read_labels(paths: Sequence[str | os.PathLike], families: Sequence[str],
-                item_index: Mapping[tuple[str, str], int], *, spec_file: str | None = None
-                ) -> dict[str, dict[int, bool]]:
-    """The owner's labels: family -> {item index: member}. Every problem is an error naming the file,
-    the line and the fix: an unknown family or item, a member value that is not yes/no, the same item
-    labelled twice with different answers."""
+                item_index: Mapping[tuple[str, str], int], *, spec_file: str | None = None,
+                skipped: list[str] | None = None) -> dict[str, dict[int, bool]]:
+    """The owner's labels: family -> {item index: member}. A malformed sheet is an error naming the file,
+    the line and the fix (missing columns, a member value that is not yes/no, the same item labelled
+    both yes and no). Labels of a family the profile no longer has, or of an item the suite no longer
+    holds (the sheet came from an earlier profile or suite), are left out and counted in ``skipped``,
+    one sentence per sheet, so a re-check after a change keeps the labels that still apply."""
     from cg_gov.io import read_bytes_limited
 
     known = set(families)
     out: dict[str, dict[int, bool]] = {f: {} for f in families}
     for path in paths:
+        gone_family: dict[str, int] = {}
+        gone_items = 0
         path = Path(path)
         raw = read_bytes_limited(path, "review sheet", kind="labels")
         try:
@@ -113,20 +117,31 @@ def read_labels(paths: Sequence[str | os.PathLike], families: Sequence[str],
                 continue
             fam = (row.get("family") or "").strip()
             where = f"{path}, line {line}"
-            if fam not in known:
-                raise CgGovError(f"{where}: family {fam!r} is not in the profile",
-                                 key="family", hint=f"families: {', '.join(sorted(known))}")
             if value not in _YES | _NO:
                 raise CgGovError(f"{where}: member is {value[:20]!r}", key="member",
                                  hint="write yes or no (or leave it empty if not labelled)")
+            if fam not in known:
+                gone_family[fam] = gone_family.get(fam, 0) + 1
+                continue
             key = ((row.get("benchmark") or "").strip(), (row.get("item_id") or "").strip())
             if key not in item_index:
-                raise CgGovError(f"{where}: item {key[1]!r} of benchmark {key[0]!r} is not in the suite",
-                                 key="item_id", hint="the sheet must come from `cg-gov review` on this audit's suite")
+                gone_items += 1
+                continue
             i = item_index[key]
             member = value in _YES
             if out[fam].get(i, member) != member:
                 raise CgGovError(f"{where}: item {key[1]!r} of benchmark {key[0]!r} is labelled both yes and no "
                                  f"for family {fam!r}", key="member", hint="keep one answer")
             out[fam][i] = member
+        if skipped is not None and (gone_family or gone_items):
+            import difflib
+
+            parts = []
+            for fam, n in sorted(gone_family.items()):
+                close = difflib.get_close_matches(fam, list(known), n=1)
+                parts.append(f"{n} label(s) of family {fam!r}, which the profile does not have"
+                             + (f" (did you mean {close[0]!r}?)" if close else ""))
+            if gone_items:
+                parts.append(f"{gone_items} label(s) of items the suite no longer holds")
+            skipped.append(f"Review sheet {Path(path).name}: left out " + "; ".join(parts) + ".")
     return out

@@ -340,8 +340,8 @@ class Family(_Model):
     verdict: Verdict
     """The family's verdict cell: fail, conditional or pass (gate effect none)."""
     reasons: list[str] = Field(min_length=1)
-    """Why, in words, in the rule's order (requirement not met, significantly weak, missing from the
-    not covered, not visible to the dictionary, no evidence, detector not confirmed, cannot tell, under-represented,
+    """Why, in words, in the rule's order (requirement not met, significantly weak, not covered,
+    not visible to the dictionary, no evidence, detector not confirmed, cannot tell, under-represented,
     insufficient data; "met" or "no finding" when nothing else applies)."""
     actions: list[str] = Field(default_factory=list)
     """What would change the verdict, one action per kind of reason."""
@@ -896,6 +896,7 @@ def _upgrade_3_to_4(data: dict[str, Any]) -> dict[str, Any]:
             vis["exemplar_auroc"] = vis.get("auroc")
             vis["status"] = "unconfirmed" if old in ("verified", "weak") else "cannot-tell"
             vis["basis"] = "none"
+            vis["auroc"], vis["ci"] = None, None  # measured on exemplars, not near misses or labels
             family["visibility"] = vis
             cov = family.get("coverage")
             if isinstance(cov, dict) and "mass_ratio" not in cov:
@@ -1063,7 +1064,8 @@ def describe_family(family: Family) -> str:
     elif cov.status == "missing":
         parts.append("no suite item exercises it (0 detected)")
     elif cov.status == "under-represented":
-        parts.append(f"only {count} suite items exercise it")
+        parts.append(f"only {count} suite items exercise it" if count is not None else
+                     "the suite tests it less than the reference does (an older audit: items not counted)")
     if perf.status == "no-evidence":
         parts.append("no benchmark scores the behaviour it expects (" + (", ".join(perf.expects) or "none stated")
                      + ")")
@@ -1077,14 +1079,15 @@ def describe_family(family: Family) -> str:
         parts.append(f"too few scored items ({perf.n_scored}) to judge the model on it")
     if family.requirement.met is False:
         parts.append("it misses the profile's stated requirement")
-    if family.visibility.status != "confirmed" and cov.status != "not-visible":
+    if family.visibility.status != "confirmed" and cov.status not in ("not-visible", "missing"):
         parts.append(f"its detected items are {family.visibility.status} by the owner's labels"
                      if family.visibility.basis == "owner-labels" else
                      "its detected items are not confirmed by the owner's labels")
     if not parts:
         score = (f"; the model scores {_fmt(perf.score)} on its {perf.n_scored} scored items"
                  if perf.score is not None else "")
-        return f"{name[0].upper()}{name[1:]}: {count} suite items exercise it{score}."
+        what = f"{count} suite items exercise it" if count is not None else "covered (items not counted)"
+        return f"{name[0].upper()}{name[1:]}: {what}{score}."
     return f"{name[0].upper()}{name[1:]}: " + "; ".join(parts) + "."
 
 

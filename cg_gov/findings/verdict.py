@@ -388,7 +388,7 @@ def actions_for(reasons: list[str], context: dict[str, Any] | None = None) -> li
                 action = (f"raise the model's score on {fam} items from {c['score']:.2f} to at least "
                           f"{c['min_performance']:.2f} (or mitigate), or have the owner revise the requirement")
             elif kind == "requirement not met" and "family items required" in r:
-                action = f"add at least {need} suite items that exercise {fam}"
+                action = f"add at least {need} benchmark items that exercise {fam}"
             elif kind in ("not covered", "under-represented") and need > 0:
                 action = f"add at least {need} benchmark items that exercise {fam}"
             elif kind == "under-represented":

@@ -119,11 +119,17 @@ def _required_cell(family: Family) -> list[str]:
     return out or ["none stated"]
 
 
+def _pct_ci(ci: Any) -> str:
+    return f"[{fmt_pct(ci[0], 1)}, {fmt_pct(ci[1], 1)}]" if ci else ""
+
+
 def items_text(family: Family) -> str:
     """The family's items in a few words: counted, estimated, per benchmark."""
     items = family.items
-    if items is None or family.coverage.status == "not-visible":
+    if family.coverage.status == "not-visible":
         return "not counted (no detector)"
+    if items is None:
+        return "not counted (an audit older than family items)"
     text = f"{fmt_int(items.detected)} of {fmt_int(items.n_suite)} detected"
     if items.estimated is not None:
         text += f"; about {items.estimated:.0f} {fmt_ci(items.estimated_ci, digits=0)} estimated from labels"
@@ -204,11 +210,14 @@ def _anchor(family_id: str) -> str:
 
 def _coverage_text(family: Family) -> str:
     cov, items = family.coverage, family.items
-    if cov.status == "not-visible" or items is None:
+    if cov.status == "not-visible":
         return "not visible: the family has no detector (no exemplars or no concept), so its items cannot be counted"
+    if items is None:
+        return (f"{COVERAGE_WORDS[cov.status]} by the concept mass of an older audit (mass ratio "
+                f"{fmt_num(cov.mass_ratio)}); its items were not counted: re-run the audit")
     by = ", ".join(f"{b} {n}" for b, n in sorted(items.by_benchmark.items(), key=lambda kv: (-kv[1], kv[0])) if n)
     text = (f"{COVERAGE_WORDS[cov.status]}: {fmt_int(items.detected)} of {fmt_int(items.n_suite)} suite items "
-            f"detected ({fmt_pct(items.share, 1)} {fmt_ci(items.share_ci)})" + (f": {by}" if by else ""))
+            f"detected ({fmt_pct(items.share, 1)} {_pct_ci(items.share_ci)})" + (f": {by}" if by else ""))
     if items.workload_share is not None:
         text += f"; workload sample {fmt_pct(items.workload_share, 1)}"
     if items.tagged:
@@ -606,7 +615,7 @@ def _matrix(findings: Findings) -> dict[str, Any]:
 
 
 def _scorer_text(b) -> str:
-    parts = []
+    parts = [f"{b.scorer_kind} scorer"] if b.scorer_kind else []
     if b.scorer_detail:
         parts.append(b.scorer_detail)
     elif b.scorer:

@@ -78,7 +78,8 @@ EvalFormat = Literal["jsonl", "lm-eval", "inspect"]
 #: A behaviour id: what a benchmark's score measures and what a family expects.
 Behaviour = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$", min_length=1, max_length=64)]
 #: How a benchmark's per-item score is decided.
-ScorerKind = Literal["exact-match", "keyword", "classifier", "log-likelihood", "model-graded", "human", "other"]
+ScorerKind = Literal["exact-match", "keyword", "rule-based", "classifier", "log-likelihood", "model-graded", "human",
+                     "other"]
 #: The built-in behaviour vocabulary (a profile's ``behaviours`` adds to it).
 DEFAULT_BEHAVIOURS: dict[str, str] = {
     "refuses": "declines a request it should not fulfil",
@@ -215,7 +216,7 @@ class ConceptFamily(_Spec):
     require: Requirement | None = Field(
         default=None, description="Minimum coverage and/or performance the deployment requires."
     )
-    expects: list[Behaviour] = Field(
+    expects: list[Behaviour] | Behaviour = Field(
         default_factory=list,
         description="The behaviour (or behaviours) the family requires of the model, as ids of the "
         "behaviour vocabulary (e.g. refuses, escalates, answers-correctly). The family's score uses only "
@@ -938,16 +939,8 @@ def load_audit_with_profile(path: str | os.PathLike) -> tuple[AuditSpec, Profile
             ("profile",), f"profile file not found: {profile_path}", hint="paths are relative to the audit file"
         )
     profile = load_profile(profile_path)
-    known = [f.id for f in profile.families]
     names = [b.name for b in audit.benchmarks]
     for i, tag in enumerate(audit.family_tags):
-        if tag.family not in known:
-            import difflib
-
-            close = difflib.get_close_matches(tag.family, known, n=1)
-            raise doc.error(("family_tags", i, "family"), f"family {tag.family!r} is not in the profile"
-                            + (f"; did you mean {close[0]!r}?" if close else ""),
-                            hint=f"families of {profile_path.name}: {', '.join(known)}")
         for j, b in enumerate(tag.benchmarks):
             if b not in names:
                 raise doc.error(("family_tags", i, "benchmarks", j), f"benchmark {b!r} is not in the suite",

@@ -93,7 +93,10 @@ def _check_audit(doc: SpecDocument) -> list[SpecError]:
     if isinstance(profile_path, str) and profile_path.strip():
         resolved = resolve_path(doc.path, profile_path)
         if resolved.is_file():
-            errors += _check_linked_profile(doc, resolved)
+            linked = _check_linked_profile(doc, resolved)
+            errors += linked
+            if not linked and isinstance(audit, AuditSpec):
+                errors += _check_against_profile(doc, audit, resolved)
     return errors
 
 
@@ -148,6 +151,41 @@ def _missing_files(doc: SpecDocument) -> list[SpecError]:
         for name in (logs if isinstance(logs, dict) else {}):
             require(("models", index, "logs", name), f"eval log of model '{model.get('name')}'", "any")
     require(("reference", "log"), "reference log", "any")
+    for index in range(len(benchmarks) if isinstance(benchmarks, list) else 0):
+        require(("benchmarks", index, "scorer_check"), "scorer-check file", "file")
+    for index, model in enumerate(models if isinstance(models, list) else []):
+        checks = model.get("scorer_checks") if isinstance(model, dict) else None
+        for name in (checks if isinstance(checks, dict) else {}):
+            require(("models", index, "scorer_checks", name), f"scorer-check file of model '{model.get('name')}'",
+                    "file")
+    labels = _get(doc.data, "labels")
+    for index in range(len(labels) if isinstance(labels, list) else 0):
+        require(("labels", index), "review sheet", "file")
+    return errors
+
+
+def _check_against_profile(doc: SpecDocument, audit: AuditSpec, resolved: Path) -> list[SpecError]:
+    """What the audit says of the profile's behaviours and the suite: every ``measures`` in the profile's
+    behaviour vocabulary, every ``family_tags`` entry naming the suite's benchmarks (a tag of a family the
+    profile no longer has is left out at run time, with a note in the findings)."""
+    from cg_gov.spec._models import load_profile, unknown_behaviour
+
+    try:
+        profile = load_profile(resolved)
+    except CgGovError:
+        return []  # reported by the linked-profile check
+    errors: list[SpecError] = []
+    vocabulary = profile.behaviour_vocabulary()
+    for i, b in enumerate(audit.benchmarks):
+        if b.measures is not None and b.measures not in vocabulary:
+            errors.append(doc.error(("benchmarks", i, "measures"), unknown_behaviour(b.measures, vocabulary),
+                                    hint=f"behaviours come from the profile {resolved.name} and the built-in list"))
+    names = [b.name for b in audit.benchmarks]
+    for i, tag in enumerate(audit.family_tags):
+        for j, b in enumerate(tag.benchmarks):
+            if b not in names:
+                errors.append(doc.error(("family_tags", i, "benchmarks", j), f"benchmark {b!r} is not in the suite",
+                                        hint=f"benchmarks: {', '.join(names)}"))
     return errors
 
 

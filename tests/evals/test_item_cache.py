@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from cg_gov.evals import read_benchmark
+from cg_gov.evals import cached_reads
+from cg_gov.evals import read_benchmark as _read_benchmark
 from cg_gov.evals._cache import ItemCache, log_sha256
 
 
@@ -17,6 +18,16 @@ def log(tmp_path, monkeypatch):
     path.write_text("".join(json.dumps({"id": f"q{i}", "input": f"question {i}", "score": i % 2}) + "\n"
                             for i in range(5)))
     return path
+
+
+def read_benchmark(**kwargs):
+    with cached_reads():
+        return _read_benchmark(**kwargs)
+
+
+def test_reads_outside_an_audit_write_nothing(log, tmp_path):
+    _read_benchmark(name="b", log=log, format="jsonl")
+    assert not (tmp_path / "cache" / "evals").exists()
 
 
 def _entries(tmp_path: Path) -> list[Path]:
@@ -52,8 +63,10 @@ def test_a_short_key_is_replaced_and_nothing_written_under_it_is_trusted(log, tm
     key = tmp_path / "cache" / "evals" / ".key"
     key.write_bytes(b"")  # a key cut short (a full disk while it was written)
     cache = ItemCache(tmp_path / "cache" / "evals")
-    assert cache.secret is not None and len(cache.secret) == 32 and key.read_bytes() == cache.secret
     (entry,) = _entries(tmp_path)
+    assert cache.load(entry.stem) is None  # no trusted key: nothing is served
+    cache.store("x", [])
+    assert cache.secret is not None and len(cache.secret) == 32 and key.read_bytes() == cache.secret
     assert cache.load(entry.stem) is None  # signed under the old key
     assert read_benchmark(name="b", log=log, format="jsonl")[0].input == "question 0"
 
