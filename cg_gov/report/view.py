@@ -167,7 +167,9 @@ def items_text(family: Family) -> str:
         return "not counted (no detector)"
     text = f"{fmt_int(items.detected)} of {fmt_int(items.n_suite)} detected"
     if items.estimated is not None:
-        text += f"; about {items.estimated:.0f} {fmt_ci(items.estimated_ci, digits=0)} estimated from labels"
+        ci = items.estimated_ci
+        text += f"; about {items.estimated:.0f}" + (f" [{ci[0]:.0f}, {ci[1]:.0f}]" if ci else "") + \
+            " estimated from labels"
     return text
 
 
@@ -229,7 +231,8 @@ def _items_short(family: Family) -> str:
         return "not counted (no detector)"
     text = f"{fmt_int(items.detected)} of {fmt_int(items.n_suite)} detected"
     if items.estimated is not None:
-        text += f"; est. {items.estimated:.0f} {fmt_ci(items.estimated_ci, digits=0)}"
+        ci = items.estimated_ci
+        text += f"; est. {items.estimated:.0f}" + (f" [{ci[0]:.0f}, {ci[1]:.0f}]" if ci else "")
     return text
 
 
