@@ -909,7 +909,7 @@ def build_view(findings: Findings, manifest: dict[str, Any] | None = None) -> di
             "headline": list(summary.headline),
             "n_families": len(families),
             "table": views,
-            "to_act": [v for v in views if v["verdict"] != "pass"],
+            "to_act": [v for v in views if v["reasons"] or v["actions"]],
         },
         "glossary": [{"term": t, "text": d} for t, d in GLOSSARY],
         "scope": {
