@@ -509,6 +509,7 @@ def _charts(findings: Findings) -> list[dict[str, str]]:
                         f"suite's coverage.")
         out.append({
             "id": "coverage-distribution",
+            "size": "compact",
             "title": "How unevenly the suite covers the dictionary's concepts",
             "caption": caption,
             "alt": "Line chart on a log scale of each concept's coverage by the suite, most covered first. "
@@ -521,6 +522,7 @@ def _charts(findings: Findings) -> list[dict[str, str]]:
         n_concepts = fmt_int(findings.audit.dictionary.n_concepts)
         out.append({
             "id": "missing-by-benchmark",
+            "size": "compact",
             "title": "Concepts each benchmark never activates",
             "caption": f"Share of the dictionary's {n_concepts} concepts on which no item of the benchmark is "
                        "active (the benchmark's item count n is in the suite table). A high share means the "
@@ -944,6 +946,7 @@ def build_view(findings: Findings, manifest: dict[str, Any] | None = None) -> di
                     "fields": list(SIGNOFF_FIELDS),
                     "triggers": list(REVALIDATION_TRIGGERS),
                     "conditions": list(summary.conditions),
+                    "to_accept": [f"{v['id']}: {v['verdict_label']}" for v in views if v["verdict"] != "pass"],
                     "limitations": [f"{i + 1}. {c.title}" for i, c in enumerate(findings.caveats)]
                     + [f"Exploratory: {e}" for e in summary.exploratory]},
         "manifest": _manifest_view(manifest),
