@@ -341,7 +341,7 @@ def test_page_1_has_date_model_profile_scope_and_the_family_table(example, html)
     # the glossary follows the decision on page 1's section, and defines its terms and the later ones
     summary = _section(html, "summary")
     assert summary.index("<table class=\"verdicts\">") < summary.index('id="glossary"')
-    for term in ("verdict", "deployment gate", "margin", "confirmation", "AUROC", "precision", "estimated",
+    for term in ("verdict", "deployment gate", "margin", "confirmation", "AUROC", "precision", "estimated (est.)",
                  "detected", "no evidence", "insufficient data", "95% CI", "n", "gap finding",
                  "coverage ratio", "lift", "chi_bench", "chi_model", "n_eff", "q"):
         assert f"<dt>{term}</dt>" in summary

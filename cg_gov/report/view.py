@@ -72,7 +72,7 @@ GLOSSARY = (
     ("family items", "the suite items that exercise a family: those its detector scores above its operating point "
                      "(an item is counted or not), corrected by the owner's labels where they labelled a sample"),
     ("detected", "the number of suite items the family's detector counts"),
-    ("estimated", "the number of family items the owner's labelled sample implies (detected x precision + "
+    ("estimated (est.)", "the number of family items the owner's labelled sample implies (detected x precision + "
                   "undetected x elusion), with a stratified 95% interval"),
     ("confirmation", "whether a family's counted items can be trusted: confirmed (on the owner's blind labelled "
                      "sample the detector's AUROC interval reaches 0.75 and its precision is adequate), weak (the "
