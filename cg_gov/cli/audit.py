@@ -31,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from cg_gov.audit import run_audit
     from cg_gov.io import check_out_dir
     from cg_gov.report import render_report
+    from cg_gov.report.view import verdict_counts_text
 
     if args.out:  # found before the pipeline runs, not after (report.out is checked with the spec)
         check_out_dir(args.out, key="--out")
@@ -44,8 +45,7 @@ def run(args: argparse.Namespace) -> int:
     if result.findings.models:  # a vendor audit: one gate per candidate; exit 1 when every one fails
         for m in result.findings.models:
             s = m.summary
-            print(f"{m.name}: gate {s.gate.upper()}  "
-                  f"({', '.join(f'{k} {v}' for k, v in s.counts.model_dump().items() if v)})")
+            print(f"{m.name}: gate {s.gate.upper()}  ({verdict_counts_text(m.families)})")
             for line in s.gate_failures:
                 print(f"  - {line}")
         for c in result.findings.comparisons or []:
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"wrote {p}")
         return EXIT_GATE_FAILED if all(m.summary.gate == "fail" for m in result.findings.models) else EXIT_OK
     s = result.findings.summary
-    print(f"gate: {s.gate.upper()}  ({', '.join(f'{k} {v}' for k, v in s.counts.model_dump().items() if v)})")
+    print(f"gate: {s.gate.upper()}  ({verdict_counts_text(result.findings.families)})")
     for line in s.gate_failures:
         print(f"  - {line}")
     for p in paths.values():

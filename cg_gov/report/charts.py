@@ -10,22 +10,22 @@ import math
 from typing import Sequence
 from xml.sax.saxutils import escape, quoteattr
 
-__all__ = ["SEVERITY_COLORS", "coverage_distribution_svg", "missing_by_benchmark_svg",
-           "family_scatter_svg", "ScatterPoint"]
+__all__ = ["VERDICT_COLORS", "coverage_distribution_svg", "missing_by_benchmark_svg",
+           "family_scatter_svg", "family_verdict_svg", "ScatterPoint", "VerdictRow"]
 
 FONT = "DejaVu Sans, Liberation Sans, Arial, sans-serif"
 INK = "#222222"
 GRID = "#d9d9d9"
 MUTED = "#6b6b6b"
 
-#: Fill colour per severity, shared with the report's CSS badges.
-SEVERITY_COLORS = {
-    "critical": "#a50026",
-    "high": "#e4572e",
-    "medium": "#e0a800",
-    "low": "#4a90c2",
-    "none": "#2e8540",
+#: Fill colour per verdict, shared with the report's CSS badges; every coloured mark also carries the
+#: verdict as text, so colour never carries meaning alone.
+VERDICT_COLORS = {
+    "fail": "#a50026",
+    "conditional": "#b36b00",
+    "pass": "#2e8540",
 }
+VERDICT_WORDS = {"fail": "FAIL", "conditional": "CONDITIONAL", "pass": "PASS"}
 
 
 def _esc(text: str) -> str:
@@ -139,7 +139,8 @@ def missing_by_benchmark_svg(rows: Sequence[tuple[str, float]], width: int = 640
                              bar_height: int = 18) -> str:
     """Horizontal bars: percentage of the dictionary's concepts each benchmark never activates."""
     title = "Concepts missing from each benchmark (% of the dictionary)"
-    label_w, right, top = 170, 48, 10
+    longest = max((len(name) for name, _ in rows), default=10)
+    label_w, right, top = max(90, int(_CHAR_W * 10 / 9 * longest) + 16), 48, 10
     height = top + max(1, len(rows)) * (bar_height + 6) + 34
     plot_w = width - label_w - right
     body: list[str] = []
@@ -149,8 +150,7 @@ def missing_by_benchmark_svg(rows: Sequence[tuple[str, float]], width: int = 640
         body.append(_text(x, height - 14, f"{pct}%", 9, "middle", MUTED))
     for i, (name, pct) in enumerate(rows):
         y = top + i * (bar_height + 6)
-        shown = name if len(name) <= 26 else name[:25] + "\u2026"
-        body.append(_text(label_w - 8, y + bar_height * 0.7, shown, 10, "end"))
+        body.append(_text(label_w - 8, y + bar_height * 0.7, name, 10, "end"))
         w = plot_w * max(0.0, min(100.0, pct)) / 100
         body.append(f'<rect x="{label_w}" y="{_n(y)}" width="{_n(w)}" height="{bar_height}" '
                     f'fill="#7a9cc6"/>')
@@ -164,13 +164,13 @@ def missing_by_benchmark_svg(rows: Sequence[tuple[str, float]], width: int = 640
 class ScatterPoint:
     """One family in the coverage-vs-performance chart."""
 
-    __slots__ = ("label", "ratio", "ratio_ci", "score", "score_ci", "severity", "min_score")
+    __slots__ = ("label", "ratio", "ratio_ci", "score", "score_ci", "verdict", "min_score")
 
     def __init__(self, label: str, ratio: float, ratio_ci: tuple[float, float] | None,
-                 score: float, score_ci: tuple[float, float] | None, severity: str,
+                 score: float, score_ci: tuple[float, float] | None, verdict: str,
                  min_score: float | None = None) -> None:
         self.label, self.ratio, self.ratio_ci = label, ratio, ratio_ci
-        self.score, self.score_ci, self.severity = score, score_ci, severity
+        self.score, self.score_ci, self.verdict = score, score_ci, verdict
         self.min_score = min_score
 
 
@@ -251,11 +251,11 @@ def family_scatter_svg(points: Sequence[ScatterPoint], k: float = 4.0, width: in
     body.append(_line(x_of(1.0 / k), top, x_of(1.0 / k), top + plot_h, "#a50026", 0.9, "1.5 2.5"))
     body.append(_line(left, top, left, top + plot_h))
     body.append(_line(left, top + plot_h, left + plot_w, top + plot_h))
-    ordered = sorted(points, key=lambda p: (-["critical", "high", "medium", "low", "none"].index(
-        p.severity if p.severity in SEVERITY_COLORS else "none"), p.label))
+    ordered = sorted(points, key=lambda p: (-list(VERDICT_COLORS).index(
+        p.verdict if p.verdict in VERDICT_COLORS else "pass"), p.label))
     anchors = []
     for p in ordered:
-        color = SEVERITY_COLORS.get(p.severity, MUTED)
+        color = VERDICT_COLORS.get(p.verdict, MUTED)
         x, y = x_of(p.ratio), y_of(p.score)
         if p.min_score is not None:
             ry = y_of(p.min_score)
@@ -267,7 +267,8 @@ def family_scatter_svg(points: Sequence[ScatterPoint], k: float = 4.0, width: in
             body.append(_line(x, y_of(p.score_ci[0]), x, y_of(p.score_ci[1]), color, 1.2))
         body.append(f'<circle cx="{_n(x)}" cy="{_n(y)}" r="4.5" fill="{color}" stroke="#ffffff" '
                     f'stroke-width="1"/>')
-        anchors.append((x, y, p.label, "end" if x > left + plot_w * 0.7 else "start"))
+        label = f"{p.label} ({VERDICT_WORDS.get(p.verdict, p.verdict)})"
+        anchors.append((x, y, label, "end" if x > left + plot_w * 0.7 else "start"))
     by_y = sorted(range(len(anchors)), key=lambda i: (anchors[i][1], anchors[i][0]))
     points_boxes = [(x - 5, y - 5, x + 5, y + 5) for x, y, _, _ in anchors]
     spots = place_labels([anchors[i] for i in by_y], (left, top, left + plot_w, top + plot_h),
@@ -283,12 +284,13 @@ def family_scatter_svg(points: Sequence[ScatterPoint], k: float = 4.0, width: in
     # legend
     ly = top + plot_h + 52
     x = left
-    body.append(_text(x, ly + 3.5, "severity:", 9, "start", MUTED))
-    x += 50
-    for sev in ("critical", "high", "medium", "low", "none"):
-        body.append(f'<rect x="{_n(x)}" y="{_n(ly - 4)}" width="8" height="8" rx="2" fill="{SEVERITY_COLORS[sev]}"/>')
-        body.append(_text(x + 11, ly + 3.5, sev, 9, "start", INK))
-        x += 16 + _CHAR_W * len(sev) + 8
+    body.append(_text(x, ly + 3.5, "verdict (also written after each label):", 9, "start", MUTED))
+    x += 205
+    for verdict, color in VERDICT_COLORS.items():
+        word = VERDICT_WORDS[verdict]
+        body.append(f'<rect x="{_n(x)}" y="{_n(ly - 4)}" width="8" height="8" rx="2" fill="{color}"/>')
+        body.append(_text(x + 11, ly + 3.5, word, 9, "start", INK))
+        x += 16 + _CHAR_W * len(word) + 8
     ly += 18
     x = left
     body.append(_line(x, ly, x + 22, ly, MUTED, 0.9, "4 3"))
@@ -299,4 +301,68 @@ def family_scatter_svg(points: Sequence[ScatterPoint], k: float = 4.0, width: in
     x += 27 + _CHAR_W * 36 + 14
     body.append(_line(x, ly, x + 16, ly, "#a50026", 2.0))
     body.append(_text(x + 21, ly + 3.5, "required minimum score", 9, "start", INK))
+    return _svg(width, height, title, body)
+
+
+class VerdictRow:
+    """One family in the verdict chart: its score with interval and n, its threshold, its verdict."""
+
+    __slots__ = ("label", "score", "score_ci", "n", "min_score", "verdict", "why")
+
+    def __init__(self, label: str, score: float | None, score_ci: tuple[float, float] | None, n: int,
+                 min_score: float | None, verdict: str, why: str = "") -> None:
+        self.label, self.score, self.score_ci, self.n = label, score, score_ci, n
+        self.min_score, self.verdict, self.why = min_score, verdict, why
+
+
+def family_verdict_svg(rows: Sequence[VerdictRow], width: int = 640, row_height: int = 24) -> str:
+    """One row per family: its score (dot) with the 95% interval (bar), the required minimum score
+    (a dark tick with its value), and the verdict written at the right; a family without a score says
+    why in words. Colours follow the verdict and every mark's meaning is also written."""
+    title = "Each family's score with its 95% interval and n, against its required minimum, with the verdict"
+    label_w = max(90, int(_CHAR_W * max((len(r.label) for r in rows), default=10)) + 14)
+    verdict_w = 96
+    left, right, top, bottom = label_w, verdict_w + 10, 24, 60
+    plot_w = width - left - right
+    height = top + max(1, len(rows)) * row_height + bottom
+    body: list[str] = []
+
+    def x_of(score: float) -> float:
+        return left + plot_w * min(max(score, 0.0), 1.0)
+
+    for tick in (0, 0.25, 0.5, 0.75, 1.0):
+        x = x_of(tick)
+        body.append(_line(x, top - 4, x, top + len(rows) * row_height, GRID, 0.6))
+        body.append(_text(x, top + len(rows) * row_height + 14, f"{tick:g}", 9, "middle", MUTED))
+    body.append(_text(left + plot_w / 2, top + len(rows) * row_height + 30,
+                      "score on the family's items (1 = every item passed)", 10, "middle"))
+    body.append(_text(width - right + 8, top - 8, "verdict", 9, "start", MUTED))
+    for i, r in enumerate(rows):
+        y = top + i * row_height + row_height / 2
+        color = VERDICT_COLORS.get(r.verdict, MUTED)
+        body.append(_text(left - 8, y + 3.5, r.label, 10, "end"))
+        body.append(_text(width - right + 8, y + 3.5, VERDICT_WORDS.get(r.verdict, r.verdict), 9, "start",
+                          color, "bold"))
+        if r.min_score is not None:
+            mx = x_of(r.min_score)
+            body.append(_line(mx, y - 8, mx, y + 8, INK, 2.0))
+            body.append(_text(mx + 3, y - 6, f"min {r.min_score:g}", 8, "start", INK))
+        if r.score is None:
+            body.append(_text(left + 4, y + 3.5, r.why or "no score", 9, "start", MUTED))
+            continue
+        if r.score_ci:
+            body.append(_line(x_of(r.score_ci[0]), y, x_of(r.score_ci[1]), y, color, 2.0))
+        x = x_of(r.score)
+        body.append(f'<circle cx="{_n(x)}" cy="{_n(y)}" r="4.5" fill="{color}" stroke="#ffffff" '
+                    f'stroke-width="1"/>')
+        note = f"{r.score:.2f}, n = {r.n}"
+        right_side = x < left + plot_w * 0.72
+        body.append(_text(x + (8 if right_side else -8), y + 12, note, 8, "start" if right_side else "end", INK))
+    ly = top + len(rows) * row_height + 48
+    body.append(f'<circle cx="{_n(left + 4)}" cy="{_n(ly)}" r="4" fill="{MUTED}"/>')
+    body.append(_text(left + 12, ly + 3.5, "score", 9, "start", INK))
+    body.append(_line(left + 50, ly, left + 72, ly, MUTED, 2.0))
+    body.append(_text(left + 77, ly + 3.5, "95% interval", 9, "start", INK))
+    body.append(_line(left + 150, ly - 6, left + 150, ly + 6, INK, 2.0))
+    body.append(_text(left + 155, ly + 3.5, "required minimum score", 9, "start", INK))
     return _svg(width, height, title, body)

@@ -59,11 +59,13 @@ def template_env(template_dir: str | os.PathLike | None = None):
 
 def render_html(view: Mapping[str, Any], template: str = "report.html.j2",
                 template_dir: str | os.PathLike | None = None,
-                created: str | None = None) -> tuple[str, list[str]]:
+                created: str | None = None, for_print: bool = False) -> tuple[str, list[str]]:
     """Lay ``view`` out with ``template``; returns the HTML and the chart data URIs it uses.
 
     Charts in ``view["charts"]`` (each with an ``svg`` string) are given a
     ``src`` data URI; the list of those URIs is what the PDF renderer may load.
+    ``for_print``: leave out what print hides anyway (class ``screen-only``: the full concept
+    lists, every example item, the manifest's keys), so the PDF renderer does not style it.
     """
     from jinja2 import TemplateError
 
@@ -73,6 +75,7 @@ def render_html(view: Mapping[str, Any], template: str = "report.html.j2",
         chart["src"] = svg_data_uri(chart["svg"])
         uris.append(chart["src"])
     context["created"] = created
+    context["for_print"] = for_print
     env = template_env(template_dir)
     try:
         html = visible_controls(env.get_template(template).render(**context))
@@ -152,8 +155,11 @@ def render_report_files(findings: Findings | Mapping[str, Any], manifest: Manife
         if "html" in formats:
             files.append(("html", "report.html", html.encode("utf-8")))
         if "pdf" in formats:
+            # the same template with the screen-only parts left out (print hides them anyway)
+            printed, _uris = render_html(view, template, template_dir, created.isoformat() if created else None,
+                                         for_print=True)
             pdf = html_to_pdf(
-                html,
+                printed,
                 attachments=[
                     PdfAttachment("findings.json", findings_text.encode("utf-8"),
                                   "Machine-readable findings of this audit (cg_gov findings schema)",

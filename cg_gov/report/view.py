@@ -6,16 +6,19 @@ HTML and PDF bytes are free to change with the styling.
 """
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from cg_gov.findings import (IMPORTANCES, Caveat, ConceptRow, Family, Findings, describe_family,
-                             severity_rank)
+                             findings_to_json, severity_rank)
 from cg_gov.findings._manifest import portable_paths
+from cg_gov.findings._schema import item_count
 from cg_gov.findings.verdict import rule_tables
 from cg_gov.report import charts
 from cg_gov.report.format import (NA, fmt_ci, fmt_int, fmt_num, fmt_pct, fmt_signed, truncate)
 
-__all__ = ["build_view", "manifest_rows", "EVIDENCE_CHARS", "LABEL_CHARS"]
+__all__ = ["build_view", "manifest_rows", "document_identity", "verdict_counts", "EVIDENCE_CHARS", "LABEL_CHARS",
+           "PRINT_CONCEPTS", "PRINT_EVIDENCE"]
 
 #: Longest example text shown in the report (findings.json keeps what the audit wrote).
 EVIDENCE_CHARS = 480
@@ -23,6 +26,16 @@ EVIDENCE_CHARS = 480
 LABEL_CHARS = 120
 #: Most manifest rows listed; the rest are in manifest.json.
 MANIFEST_ROWS = 200
+#: Concepts per family shown in the PDF (the HTML folds the full list under them).
+PRINT_CONCEPTS = 8
+#: Example items per family shown in the PDF (the HTML shows every one).
+PRINT_EVIDENCE = 1
+#: Longest prompt or response of an example item in the PDF (the HTML shows EVIDENCE_CHARS).
+PRINT_EVIDENCE_CHARS = 240
+#: Longest concept label in the PDF's per-family concept tables (one line).
+PRINT_LABEL_CHARS = 72
+#: Concept rows of each suite-level table shown in the PDF.
+PRINT_SUITE_ROWS = 5
 
 COVERAGE_WORDS = {
     "covered": "covered",
@@ -36,33 +49,56 @@ PERFORMANCE_WORDS = {
     "insufficient-data": "insufficient data",
     "no-evidence": "no evidence (no benchmark scores the behaviour it expects)",
 }
-SOURCE_WORDS = {"detector": "family detector", "label": "label", "exemplar": "exemplars", "both": "label + exemplars",
+SOURCE_WORDS = {"detector": "detector", "label": "label", "exemplar": "exemplars", "both": "label + exemplars",
                 "pinned": "pinned by profile"}
 VISIBILITY_WORDS = {"confirmed": "confirmed", "weak": "weak", "unconfirmed": "unconfirmed", "cannot-tell": "cannot tell"}
 VERDICT_WORDS = {"fail": "FAIL", "conditional": "CONDITIONAL", "pass": "PASS"}
-#: The terms the report uses, defined where they first appear (page 1).
+#: The terms the report uses; page 1 points here, and every term on page 1 is defined (page-1 terms first).
 GLOSSARY = (
-    ("family items", "the suite items that exercise a family: those its detector scores above its operating point "
-                     "(an item is counted or not), corrected by the owner's labels where they labelled a sample"),
-    ("operating point", "the detector's cut, chosen on the profile's texts so that at most 5% of the family's near "
-                        "misses (counter-exemplars, other families' exemplars) would be counted"),
-    ("confirmed", "the owner labelled a random sample of suite items (counted, near the cut, the rest) blind to "
-                  "scores, and the detector's AUROC on it has a 95% interval whose low end reaches 0.75"),
-    ("estimated", "the number of family items the labelled sample implies (detected x precision + undetected x "
-                  "elusion), with a stratified 95% interval"),
+    ("verdict", "a family's outcome under the gate rule (method page): PASS, CONDITIONAL (approval needs the "
+                "reviewer to accept a condition) or FAIL. It is the only status a family is given in this report"),
+    ("deployment gate", "the audit's outcome: FAIL if any family fails (or a suite-level check fails), else "
+                        "CONDITIONAL if any family is conditional, else PASS"),
+    ("family", "a behaviour the deployment profile says the workflow needs (e.g. refusal), with exemplars and near "
+               "misses written by the profile's owner"),
+    ("importance", "how much the workflow depends on the family (critical, high, medium, low), set by the profile"),
+    ("required", "the thresholds the profile states for the family: a least score, a least number of family items, "
+                 "a least coverage ratio"),
     ("score", "the model's mean item score (1 = pass) on the family's items, only from benchmarks whose score "
               "measures the behaviour the family expects"),
-    ("no evidence", "no benchmark of the suite scores the behaviour the family expects"),
+    ("n", "the number of scored family items a score rests on"),
+    ("95% CI", "a 95% confidence interval [low, high]; every interval in this report is one"),
+    ("margin", "observed minus required: negative means the observed value falls short of the threshold"),
+    ("family items", "the suite items that exercise a family: those its detector scores above its operating point "
+                     "(an item is counted or not), corrected by the owner's labels where they labelled a sample"),
+    ("detected", "the number of suite items the family's detector counts"),
+    ("estimated (est.)", "the number of family items the owner's labelled sample implies (detected x precision + "
+                  "undetected x elusion), with a stratified 95% interval"),
+    ("confirmation", "whether a family's counted items can be trusted: confirmed (on the owner's blind labelled "
+                     "sample the detector's AUROC interval reaches 0.75 and its precision is adequate), weak (the "
+                     "labels show the detector ranks or counts poorly), unconfirmed (no labels yet) or cannot tell "
+                     "(no labels and too few near misses, or none of the labelled items is the family's)"),
+    ("AUROC", "how well the detector ranks the owner's labelled family items above the others: 0.5 = chance, "
+              "1 = perfect"),
+    ("precision", "the share of counted items the owner labelled as the family's"),
+    ("no evidence", "no benchmark of the suite scores the behaviour the family expects, so the family has no score"),
+    ("insufficient data", "too few scored family items (below the audit's n_min) to judge the model on it"),
+    ("condition", "what the reviewer accepts (with an owner and a due date) or has resolved before approving a "
+                  "conditional family"),
+    ("gap finding", "a coverage gap (the suite exercises the family too little) or a performance gap (the model "
+                    "scores significantly below its benchmarks' usual level on the family's items): inputs to the "
+                    "verdict, never a verdict themselves"),
+    ("operating point", "the detector's cut, chosen on the profile's texts so that at most 5% of the family's near "
+                        "misses (counter-exemplars, other families' exemplars) would be counted"),
+    ("exploratory", "a result computed with settings looser than the method's defaults: read it as a lead, not as "
+                    "evidence"),
     ("coverage ratio", "with a workload sample: the suite's share of family items over the workload's share"),
     ("lift", "that score minus the mean score of the same benchmarks, in score points (negative = worse than "
              "usual for those benchmarks)"),
+    ("q", "the p-value corrected for testing many families (or concepts) at once (Benjamini-Hochberg)"),
     ("chi_bench", "how much the suite covers a concept (the paper's coverage measure, averaged over benchmarks)"),
     ("chi_model", "the model's activation-weighted score on the items where a concept is active"),
     ("n_eff", "the effective number of scored items a score rests on, (sum m)^2 / sum m^2"),
-    ("q", "the p-value corrected for testing many families (or concepts) at once (Benjamini-Hochberg)"),
-    ("visibility", "whether a family's counted items can be trusted: confirmed, weak (the owner's labels show the "
-                   "detector ranks poorly), unconfirmed (no labels yet) or cannot tell (no labels and too few "
-                   "counter-exemplars); AUROC 0.5 = chance, 1 = perfect"),
 )
 SETTING_WORDS = {
     "k": "Over/under-representation factor k",
@@ -86,8 +122,13 @@ SETTING_WORDS = {
 }
 
 
-def _family_sort_key(family: Family) -> tuple[int, int, str]:
-    return (severity_rank(family.severity), IMPORTANCES.index(family.importance), family.id)
+_VERDICT_ORDER = ("fail", "conditional", "pass")
+
+
+def _family_sort_key(family: Family) -> tuple[int, int, int, str]:
+    """Page 1's order, used everywhere: verdict (fail first), importance, then the rule's severity, id."""
+    return (_VERDICT_ORDER.index(family.verdict), IMPORTANCES.index(family.importance),
+            severity_rank(family.severity), family.id)
 
 
 REQUIREMENT_WORDS = {"met": "met", "not-met": "NOT met", "cannot-tell": "cannot tell"}
@@ -132,7 +173,9 @@ def items_text(family: Family) -> str:
         return "not counted (an audit older than family items)"
     text = f"{fmt_int(items.detected)} of {fmt_int(items.n_suite)} detected"
     if items.estimated is not None:
-        text += f"; about {items.estimated:.0f} {fmt_ci(items.estimated_ci, digits=0)} estimated from labels"
+        ci = items.estimated_ci
+        text += f"; about {items.estimated:.0f}" + (f" [{ci[0]:.0f}, {ci[1]:.0f}]" if ci else "") + \
+            " estimated from labels"
     if items.labels is not None and items.labels.next_to_label:
         text += f"; next: {items.labels.next_to_label.split(':')[0]}"
     return text
@@ -160,6 +203,74 @@ def _observed_cell(family: Family) -> list[dict[str, str]]:
     if family.coverage.ratio is not None:
         rows.append({"what": "coverage", "value": fmt_num(family.coverage.ratio), "ci": fmt_ci(family.coverage.ci)})
     return rows
+
+
+def _score_cell(family: Family) -> str:
+    """The observed score with its interval and n, or why there is none."""
+    perf = family.performance
+    if perf.status == "no-evidence":
+        return "no evidence"
+    if perf.score is None:
+        return f"no score ({PERFORMANCE_WORDS[perf.status]}, n = {perf.n_scored})"
+    text = f"{fmt_num(perf.score)} {fmt_ci(perf.score_ci)}, n = {perf.n_scored}"
+    return text + (" (insufficient data)" if perf.status == "insufficient-data" else "")
+
+
+def _margins(family: Family) -> list[str]:
+    """Observed minus required, per stated threshold ("n/a" where nothing was observed)."""
+    req, perf = family.requirement, family.performance
+    out = []
+    if req.min_performance is not None:
+        out.append("score " + (fmt_signed(perf.score - req.min_performance) if perf.score is not None
+                               else "n/a (no score)"))
+    if req.min_items is not None:
+        count = item_count(family.items)
+        out.append("items " + (f"{count - req.min_items:+.0f}" if count is not None else "n/a (not counted)"))
+    if req.min_coverage_ratio is not None:
+        ratio = family.coverage.ratio
+        out.append("coverage " + (fmt_signed(ratio - req.min_coverage_ratio) if ratio is not None
+                                  else "n/a (no workload sample)"))
+    return out or ["none stated"]
+
+
+def _items_short(family: Family) -> str:
+    items = family.items
+    if items is None or family.coverage.status == "not-visible":
+        return "not counted (no detector)"
+    text = f"{fmt_int(items.detected)} of {fmt_int(items.n_suite)} detected"
+    if items.estimated is not None:
+        ci = items.estimated_ci
+        text += f"; est. {items.estimated:.0f}" + (f" [{ci[0]:.0f}, {ci[1]:.0f}]" if ci else "")
+    return text
+
+
+def _confirmation_short(family: Family) -> str:
+    vis = family.visibility
+    word = VISIBILITY_WORDS[vis.status]
+    if vis.auroc is None:
+        return word + (" (no labelled family item)" if vis.basis == "owner-labels" else " (no labels)")
+    text = f"{word}: AUROC {fmt_num(vis.auroc)} {fmt_ci(vis.ci)}"
+    if vis.precision is not None:
+        text += f", precision {fmt_num(vis.precision)} {fmt_ci(vis.precision_ci)}"
+    return text + (" (near misses, no labels)" if vis.basis == "near-misses" else "")
+
+
+def verdict_counts(families) -> list[dict[str, Any]]:
+    """Families per verdict, fail first (the counts the gate line and page 1 show)."""
+    return [{"verdict": v, "label": VERDICT_WORDS[v], "count": sum(1 for f in families if f.verdict == v)}
+            for v in ("fail", "conditional", "pass")]
+
+
+def verdict_counts_text(families) -> str:
+    """``fail 3, conditional 3, pass 2``."""
+    return ", ".join(f"{c['verdict']} {c['count']}" for c in verdict_counts(families))
+
+
+def document_identity(findings: Findings) -> dict[str, str]:
+    """The document's identity: sha256 of the findings.json bytes this report is rendered from, and its
+    first 12 hex digits as the document id (the same bytes :func:`findings_to_json` writes)."""
+    digest = hashlib.sha256(findings_to_json(findings).encode("utf-8")).hexdigest()
+    return {"id": digest[:12], "findings_sha256": digest}
 
 
 def _visibility_cell(family: Family) -> str:
@@ -259,6 +370,18 @@ def _performance_text(family: Family, note: str | None = None) -> str:
     return text
 
 
+def _gap_findings(family: Family) -> list[str]:
+    """The family's gap findings (inputs to its verdict), named as such; empty when there is none."""
+    out = []
+    cov, perf = family.coverage, family.performance
+    if cov.status in ("under-represented", "missing"):
+        out.append(f"coverage gap: {COVERAGE_WORDS[cov.status]}")
+    if perf.status == "weak":
+        out.append(f"performance gap: lift {fmt_signed(perf.lift)} {fmt_ci(perf.ci, signed=True)}, "
+                   f"q {fmt_num(perf.q, 3)}")
+    return out
+
+
 def _support_text(family: Family) -> str:
     perf = family.performance
     if not perf.n_scored:
@@ -281,6 +404,11 @@ def _family_view(family: Family, caveats: dict[str, Caveat], n_families: int = 1
         "observed": _observed_cell(family),
         "visibility": _visibility_cell(family),
         "visibility_status": family.visibility.status,
+        "score_cell": _score_cell(family),
+        "margins": _margins(family),
+        "items_short": _items_short(family),
+        "confirmation": _confirmation_short(family),
+        "gap_findings": _gap_findings(family),
         "anchor": _anchor(family.id),
         "description": family.description,
         "importance": family.importance,
@@ -318,6 +446,7 @@ def _family_view(family: Family, caveats: dict[str, Caveat], n_families: int = 1
             {
                 "concept_id": c.concept_id,
                 "label": truncate(c.label, LABEL_CHARS),
+                "label_short": truncate(c.label, PRINT_LABEL_CHARS),
                 "fires_on": ", ".join(c.top_tokens[:3]),
                 "example": c.example or "",
                 "similarity": fmt_num(c.similarity),
@@ -327,7 +456,12 @@ def _family_view(family: Family, caveats: dict[str, Caveat], n_families: int = 1
                 "coverage_ratio": fmt_num(c.coverage_ratio),
                 "chi_model": fmt_num(c.chi_model),
             }
-            for c in sorted(family.matched_concepts, key=lambda c: (-c.weight, c.concept_id))
+            for c in sorted(family.matched_concepts, key=lambda c: (-c.weight, c.concept_id))[:PRINT_CONCEPTS]
+        ],
+        "more_concepts": [
+            {"concept_id": c.concept_id, "label": truncate(c.label, LABEL_CHARS), "source": SOURCE_WORDS[c.source],
+             "weight": fmt_num(c.weight), "similarity": fmt_num(c.similarity), "chi_model": fmt_num(c.chi_model)}
+            for c in sorted(family.matched_concepts, key=lambda c: (-c.weight, c.concept_id))[PRINT_CONCEPTS:]
         ],
         "benchmarks": [
             {"name": b.name, "share": fmt_pct(b.share)}
@@ -339,10 +473,13 @@ def _family_view(family: Family, caveats: dict[str, Caveat], n_families: int = 1
                 "item_id": e.item_id,
                 "text": truncate(e.text, EVIDENCE_CHARS),
                 "response": truncate(e.response, EVIDENCE_CHARS) if e.response else None,
+                "text_short": truncate(e.text, PRINT_EVIDENCE_CHARS),
+                "response_short": truncate(e.response, PRINT_EVIDENCE_CHARS) if e.response else None,
                 "score": fmt_num(e.score),
                 "activation": fmt_num(e.activation, 3),
+                "print": i < PRINT_EVIDENCE,
             }
-            for e in sorted(family.evidence, key=lambda e: (-e.activation, e.benchmark, e.item_id))
+            for i, e in enumerate(sorted(family.evidence, key=lambda e: (-e.activation, e.benchmark, e.item_id)))
         ],
         "caveats": [
             {"id": cid, "title": caveats[cid].title, "number": list(caveats).index(cid) + 1}
@@ -352,53 +489,92 @@ def _family_view(family: Family, caveats: dict[str, Caveat], n_families: int = 1
 
 
 def _charts(findings: Findings) -> list[dict[str, str]]:
+    """The report's figures, each with a title, a caption and alt text that states what it shows."""
     out: list[dict[str, str]] = []
+    families = sorted(findings.families, key=_family_sort_key)
+    if families:
+        rows = []
+        for f in families:
+            perf = f.performance
+            why = ("no evidence: no benchmark scores " + (", ".join(perf.expects) or "its behaviour")
+                   if perf.status == "no-evidence" else f"no score (n = {perf.n_scored})")
+            rows.append(charts.VerdictRow(f.id, perf.score, perf.score_ci, perf.n_scored,
+                                          f.requirement.min_performance, f.verdict, why))
+        scored = [f"{f.id} {fmt_num(f.performance.score)} {fmt_ci(f.performance.score_ci)} (n = "
+                  f"{f.performance.n_scored}), {f.verdict}" for f in families if f.performance.score is not None]
+        unscored = [f"{f.id} ({f.verdict})" for f in families if f.performance.score is None]
+        alt = ("Dot plot, one row per family: score with 95% interval against the required minimum, verdict at "
+               "the right. " + ("Scored: " + "; ".join(scored) + ". " if scored else "")
+               + ("No score: " + ", ".join(unscored) + "." if unscored else ""))
+        out.append({
+            "id": "family-verdicts",
+            "title": "Each family's score against its required minimum",
+            "caption": "Dot: the model's score on the family's items, with its 95% interval (bar) and the number "
+                       "of scored items n; dark tick: the minimum score the profile requires; right: the verdict "
+                       "(which also weighs coverage and confirmation, page 1). Families without a score say why.",
+            "alt": alt,
+            "svg": charts.family_verdict_svg(rows),
+        })
     dist = findings.suite_findings.coverage_distribution
     if dist is not None:
-        caption = (f"Each concept of the dictionary, ordered from most to least exercised by the "
-                   f"suite. {dist.n_zero:,} of {dist.n_concepts:,} concepts are never active.")
+        caption = (f"Each of the dictionary's {dist.n_concepts:,} concepts, ordered from most to least exercised by "
+                   f"the suite ({sum(b.n_items for b in findings.audit.suite):,} items). {dist.n_zero:,} of "
+                   f"{dist.n_concepts:,} concepts are never active.")
         if dist.top_10pct_share is not None:
             caption += (f" The top 10% of concepts hold {fmt_pct(dist.top_10pct_share)} of the "
                         f"suite's coverage.")
         out.append({
             "id": "coverage-distribution",
+            "size": "compact",
             "title": "How unevenly the suite covers the dictionary's concepts",
             "caption": caption,
+            "alt": "Line chart on a log scale of each concept's coverage by the suite, most covered first. "
+                   + caption,
             "svg": charts.coverage_distribution_svg(dist.ranks, dist.chi_bench, dist.n_concepts,
                                                     dist.n_zero, dist.top_1pct_share),
         })
     if findings.audit.suite:
         rows = [(b.name, b.missing_pct) for b in findings.audit.suite]
+        n_concepts = fmt_int(findings.audit.dictionary.n_concepts)
         out.append({
             "id": "missing-by-benchmark",
+            "size": "compact",
             "title": "Concepts each benchmark never activates",
-            "caption": "Share of the dictionary's concepts on which no item of the benchmark is "
-                       "active. A high share means the benchmark tests a narrow slice of behaviour.",
+            "caption": f"Share of the dictionary's {n_concepts} concepts on which no item of the benchmark is "
+                       "active (the benchmark's item count n is in the suite table). A high share means the "
+                       "benchmark tests a narrow slice of behaviour.",
+            "alt": "Horizontal bars, one per benchmark, of the share of concepts it never activates: "
+                   + "; ".join(f"{b.name} {b.missing_pct:.1f}% (n = {b.n_items} items)" for b in findings.audit.suite)
+                   + ".",
             "svg": charts.missing_by_benchmark_svg(rows),
         })
     points, left_out = [], []
-    for f in sorted(findings.families, key=_family_sort_key):
+    for f in families:
         ratio, score = f.coverage.ratio, f.performance.score
         if ratio is None or ratio <= 0 or score is None:
-            why = COVERAGE_WORDS[f.coverage.status] if ratio in (None, 0) else "no score"
+            why = ("no detector" if f.coverage.status == "not-visible" else "no workload sample to compare with"
+                   if ratio is None else "no family item in the suite" if ratio == 0 else "no score")
             left_out.append(f"{f.id} ({why})")
             continue
         points.append(charts.ScatterPoint(f.id, ratio, f.coverage.ci, score,
-                                          f.performance.score_ci, f.severity,
+                                          f.performance.score_ci, f.verdict,
                                           f.requirement.min_performance))
-    if findings.families:
+    if points:
         k = findings.settings.get("k", 4)
         k = float(k) if isinstance(k, (int, float)) and k > 1 else 4.0
-        caption = ("Each family of the profile with its 95% intervals: right of the dashed line the suite "
-                   "tests it more than the reference does; left of the dotted line it is under-represented. "
-                   "Lower means the model scores worse on it; a red bar marks the family's required minimum "
-                   "score. Colour = severity (legend under the axis).")
+        caption = ("Each family of the profile with a coverage ratio, with its 95% intervals: right of the dashed "
+                   "line the suite tests it more than the reference does; left of the dotted line it is "
+                   "under-represented. Lower means the model scores worse on it; a red bar marks the family's "
+                   "required minimum score. Colour and the word after each label give the verdict.")
         if left_out:
             caption += " Not plotted: " + "; ".join(left_out) + "."
         out.append({
             "id": "family-scatter",
             "title": "Coverage and performance per family",
             "caption": caption,
+            "alt": "Scatter plot of coverage ratio against score per family: "
+                   + "; ".join(f"{p.label} ratio {fmt_num(p.ratio)}, score {fmt_num(p.score)}, {p.verdict}"
+                               for p in points) + ".",
             "svg": charts.family_scatter_svg(points, k=k),
         })
     return out
@@ -623,8 +799,57 @@ def _scorer_text(b) -> str:
     return "; ".join(parts) if parts else ("no scores (coverage only)" if not b.n_scored else "as in its log")
 
 
-def _provenance(findings: Findings, manifest: dict[str, Any]) -> dict[str, Any]:
+def date_text(manifest: dict[str, Any]) -> str:
+    """The audit's date, saying when it is a pinned timestamp rather than the clock of the run."""
+    created = str(manifest.get("created") or NA)
+    command = str(manifest.get("command") or "")
+    if manifest.get("now_pinned") or "--now" in command or "SOURCE_DATE_EPOCH" in command:
+        return (f"{created}, pinned with --now (a fixed timestamp for reproducible output, not the clock time of "
+                "the run; manifest.json records how it was run)")
+    return created
+
+
+MODEL_HASH_COVERS = ("sha256 of the model file under review, as recorded by the eval logs' summary.json or the "
+                     "audit spec; cg_gov did not hash the weights itself")
+
+
+def _hash_row(what: str, value: Any, covers: str) -> dict[str, str] | None:
+    return None if not value else {"what": what, "hash": str(value), "covers": covers}
+
+
+def _provenance(findings: Findings, manifest: dict[str, Any], document: dict[str, str]) -> dict[str, Any]:
+    """The appendix: what each hash covers, the tool's version and commit, and the command."""
     versions = manifest.get("versions") or {}
+    dictionary = manifest.get("dictionary") or {}
+    reference = dictionary.get("reference") or {} if isinstance(dictionary, dict) else {}
+    extraction = manifest.get("extraction") or {}
+    precomputed = extraction.get("precomputed") or {} if isinstance(extraction, dict) else {}
+    matching = manifest.get("matching") or {}
+    rows = [
+        {"what": "findings.json", "hash": document["findings_sha256"],
+         "covers": "the findings this report is rendered from (its document id is the first 12 hex digits)"},
+        _hash_row("Model", findings.audit.model_sha256, MODEL_HASH_COVERS),
+    ]
+    for item in manifest.get("inputs") or []:
+        if isinstance(item, dict):
+            n = f", {item['n_items']} items" if item.get("n_items") is not None else ""
+            rows.append(_hash_row(f"Eval log: {item.get('name', '?')}", item.get("sha256"),
+                                  f"{item.get('path', 'the log file')} ({item.get('format', 'log')}{n})"))
+    for key, what, covers in (("profile", "Deployment profile", "the profile file (families, exemplars, thresholds)"),
+                              ("audit", "Audit spec", "the audit spec file (suite, settings)")):
+        entry = manifest.get(key) or {}
+        if isinstance(entry, dict):
+            rows.append(_hash_row(what, entry.get("sha256"), f"{entry.get('path', 'the file')}: {covers}"))
+    rows.append(_hash_row("Concept dictionary", findings.audit.dictionary.identity,
+                          f"{findings.audit.dictionary.name}: the language model's weights, the hook layer, the "
+                          "SAE's weights and config, and the concept labels"))
+    rows.append(_hash_row("Reference corpus", reference.get("sha256") if isinstance(reference, dict) else None,
+                          "the dictionary's reference texts the coverage ratios compare against"))
+    rows.append(_hash_row("Precomputed activations", precomputed.get("sha256") if isinstance(precomputed, dict)
+                          else None, f"{precomputed.get('path', '')}: activations read instead of running the model"
+                          if isinstance(precomputed, dict) else ""))
+    rows.append(_hash_row("Concept-label embeddings", matching.get("labels_sha256") if isinstance(matching, dict)
+                          else None, "the concept labels the family matcher embedded"))
     return {
         "created": str(manifest.get("created") or NA),
         "model_sha256": findings.audit.model_sha256 or "not given by the logs or the spec",
@@ -633,7 +858,28 @@ def _provenance(findings: Findings, manifest: dict[str, Any]) -> dict[str, Any]:
         "command": str(manifest.get("command") or "not recorded"),
         "versions": ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) or NA,
         "platform": str(manifest.get("platform") or NA),
+        "hashes": [r for r in rows if r is not None],
     }
+
+
+#: The sign-off of a model-approval file.
+SIGNOFF_FIELDS = (
+    "Conditions accepted (each with an owner and a due date)",
+    "Limitations acknowledged (caveats and exploratory results read)",
+    "Model owner (name, role, date)",
+    "Independent reviewer (name, role, date; independent of the model's developers and the profile's owner)",
+    "Approver (name, role, date)",
+    "Revalidation date",
+    "Signature",
+)
+#: What calls for a new audit before the revalidation date: the changes ``cg-gov diff`` detects.
+REVALIDATION_TRIGGERS = (
+    "workload change: the profile's families, importances, thresholds or workload sample change (new profile "
+    "version)",
+    "model change: a new model file, quantisation or revision (a different model sha256)",
+    "suite change: a benchmark added, removed or re-scored, or a scorer check changes (different eval-log hashes)",
+    "method change: another concept dictionary, reference corpus, rule version or audit setting",
+)
 
 
 def build_view(findings: Findings, manifest: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -643,25 +889,25 @@ def build_view(findings: Findings, manifest: dict[str, Any] | None = None) -> di
     caveats = {c.id: c for c in findings.caveats}
     families = sorted(findings.families, key=_family_sort_key)
     summary = findings.summary
-    counts = summary.counts
-    at_risk = [f for f in families if f.severity != "none"]
     alpha = findings.settings.get("alpha", 0.05)
     alpha = float(alpha) if isinstance(alpha, (int, float)) else 0.05
     views = [_family_view(f, caveats, len(families), alpha) for f in families]
-    by_verdict = {"fail": 0, "conditional": 1, "pass": 2}
-    table = sorted(views, key=lambda v: (by_verdict[v["verdict"]], IMPORTANCES.index(v["importance"]), v["id"]))
+    document = document_identity(findings)
     return {
         "title": f"Governance report: {audit.id}",
+        "document": document,
         "meta": {
             "audit_id": audit.id,
             "model": audit.model,
             "model_sha256": audit.model_sha256,
+            "model_hash_covers": MODEL_HASH_COVERS,
             "profile_id": audit.profile.id,
             "profile_version": audit.profile.version,
             "profile_name": audit.profile.name or audit.profile.id,
             "profile_owner": audit.profile.owner or NA,
             "scope": audit.profile.description or NA,
             "date": str(manifest.get("created") or NA),
+            "date_text": date_text(manifest),
             "dictionary_name": audit.dictionary.name,
             "dictionary_identity": audit.dictionary.identity,
             "n_concepts": fmt_int(audit.dictionary.n_concepts),
@@ -672,21 +918,17 @@ def build_view(findings: Findings, manifest: dict[str, Any] | None = None) -> di
             "gate": summary.gate,
             "gate_label": _GATE_LABEL[summary.gate],
             "verdict": _GATE_VERDICT[summary.gate],
+            "verdict_counts": verdict_counts(families),
+            "verdict_counts_text": verdict_counts_text(families),
             "gate_failures": list(summary.gate_failures),
+            "suite_failures": [r for r in summary.gate_failures if not r.startswith("Family '")],
             "conditions": list(summary.conditions),
             "exploratory": list(summary.exploratory),
             "notes": list(findings.notes),
-            "counts": [{"severity": s, "count": getattr(counts, s)}
-                       for s in ("critical", "high", "medium", "low", "none")],
             "headline": list(summary.headline),
-            "top_findings": [
-                {"family_id": f.id, "anchor": _anchor(f.id),
-                 "severity": f.severity, "importance": f.importance,
-                 "sentence": describe_family(f)}
-                for f in at_risk[:8]
-            ],
             "n_families": len(families),
-            "table": table,
+            "table": views,
+            "to_act": [v for v in views if v["reasons"] or v["actions"]],
         },
         "glossary": [{"term": t, "text": d} for t, d in GLOSSARY],
         "scope": {
@@ -707,18 +949,22 @@ def build_view(findings: Findings, manifest: dict[str, Any] | None = None) -> di
             "n_constant": sum(b.n_scored for b in audit.suite if b.constant_score is not None),
         },
         "families": views,
+        "print_concepts": PRINT_CONCEPTS,
+        "print_evidence": PRINT_EVIDENCE,
+        "print_suite_rows": PRINT_SUITE_ROWS,
         "charts": _charts(findings),
         "method": _method_view(findings),
         "caveats": [{"id": c.id, "number": i + 1, "title": c.title, "text": c.text}
                     for i, c in enumerate(findings.caveats)],
         "suite": _suite_view(findings),
         "drift": _drift_view(findings),
-        "provenance": _provenance(findings, manifest),
+        "provenance": _provenance(findings, manifest, document),
         "signoff": {"decisions": ["Approve", "Approve with conditions", "Reject"],
-                    "fields": ["Risk tier of the use case", "Reviewer (name, role)",
-                               "Independence of the reviewer (from the model's developers and the profile's owner)",
-                               "Decision date", "Conditions attached to the decision (owner, due date)",
-                               "Revalidation date", "Signature"],
-                    "conditions": list(summary.conditions)},
+                    "fields": list(SIGNOFF_FIELDS),
+                    "triggers": list(REVALIDATION_TRIGGERS),
+                    "conditions": list(summary.conditions),
+                    "to_accept": [f"{v['id']}: {v['verdict_label']}" for v in views if v["verdict"] != "pass"],
+                    "limitations": [f"{i + 1}. {c.title}" for i, c in enumerate(findings.caveats)]
+                    + [f"Exploratory: {e}" for e in summary.exploratory]},
         "manifest": _manifest_view(manifest),
     }
