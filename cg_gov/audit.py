@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from cg_gov.findings import Findings, Manifest
+from cg_gov.text import safe_terminal
 
 __all__ = ["AuditResult", "run_audit", "describe_benchmarks", "git_commit", "reproduce_command"]
 
@@ -117,12 +118,12 @@ class _Stages:
         self.i += 1
         self.t = time.perf_counter()
         if self.enabled:
-            print(f"[{self.i}/{self.total}] {what} ...", file=sys.stderr, flush=True)
+            print(safe_terminal(f"[{self.i}/{self.total}] {what} ..."), file=sys.stderr, flush=True)
 
     def done(self, note: str = "") -> None:
         if self.enabled:
             el = time.perf_counter() - self.t
-            print(f"      done in {el:.1f}s{(': ' + note) if note else ''}", file=sys.stderr, flush=True)
+            print(safe_terminal(f"      done in {el:.1f}s{(': ' + note) if note else ''}"), file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -279,8 +280,11 @@ def run_audit(spec_path: str | os.PathLike, *, device: str | None = None, use_ca
                     **({"ray": settings.ray.model_dump()} if settings.executor == "ray" else {}),
                     "special_tokens": "excluded from the mean" if settings.exclude_special_tokens else "counted",
                     "chosen": jsonable(chosen),
+                    # where each item's activations came from: the file, the cache, computed now
+                    "sources": acts.sources,
                     **({"precomputed": {"path": str(precomputed), "sha256": acts.precomputed_sha256,
-                                        "items_taken": acts.precomputed_hits}}
+                                        "items_taken": acts.precomputed_hits,
+                                        "check": jsonable(acts.precomputed_check)}}
                        if precomputed is not None else {})},
         scoring=jsonable(dict(cs.settings)),
         matching={"embedder": matches.embedder, "labels_sha256": matches.labels_sha256,
@@ -314,7 +318,7 @@ def _run_vendor(spec_path: Path, inputs, **options) -> AuditResult:
     runs = []
     for k, m in enumerate(spec.models):
         if options.get("progress", True):
-            print(f"== candidate {k + 1}/{len(spec.models)}: {m.name} ==", file=sys.stderr, flush=True)
+            print(safe_terminal(f"== candidate {k + 1}/{len(spec.models)}: {m.name} =="), file=sys.stderr, flush=True)
         one = {"inputs": AuditInputs(spec=spec.for_model(m.name), profile=inputs.profile,
                                      profile_path=inputs.profile_path, items=inputs.models[m.name],
                                      workload=inputs.workload)}

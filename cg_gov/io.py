@@ -127,6 +127,24 @@ def describe_kind(mode: int) -> str | None:
     return "not a regular file"
 
 
+#: Pseudo-filesystems whose files are not data: a "regular file" there may claim size 0 and grow
+#: without end (``/proc/self/pagemap``), fail every read (``/proc/self/mem``: EIO) or be a device.
+SPECIAL_ROOTS = ("/proc", "/sys", "/dev")
+
+
+def special_path(path: str | os.PathLike) -> str | None:
+    """The pseudo-filesystem ``path`` lies in (``/proc``, ``/sys``, ``/dev``, after links are
+    followed), or None for an ordinary path."""
+    try:
+        real = os.path.realpath(path)
+    except (OSError, ValueError):
+        return None
+    for root in SPECIAL_ROOTS:
+        if real == root or real.startswith(root + "/"):
+            return root
+    return None
+
+
 def check_regular_file(path: str | os.PathLike, what: str = "file", kind: str | None = None,
                        error: type | None = None, hint: str | None = None) -> int:
     """Raise a located error unless ``path`` is a regular file (within ``kind``'s size cap); return its size.
@@ -153,6 +171,10 @@ def check_regular_file(path: str | os.PathLike, what: str = "file", kind: str | 
     if described is not None:
         raise error(f"{what} is {described}, not a regular file", file=file,
                     hint=hint or "give the path of a file")
+    special = special_path(path)
+    if special is not None:
+        raise error(f"{what} is a special file (under {special}), not a regular file", file=file,
+                    hint="copy the data into an ordinary file")
     if kind is not None:
         limit = read_limit(kind)
         if st.st_size > limit:
@@ -182,7 +204,20 @@ def read_bytes_limited(path: str | os.PathLike, what: str = "file", kind: str = 
         described = describe_kind(os.fstat(fh.fileno()).st_mode)
         if described is not None:
             raise error(f"{what} is {described}, not a regular file", file=str(path))
-        data = fh.read(limit + 1)
+        # capped by the bytes actually read, whatever size the file claims
+        chunks, total = [], 0
+        try:
+            while total <= limit:
+                block = fh.read(min(1 << 20, limit + 1 - total))
+                if not block:
+                    break
+                chunks.append(block)
+                total += len(block)
+        except OSError as exc:
+            raise error(f"cannot read {what}: {exc.strerror or exc}", file=str(path),
+                        hint="check the file and the disk it is on") from None
+        data = b"".join(chunks)
+        del chunks
     if len(data) > limit:
         raise error(f"{what} is over the limit of {limit:,} bytes", file=str(path),
                     hint=f"raise ${READ_LIMITS[kind][0]} if the file is genuine")
@@ -206,8 +241,17 @@ def check_out_dir(path: str | os.PathLike, what: str = "report folder", key: str
     """
     from cg_gov.errors import CgGovError
 
+    raw = path
     path = Path(os.path.abspath(path))
     where = {"file": file or str(path), "line": line, "key": key}
+    if os.path.islink(raw) or path.is_symlink():
+        raise CgGovError(f"{what} {path} is a symbolic link", **where,
+                         hint=f"give the folder it points to ({os.path.realpath(path)}) or another path; "
+                              "cg_gov replaces the folder it writes, so it does not write through a link")
+    system = system_folder(path)
+    if system is not None:
+        raise CgGovError(f"{what} {path} is {system}", **where,
+                         hint="choose a folder of its own for report.out or --out (cg_gov replaces it whole)")
     if path.exists() and not path.is_dir():
         described = describe_kind(path.stat().st_mode) or "a file"
         raise CgGovError(f"{what} {path} is {described}, not a folder", **where,
@@ -224,6 +268,34 @@ def check_out_dir(path: str | os.PathLike, what: str = "report folder", key: str
     if not os.access(parent, os.W_OK | os.X_OK):
         raise CgGovError(f"{what} {path} cannot be written: {parent} is not writable", **where,
                          hint="choose a folder you can write to for report.out or --out")
+
+
+#: Folders never used as an output folder (the report folder is replaced whole), with what lies
+#: under them.
+_SYSTEM_TREES = ("/proc", "/sys", "/dev", "/etc", "/boot", "/bin", "/sbin", "/lib", "/lib32", "/lib64",
+                 "/usr")
+#: Folders refused themselves (what lies under them may be the user's).
+_SYSTEM_FOLDERS = ("/", "/var", "/tmp", "/home", "/root", "/opt", "/srv", "/run", "/mnt", "/media")
+
+
+def system_folder(path: str | os.PathLike) -> str | None:
+    """Why ``path`` (absolute) cannot be an output folder ("the filesystem root", "a system folder
+    (/etc)", "your home folder"), or None."""
+    real = os.path.realpath(path)
+    for candidate in {os.path.abspath(path), real}:
+        if candidate == "/":
+            return "the filesystem root"
+        for tree in _SYSTEM_TREES:
+            if candidate == tree or candidate.startswith(tree + "/"):
+                return f"a system folder ({tree})"
+        if candidate in _SYSTEM_FOLDERS:
+            return f"a system folder ({candidate})"
+        try:
+            if candidate == os.path.realpath(Path.home()):
+                return "your home folder"
+        except (RuntimeError, KeyError, OSError):
+            pass
+    return None
 
 
 def _pid_alive(pid: int) -> bool:
@@ -318,6 +390,12 @@ def clean_stale_outputs(target: str | os.PathLike, owned: set[str] | frozenset[s
     if not parent.is_dir():
         return
     prefix_new, prefix_old = f".{target.name}{_STAGING}", f".{target.name}{_ASIDE}"
+    for entry in parent.iterdir():  # links an older cg_gov left when --out was a link
+        if entry.is_symlink() and entry.name.startswith((prefix_new, prefix_old)):
+            try:
+                entry.unlink()
+            except OSError:
+                pass
     leftovers = [e for e in parent.iterdir()
                  if e.is_dir() and not e.is_symlink()
                  and ((e.name.startswith(prefix_new) and _stale(e, _STAGING))
@@ -388,6 +466,19 @@ def _write_in_place(target: Path, files: dict[str, bytes], owned: set[str]) -> P
     return target
 
 
+def _same_owner_and_mode(stage: Path, st: os.stat_result) -> bool:
+    """Give ``stage`` the group and mode (setgid and sticky bits included) of the folder it will
+    replace; False when that cannot be done (a group this user is not in)."""
+    try:
+        if stage.stat().st_gid != st.st_gid:
+            os.chown(stage, -1, st.st_gid)
+        os.chmod(stage, st.st_mode & 0o7777)
+        now = stage.stat()
+    except OSError:
+        return False
+    return now.st_gid == st.st_gid and (now.st_mode & 0o7777) == (st.st_mode & 0o7777)
+
+
 def write_folder(target: str | os.PathLike, files: dict[str, bytes], owned: set[str] | frozenset[str]) -> Path:
     """Make ``target`` hold exactly the cg_gov outputs ``files`` (name -> bytes), as one change.
 
@@ -412,6 +503,9 @@ def write_folder(target: str | os.PathLike, files: dict[str, bytes], owned: set[
     if target.is_dir() and (cwd == target or target in cwd.parents):
         # swapping the folder a shell stands in would leave that shell in a deleted folder
         return _write_in_place(target, files, owned)
+    if target.is_dir() and target.stat().st_uid != os.geteuid():
+        # a folder of another user (a shared 2770 folder, say): a swapped-in copy would be ours
+        return _write_in_place(target, files, owned)
     target.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{target.name}{_STAGING}{os.getpid()}-", dir=target.parent))
     ready = stage.with_name(stage.name + ".ready")
@@ -428,6 +522,9 @@ def write_folder(target: str | os.PathLike, files: dict[str, bytes], owned: set[
             os.chmod(stage / name, 0o666 & ~umask)
         if target.is_dir():
             _carry_over(target, stage, owned, move_dirs=False)
+        if target.is_dir() and not _same_owner_and_mode(stage, target.stat()):
+            shutil.rmtree(stage, ignore_errors=True)
+            return _write_in_place(target, files, owned)
         os.chmod(stage, mode)
         _fsync_dir(stage)
         os.rename(stage, ready)

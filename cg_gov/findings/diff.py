@@ -187,6 +187,11 @@ def load_side(path: str | os.PathLike) -> tuple[Findings, dict[str, Any] | None,
                                         hint="manifest.json is written by cg-gov audit")
         if not isinstance(manifest, dict):
             raise CgGovError("a manifest must be a JSON object", file=str(manifest_path))
+        from cg_gov.findings._manifest import check_findings_binding
+        from cg_gov.io import read_bytes_limited
+
+        check_findings_binding(manifest, read_bytes_limited(findings_path, "findings file", kind="findings"),
+                               findings_file=str(findings_path), manifest_file=str(manifest_path))
     return findings, manifest, findings_path
 
 
