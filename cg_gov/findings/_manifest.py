@@ -169,7 +169,9 @@ def check_findings_binding(manifest: dict[str, Any], findings_bytes: bytes, *, f
     """The findings file's sha256, once ``manifest`` is found to describe exactly those bytes.
 
     A manifest that records another hash is an error naming both files; one that records none is
-    an error too unless it predates the binding (``manifest_version`` 1: a warning then)."""
+    an error too unless it predates the binding (no ``manifest_version``, or 1: a warning then; the
+    binding catches a findings file changed or paired with another run's manifest, not a forger who
+    rewrites both, see the README's trust model)."""
     import sys
 
     from cg_gov.text import safe_terminal
@@ -178,7 +180,7 @@ def check_findings_binding(manifest: dict[str, Any], findings_bytes: bytes, *, f
     recorded = manifest.get("findings_sha256")
     if recorded is None:
         version = manifest.get("manifest_version")
-        if isinstance(version, int) and not isinstance(version, bool) and version < 2:
+        if not isinstance(version, int) or isinstance(version, bool) or version < 2:
             print(safe_terminal(f"warning: {manifest_file} was written by an older cg_gov and records no hash of "
                                 f"{findings_file}; the pair is not verified"), file=sys.stderr, flush=True)
             return digest
