@@ -45,14 +45,16 @@ def run(args: argparse.Namespace) -> int:
                          hint="give the folder an audit wrote (cg-gov audit --out DIR)")
     if args.out:
         check_out_dir(args.out, key="--out")
-    findings = load_findings(folder / "findings.json")
     manifest = _manifest_json(manifest_path)
     from cg_gov.findings._manifest import check_findings_binding
 
     # the manifest must describe these very findings: a findings.json edited (or taken from another
     # run) is refused, not rendered beside a manifest that vouches for something else
+    check_regular_file(folder / "findings.json", "findings.json", kind="findings",
+                       hint="give the folder an audit wrote (cg-gov audit --out DIR)")
     check_findings_binding(manifest, read_bytes_limited(folder / "findings.json", "findings.json", kind="findings"),
                            findings_file=str(folder / "findings.json"), manifest_file=str(manifest_path))
+    findings = load_findings(folder / "findings.json")
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     out = Path(args.out) if args.out else folder
     carry = None
