@@ -244,14 +244,14 @@ def check_out_dir(path: str | os.PathLike, what: str = "report folder", key: str
     raw = path
     path = Path(os.path.abspath(path))
     where = {"file": file or str(path), "line": line, "key": key}
-    if os.path.islink(raw) or path.is_symlink():
-        raise CgGovError(f"{what} {path} is a symbolic link", **where,
-                         hint=f"give the folder it points to ({os.path.realpath(path)}) or another path; "
-                              "cg_gov replaces the folder it writes, so it does not write through a link")
     system = system_folder(path)
     if system is not None:
         raise CgGovError(f"{what} {path} is {system}", **where,
                          hint="choose a folder of its own for report.out or --out (cg_gov replaces it whole)")
+    if os.path.islink(raw) or path.is_symlink():
+        raise CgGovError(f"{what} {path} is a symbolic link", **where,
+                         hint=f"give the folder it points to ({os.path.realpath(path)}) or another path; "
+                              "cg_gov replaces the folder it writes, so it does not write through a link")
     if path.exists() and not path.is_dir():
         described = describe_kind(path.stat().st_mode) or "a file"
         raise CgGovError(f"{what} {path} is {described}, not a folder", **where,

@@ -51,9 +51,9 @@ def _read_logs(path: Path, spec: AuditSpec) -> tuple[list[Item], list[Item] | No
         try:
             read = reader(entry, base)
         except CgGovError as exc:
-            if _from_environment(exc):  # a setting of this shell, not of the spec: not located at a spec line
-                errors.append(SpecError(exc.message, key=exc.key, hint=exc.hint))
-            elif exc.file:
+            if _from_environment(exc):  # a setting of this shell, not of the spec: said once, at no spec line
+                raise
+            if exc.file:
                 errors.append(SpecError(exc.message, file=exc.file, line=exc.line, key=exc.key, hint=exc.hint))
             else:
                 errors.append(doc.error(loc, exc.message, hint=exc.hint))
