@@ -52,13 +52,20 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """sha256 of a file's bytes; a file that cannot be read (EIO, a permission) is a one-line error."""
+    from cg_gov.errors import CgGovError
+
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while True:
-            block = fh.read(chunk)
-            if not block:
-                break
-            h.update(block)
+    try:
+        with open(path, "rb") as fh:
+            while True:
+                block = fh.read(chunk)
+                if not block:
+                    break
+                h.update(block)
+    except OSError as exc:
+        raise CgGovError(f"cannot read the file to hash it: {exc.strerror or exc}", file=str(path),
+                         hint="check the file and the disk it is on") from None
     return h.hexdigest()
 
 

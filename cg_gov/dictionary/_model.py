@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from cg_gov.errors import DictionaryError, MissingDependencyError
+from cg_gov.errors import CgGovError, DictionaryError, MissingDependencyError
 from cg_gov.io import cache_dir, sha256_file
 
 __all__ = ["DEFAULT_GGUF_NAME", "default_gguf_path", "load_language_model", "model_identity"]
@@ -187,8 +187,8 @@ def converted_problem(folder: Path, source_sha256: str) -> str | None:
         try:
             if sha256_file(path) != digest:
                 return f"has a {name} that changed since it was written (sha256 differs)"
-        except OSError as exc:
-            return f"has a {name} that cannot be read ({exc.strerror or exc})"
+        except CgGovError:
+            return f"has a {name} that cannot be read"
     return None
 
 
