@@ -108,6 +108,23 @@ def _name_key(name: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
 
 
+#: Alphabets whose letters look alike: a name mixing two of them can imitate another name.
+_CONFUSABLE_SCRIPTS = ("LATIN", "CYRILLIC", "GREEK", "ARMENIAN", "CHEROKEE")
+
+
+def _scripts(name: str) -> set[str]:
+    """The look-alike alphabets (:data:`_CONFUSABLE_SCRIPTS`) whose letters ``name`` uses."""
+    import unicodedata
+
+    found = set()
+    for ch in name:
+        if ch.isalpha():
+            script = unicodedata.name(unicodedata.normalize("NFKC", ch)[:1] or ch, "").split(" ")[0]
+            if script in _CONFUSABLE_SCRIPTS:
+                found.add(script.capitalize())
+    return found
+
+
 def _name_problems(doc: SpecDocument, entries: list[tuple[Loc, Any]], what: str) -> list[SpecError]:
     """Names holding control, bidi or zero-width characters, and names that look like an earlier one."""
     from cg_gov.text import hidden_characters
@@ -122,6 +139,11 @@ def _name_problems(doc: SpecDocument, entries: list[tuple[Loc, Any]], what: str)
             errors.append(doc.error(loc, f"the {what} {name!r} holds invisible or control characters "
                                          f"({', '.join(hidden[:4])})",
                                     hint="names are read by people: write them with visible characters only"))
+            continue
+        scripts = _scripts(name)
+        if len(scripts) > 1:  # "rеfusal" with a Cyrillic е reads as "refusal" and is another name
+            errors.append(doc.error(loc, f"the {what} {name!r} mixes {' and '.join(sorted(scripts))} letters",
+                                    hint="write each name in one alphabet: mixed ones can imitate another name"))
             continue
         key = _name_key(name)
         if key in seen and seen[key][1] != name:

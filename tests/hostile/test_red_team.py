@@ -242,6 +242,8 @@ def test_silent_acceptances_are_located_errors(audit_dir, tmp_path):
     twice.write_text((audit_dir / "audit.yaml").read_text().replace("logs/dates.jsonl", "logs/refusal.jsonl"))
     homoglyph = audit_dir / "homoglyph.yaml"
     homoglyph.write_text((audit_dir / "audit.yaml").read_text().replace("name: dates", "name: \uff52efusal"))
+    cyrillic = audit_dir / "cyrillic.yaml"
+    cyrillic.write_text((audit_dir / "audit.yaml").read_text().replace("name: dates", "name: r\u0435fusal"))
     invisible = audit_dir / "invisible.yaml"
     invisible.write_text((audit_dir / "audit.yaml").read_text().replace("name: dates", 'name: "da\\u200btes"'))
     profile = audit_dir / "titles.yaml"
@@ -257,6 +259,7 @@ def test_silent_acceptances_are_located_errors(audit_dir, tmp_path):
         "twice": ["validate", str(twice)],
         "homoglyph": ["validate", str(homoglyph)],
         "invisible": ["validate", str(invisible)],
+        "cyrillic": ["validate", str(cyrillic)],
         "titles": ["validate", str(profile)],
         "pins": ["validate", str(pinned)],
         "chars": (["validate", str(audit_dir / "audit.yaml")], {"CG_GOV_MAX_ITEM_CHARS": "0"}),
@@ -264,6 +267,7 @@ def test_silent_acceptances_are_located_errors(audit_dir, tmp_path):
     assert_one_error(runs["dupkey"], "dupkey.jsonl:1", "score", "names key 'score' twice")
     assert_one_error(runs["twice"], "twice.yaml:", "benchmarks[1].log", "is also the log of benchmark 'refusal'")
     assert_one_error(runs["homoglyph"], "benchmarks[1].name", "'\uff52efusal' looks the same as 'refusal'")
+    assert_one_error(runs["cyrillic"], "benchmarks[1].name", "mixes Cyrillic and Latin letters")
     assert_one_error(runs["invisible"], "benchmarks[1].name", "invisible or control characters (U+200B)")
     assert_one_error(runs["titles"], "titles.yaml:", "families[1].title", "looks the same as 'Refunds'")
     assert_one_error(runs["pins"], "pins-profile.yaml:", "include[1]", "concept 99999 is not in the dictionary (0 to 4095)")
@@ -298,3 +302,33 @@ def test_message_defects(audit_dir, tmp_path):
     assert "audit.yaml" not in line
     assert_one_error(runs["css"], "report.css", "a link to a file outside it")
     assert not (tmp_path / "out").exists()
+
+
+_EIO = r'''
+import json, sys
+import cg_gov.io
+from cg_gov.errors import CgGovError
+from cg_gov.evals._common import iter_jsonl
+from pathlib import Path
+# the path refusal set aside, so that the read itself meets the kernel's EIO
+cg_gov.io.SPECIAL_ROOTS = ()
+out = {}
+for name, read in (("bytes", lambda: cg_gov.io.read_bytes_limited("/proc/self/mem", "spec file", kind="spec")),
+                   ("jsonl", lambda: list(iter_jsonl(Path("/proc/self/mem"))))):
+    try:
+        read()
+        out[name] = "read"
+    except CgGovError as exc:
+        out[name] = exc.render()
+print(json.dumps(out))
+'''
+
+
+def test_a_read_that_fails_with_eio_is_one_line(tmp_path):
+    """Behind the path check, the reads themselves turn an OSError (here the kernel's EIO on
+    /proc/self/mem, which once crashed every reader with a traceback) into one located line."""
+    run = run_python(_EIO, cwd=tmp_path, timeout=60)
+    assert run.rc == 0 and "Traceback" not in run.stderr, run.stderr[-2000:]
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out["bytes"] == "/proc/self/mem: cannot read spec file: Input/output error (check the file and the disk it is on)"
+    assert out["jsonl"].startswith("/proc/self/mem: cannot read the eval log: Input/output error")
