@@ -40,12 +40,14 @@ def _log_summary(folder: Path) -> dict:
     """A log folder's ``summary.json`` (as the demo's scoring tool writes it), or {}; bounded read."""
     import json
 
-    path = folder / "summary.json"
+    from cg_gov.io import read_optional
+
+    raw = read_optional(folder / "summary.json", SUMMARY_MAX_BYTES)  # capped by the bytes read
+    if raw is None:
+        return {}
     try:
-        if not path.is_file() or path.stat().st_size > SUMMARY_MAX_BYTES:
-            return {}
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(raw.decode("utf-8"))
+    except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -187,11 +189,13 @@ def run_audit(spec_path: str | os.PathLike, *, device: str | None = None, use_ca
     if precomputed is not None:
         note += f", {acts.precomputed_hits} from {Path(settings.precomputed).name}"
     ref_abar = None
+    workload_sources = None
     if workload is not None:
         wresponses = [it.response for it in workload] if ex.template == "user_assistant" else None
         wacts = extract_activations([it.input for it in workload], dictionary, responses=wresponses,
                                     settings=settings, cache=use_cache, progress=progress, desc="workload items")
         ref_abar = wacts.abar
+        workload_sources = wacts.sources
         reference_name = spec.reference.name
         note += f"; workload {wacts.cache_hits}/{len(workload)} from cache"
     elif dictionary.reference is not None:
@@ -282,6 +286,7 @@ def run_audit(spec_path: str | os.PathLike, *, device: str | None = None, use_ca
                     "chosen": jsonable(chosen),
                     # where each item's activations came from: the file, the cache, computed now
                     "sources": acts.sources,
+                    **({"workload_sources": workload_sources} if workload_sources is not None else {}),
                     **({"precomputed": {"path": str(precomputed), "sha256": acts.precomputed_sha256,
                                         "items_taken": acts.precomputed_hits,
                                         "check": jsonable(acts.precomputed_check)}}

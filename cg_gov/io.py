@@ -231,6 +231,23 @@ def read_bytes_limited(path: str | os.PathLike, what: str = "file", kind: str = 
     return data
 
 
+def read_optional(path: str | os.PathLike, limit: int) -> bytes | None:
+    """The bytes of an optional side file (a ``summary.json``, a machine record) of at most
+    ``limit`` bytes actually read, or None when it is missing, not a regular file, special
+    (``/proc``...), longer or unreadable: such files add information and are never worth an error."""
+    try:
+        if describe_kind(os.stat(path).st_mode) is not None or special_path(path) is not None:
+            return None
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as fh:
+            if describe_kind(os.fstat(fh.fileno()).st_mode) is not None:
+                return None
+            data = fh.read(limit + 1)
+    except (OSError, ValueError):
+        return None
+    return data if len(data) <= limit else None
+
+
 # ---------------------------------------------------------------------------
 # Output folders written whole
 # ---------------------------------------------------------------------------

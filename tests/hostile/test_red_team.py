@@ -332,3 +332,16 @@ def test_a_read_that_fails_with_eio_is_one_line(tmp_path):
     out = json.loads(run.stdout.strip().splitlines()[-1])
     assert out["bytes"] == "/proc/self/mem: cannot read spec file: Input/output error (check the file and the disk it is on)"
     assert out["jsonl"].startswith("/proc/self/mem: cannot read the eval log: Input/output error")
+
+
+def test_a_summary_json_linked_to_a_growing_proc_file_is_ignored(audit_dir, tmp_path):
+    """``summary.json`` beside the logs is optional: one linked to /proc/self/pagemap (size 0,
+    grows without end) is passed over, not read."""
+    os.symlink("/proc/self/pagemap", audit_dir / "logs" / "summary.json")
+    code = ("import sys, json\nfrom cg_gov.evals import read_audit\nfrom cg_gov.audit import describe_benchmarks\n"
+            "inputs = read_audit(sys.argv[1])\nout, sha = describe_benchmarks(inputs.spec, inputs.items)\n"
+            "print(json.dumps(sorted(out)))\n")
+    run = run_python(code, str(audit_dir / "audit.yaml"), cwd=tmp_path, timeout=60)
+    assert run.rc == 0, run.stderr[-2000:]
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == ["dates", "refusal"]
+    assert run.peak_mb < PEAK_LIMIT_MB
