@@ -211,20 +211,24 @@ def read_bytes_limited(path: str | os.PathLike, what: str = "file", kind: str = 
         described = describe_kind(os.fstat(fh.fileno()).st_mode)
         if described is not None:
             raise error(f"{what} is {described}, not a regular file", file=str(path))
-        # capped by the bytes actually read, whatever size the file claims
-        chunks, total = [], 0
+        # capped by the bytes actually read, whatever size the file claims: the size it claims is
+        # read in one piece (one allocation), anything beyond in small pieces up to the cap
         try:
-            while total <= limit:
-                block = fh.read(min(1 << 20, limit + 1 - total))
-                if not block:
-                    break
-                chunks.append(block)
-                total += len(block)
+            claimed = os.fstat(fh.fileno()).st_size
+            data = fh.read(min(limit, max(claimed, 0)) + 1)
+            if len(data) > claimed and len(data) <= limit:
+                chunks, total = [data], len(data)
+                while total <= limit:
+                    block = fh.read(min(1 << 20, limit + 1 - total))
+                    if not block:
+                        break
+                    chunks.append(block)
+                    total += len(block)
+                data = b"".join(chunks)
+                del chunks
         except OSError as exc:
             raise error(f"cannot read {what}: {exc.strerror or exc}", file=str(path),
                         hint="check the file and the disk it is on") from None
-        data = b"".join(chunks)
-        del chunks
     if len(data) > limit:
         raise error(f"{what} is over the limit of {limit:,} bytes", file=str(path),
                     hint=f"raise ${READ_LIMITS[kind][0]} if the file is genuine")

@@ -223,7 +223,8 @@ def _sae_cfg(path: Path) -> dict[str, Any]:
     try:
         cfg = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
-        raise DictionaryError("the SAE config is not valid JSON", file=str(cfg_file), key="dictionary.sae.path") from None
+        raise DictionaryError("the SAE config is not valid JSON", file=str(cfg_file),
+                              key="dictionary.sae.path") from None
     if not isinstance(cfg, dict):
         raise DictionaryError("the SAE config is not a JSON object", file=str(cfg_file), key="dictionary.sae.path")
     return cfg

@@ -20,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from cg_gov.errors import CgGovError
 from cg_gov.io import package_version, sha256_file
 
-__all__ = ["MANIFEST_VERSION", "Manifest", "check_findings_binding", "file_entry", "findings_digest", "package_versions", "timestamp", "jsonable", "portable_path",
+__all__ = ["MANIFEST_VERSION", "Manifest", "check_findings_binding", "file_entry", "findings_digest",
+           "package_versions", "timestamp", "jsonable", "portable_path",
            "portable_paths"]
 
 #: Version of the ``manifest.json`` shape written by this cg_gov. 2: ``findings_sha256`` binds the
