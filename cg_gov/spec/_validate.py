@@ -205,27 +205,36 @@ def _family_names(doc: SpecDocument) -> list[SpecError]:
     return errors
 
 
-def _default_dictionary_size() -> int | None:
-    """Number of concepts of the bundled dictionary (its SAE's ``d_sae``), read from its config."""
+def _sae_size(folder: Path) -> int | None:
+    """Number of concepts of the SAE in ``folder`` (``d_sae`` of its ``cfg.json``), or None."""
     import json
 
-    cfg = Path(__file__).resolve().parent.parent / "data" / "dictionary" / "default" / "sae" / "cfg.json"
+    from cg_gov.io import read_optional
+
+    raw = read_optional(folder / "cfg.json", 1 << 20)
     try:
-        value = json.loads(cfg.read_text(encoding="utf-8")).get("d_sae")
-    except (OSError, ValueError):
+        value = json.loads(raw).get("d_sae") if raw is not None else None
+    except (ValueError, AttributeError):
         return None
-    return value if isinstance(value, int) and value > 0 else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def _dictionary_size(doc: SpecDocument) -> int | None:
+    """Number of concepts of the audit's dictionary when its SAE config says so without loading
+    anything: the bundled SAE, or an ``sae.path`` folder's ``cfg.json``; None otherwise."""
+    dictionary = _get(doc.data, "dictionary")
+    sae = _get(dictionary, "sae") if isinstance(dictionary, dict) else None
+    if dictionary in (None, "default") or (isinstance(dictionary, dict) and sae is None):
+        return _sae_size(Path(__file__).resolve().parent.parent / "data" / "dictionary" / "default" / "sae")
+    if isinstance(sae, dict) and isinstance(sae.get("path"), str):
+        return _sae_size(resolve_path(doc.path, sae["path"]))
+    return None
 
 
 def _includes_in_range(doc: SpecDocument, profile_path: Path) -> list[SpecError]:
     """Concept ids a profile pins (``include``/``exclude``) beyond the audit's dictionary, when its
-    size is known without loading it (the bundled dictionary): found here, not at match time."""
-    dictionary = _get(doc.data, "dictionary")
-    if dictionary not in (None, "default") and not (isinstance(dictionary, dict)
-                                                     and dictionary.get("model", "default") == "default"
-                                                     and "sae" not in dictionary):
-        return []
-    size = _default_dictionary_size()
+    size is known without loading it: found here, not at match time."""
+    size = _dictionary_size(doc)
     if size is None:
         return []
     try:
