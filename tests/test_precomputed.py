@@ -3,7 +3,8 @@ items from instead of computing them, checked like a cache shard and bounded lik
 
 The real file (``data/demo/activations-float32.npz``, written by ``cg-gov activations export``) is
 checked against a fresh extraction in ``tests/test_audit.py``; here the loader and the engine's use
-of it, on the bundled dictionary, without running the language model."""
+of it, on the bundled dictionary: without running the language model where the engine's numbers for
+the sampled rows are in the cache, and on the real model (marked slow) where they are recomputed."""
 from __future__ import annotations
 
 import io

@@ -562,7 +562,8 @@ def extract_activations(texts: Sequence[str], dictionary: "ConceptDictionary", *
                         ) -> Activations:
     """Compute per-item mean and max concept activations, reusing the cache; items found in the
     ``precomputed`` file (for this dictionary and these settings) are taken from it first (and
-    copied into the cache when it lacks them)."""
+    copied into the cache when it lacks them), once a random sample of its rows has been found to
+    agree with the engine's numbers (:func:`check_precomputed`)."""
     import scipy.sparse as sp
     import torch
 
