@@ -293,6 +293,8 @@ def check_out_dir(path: str | os.PathLike, what: str = "report folder", key: str
         raise CgGovError(f"{what} {path} lies under {probe}, which is a file, not a folder", **where,
                          hint="choose a folder path for report.out or --out")
     parent = path.parent if path.exists() else probe
+    if path.is_dir() and path.stat().st_uid != os.geteuid():
+        parent = path  # another user's folder is written in place (see write_folder)
     if not os.access(parent, os.W_OK | os.X_OK):
         raise CgGovError(f"{what} {path} cannot be written: {parent} is not writable", **where,
                          hint="choose a folder you can write to for report.out or --out")
