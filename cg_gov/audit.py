@@ -27,8 +27,8 @@ __all__ = ["AuditResult", "run_audit", "describe_benchmarks", "git_commit", "rep
 
 #: How the demo's scorers decide, by the ``method`` a log folder's ``summary.json`` records.
 SCORER_WORDS = {
-    "refusal": "keyword refusal detector over the model's reply ({tokens} new tokens at most): 1 when the reply "
-               "contains a refusal phrase",
+    "refusal": "refusal detector over the model's reply ({tokens} new tokens at most): 1 when the reply "
+               "declines (see the scorer named in the log)",
     "choice": "choice by {calibrated}log-likelihood of each option: 1 when the most likely option is the target",
     "answer": "accepted-answer match in the model's reply ({tokens} new tokens at most)",
 }
@@ -74,8 +74,17 @@ def describe_benchmarks(spec, items) -> tuple[dict[str, dict], str | None]:
             tokens = (summary.get("max_new_tokens") or {}).get(method, "a few")
             detail = SCORER_WORDS[method].format(tokens=tokens,
                                                  calibrated="calibrated " if entry.get("calibrated") else "")
+        check = None
+        if getattr(b, "scorer_check", None):
+            from cg_gov.evals import read_scorer_check, scorer_agreement
+
+            path = spec.resolve(b.scorer_check)
+            agreement = scorer_agreement(read_scorer_check(path), {str(it.id): it.score for it in own
+                                                                   if it.score is not None})
+            check = {k: agreement[k] for k in ("agreement", "agreement_ci", "kappa", "kappa_ci", "n")}
+            check["file"] = path.name
         out[b.name] = {"scorer": scorers.most_common(1)[0][0] if scorers else None, "scorer_detail": detail,
-                       "n_scored": len(scored),
+                       "n_scored": len(scored), "scorer_check": check,
                        "constant_score": float(scored[0]) if len(scored) >= 2 and len(set(scored)) == 1 else None}
     return out, model_sha256
 
@@ -138,6 +147,14 @@ class AuditResult:
     """The spec's ``report.out`` (its default when unset)."""
     formats: list[str]
     """The spec's ``report.formats``."""
+    items: list | None = None
+    """The suite's items (a single-model audit), in the order of ``family_scores``."""
+    family_scores: dict[str, np.ndarray] | None = None
+    """Each family's detector score m_F(x) of every suite item."""
+    cuts: dict[str, float | None] | None = None
+    """Each family's operating point (None: no detector)."""
+    labels: dict[str, dict[int, bool]] | None = None
+    """The owner's labels read from the spec's ``labels:``, family -> {item index: member}."""
 
 
 def run_audit(spec_path: str | os.PathLike, *, device: str | None = None, use_cache: bool = True,
@@ -222,6 +239,7 @@ def run_audit(spec_path: str | os.PathLike, *, device: str | None = None, use_ca
 
     sset = spec.scoring
     scores = np.array([np.nan if it.score is None else it.score for it in items], dtype=float)
+    raw_scores = scores.copy()  # family items keep constant benchmarks: a constant is evidence
     bench_names = np.array([it.benchmark for it in items])
     benchmark_info, model_sha256 = describe_benchmarks(spec, items)
     for name, info in benchmark_info.items():
@@ -250,20 +268,22 @@ def run_audit(spec_path: str | os.PathLike, *, device: str | None = None, use_ca
     stages.start("scoring families")
     fs = score_families(acts.abar, scores, bench_names, matches.weights(), reference=ref_abar, settings=sset,
                         seed=spec.effective_seed)
-    drift = None
-    if workload is not None:
-        drift = workload_drift(workload, acts.abar, ref_abar, fs, matches, dictionary.labels, sset.ratio_k, reference_name)
     wmat = matches.weight_matrix()
     mass = np.asarray(acts.abar @ wmat.T) if wmat.size else np.zeros((len(items), 0))
-    family_mass = {}
-    for k, fm in enumerate(matches.families):
-        top = fs.loc[fm.family, "top_items"] if fm.family in fs.index else []
-        family_mass[fm.family] = {int(i): float(mass[int(i), k]) for i in top}
+    workload_mass = (np.asarray(wacts.abar @ wmat.T) if wmat.size else np.zeros((len(workload), 0))) \
+        if workload is not None else None
+    stage = family_item_stage(spec, profile, matches, items, mass, raw_scores, bench_names, workload_mass,
+                              labels=_one["labels"] if _one is not None and "labels" in _one else None)
+    family_mass = {fm.family: {int(i): float(mass[int(i), k]) for i in stage.family_items[fm.family].items}
+                   for k, fm in enumerate(matches.families)}
+    drift = None
+    if workload is not None:
+        drift = workload_drift(workload, acts.abar, ref_abar, stage.family_items, stage.info, matches,
+                               dictionary.labels, sset.ratio_k, reference_name)
     findings = derive_findings(spec=spec, profile=profile, dictionary=dictionary, items=items, concept_scores=cs,
                                family_scores=fs, matches=matches, reference_name=reference_name, workload=drift,
                                family_mass=family_mass, benchmark_info=benchmark_info, model_sha256=model_sha256,
-                               visibility={fm.family: fm.visibility.model_dump(mode="json")
-                                           for fm in matches.families if fm.visibility is not None})
+                               family_items=stage.family_items, items_info=stage.info)
     if audit_notes:
         findings = findings.model_copy(update={"notes": [*findings.notes, *audit_notes]})
     stages.done(f"gate {findings.summary.gate}")
@@ -303,10 +323,11 @@ def run_audit(spec_path: str | os.PathLike, *, device: str | None = None, use_ca
         command=reproduce_command(spec_path, now=timestamp(now)),
     )
     if _one is not None:  # what a vendor audit compares across candidates
-        _one.update(abar=acts.abar, scores=scores, bench_names=bench_names, weights=matches.weights(),
-                    items=items)
+        _one.update(abar=acts.abar, scores=raw_scores, bench_names=bench_names, weights=matches.weights(),
+                    items=items, evidence_member=stage.evidence_member, families=stage.families, mass=mass)
     return AuditResult(findings=findings, manifest=manifest, out_dir=spec.output_dir(),
-                       formats=list(spec.report.formats))
+                       formats=list(spec.report.formats), items=items, family_scores=stage.scores,
+                       cuts=stage.cuts, labels=stage.labels)
 
 
 def _run_vendor(spec_path: Path, inputs, **options) -> AuditResult:
@@ -333,8 +354,18 @@ def _run_vendor(spec_path: Path, inputs, **options) -> AuditResult:
         if one["weights"] != base["weights"] or one["abar"].shape != base["abar"].shape:
             raise CgGovError(f"candidate '{m.name}' was matched to other concepts than '{runs[0][0].name}'",
                              hint="the matching depends on the profile and dictionary only; report this as a bug")
-    table = paired_differences(base["abar"], {m.name: one["scores"] for m, _, one in runs}, base["bench_names"],
-                               base["weights"], settings=spec.scoring, seed=spec.effective_seed)
+    # paired on each family's items of the benchmarks that measure what it expects (the same items for
+    # every candidate: membership comes from the suite's activations), constant benchmarks included
+    import scipy.sparse as sp
+
+    from cg_gov.findings.verdict import MIN_FAMILY_ITEMS
+
+    fams = base["families"]
+    ev = base["evidence_member"]
+    table = paired_differences(sp.csr_matrix(ev.astype(np.float64)), {m.name: one["scores"] for m, _, one in runs},
+                               base["bench_names"], {f: {k: 1.0} for k, f in enumerate(fams)},
+                               settings=spec.scoring.model_copy(update={"n_min": MIN_FAMILY_ITEMS}),
+                               seed=spec.effective_seed)
 
     def num(x):
         return None if x is None or not np.isfinite(x) else float(x)
@@ -342,12 +373,7 @@ def _run_vendor(spec_path: Path, inputs, **options) -> AuditResult:
     from cg_gov.text import truncate
 
     items = {m.name: one["items"] for m, _, one in runs}
-    masses = {}
-    for fam, w in base["weights"].items():
-        cols = sorted(w)
-        masses[fam] = (np.asarray(base["abar"][:, cols].toarray() if hasattr(base["abar"], "toarray")
-                                  else np.asarray(base["abar"])[:, cols]) @ np.array([w[c] for c in cols])
-                       if cols else np.zeros(len(base["bench_names"])))
+    masses = {f: base["mass"][:, k] * ev[:, k] for k, f in enumerate(fams)}
 
     def disagreements(fam: str, a: str, b: str, n: int = 3) -> list[dict]:
         sa, sb = np.asarray(runs_scores[a]), np.asarray(runs_scores[b])
@@ -385,3 +411,154 @@ def _run_vendor(spec_path: Path, inputs, **options) -> AuditResult:
     return AuditResult(findings=findings, manifest=manifest, out_dir=first.out_dir, formats=first.formats)
 
 
+
+
+@dataclass
+class FamilyItemStage:
+    """The family-items stage of an audit: which suite items are each family's, and what they say."""
+
+    families: list[str]
+    """Family ids, in the matcher's order (the columns of ``evidence_member``)."""
+    family_items: dict
+    """family id -> :class:`~cg_gov.scoring.FamilyItemScores`."""
+    info: dict[str, dict]
+    """family id -> the rest of its findings ``items`` object and its final ``visibility``."""
+    evidence_member: np.ndarray
+    """(n_items, n_families) bool: the family's items of the benchmarks that measure what it expects."""
+    scores: dict[str, np.ndarray]
+    cuts: dict[str, float | None]
+    labels: dict[str, dict[int, bool]]
+
+
+def _visibility_from(fm, labelled, settings) -> dict:
+    """A family's findings ``visibility``: from the owner's labels when given, else from the near misses."""
+    vis = fm.visibility
+    base = {"n_counter": vis.n_counter if vis is not None else None,
+            "exemplar_auroc": vis.auroc if vis is not None else None}
+    if labelled is not None and labelled.auroc is not None:
+        # confirmed: the detector ranks the owner's family items above the rest (AUROC) and the items it
+        # counts are mostly the family's (precision), each by the low end of its interval
+        lo = labelled.auroc_ci[0] if labelled.auroc_ci else None
+        precise = labelled.precision_ci is None or labelled.precision_ci[0] >= settings.min_precision
+        status = "confirmed" if lo is not None and lo >= settings.verified_at and precise else "weak"
+        n_pos = labelled.n_yes
+        return {**base, "auroc": labelled.auroc, "ci": list(labelled.auroc_ci) if labelled.auroc_ci else None,
+                "n_pos": n_pos, "n_neg": labelled.n_labelled - n_pos, "status": status, "basis": "owner-labels",
+                "precision": labelled.precision,
+                "precision_ci": list(labelled.precision_ci) if labelled.precision_ci else None}
+    if labelled is not None and labelled.n_labelled:  # labelled, but no family item among them: no AUROC
+        return {**base, "auroc": None, "ci": None, "n_pos": labelled.n_yes,
+                "n_neg": labelled.n_labelled - labelled.n_yes, "status": "cannot-tell", "basis": "owner-labels"}
+    if vis is None:
+        return {**base, "auroc": None, "ci": None, "n_pos": 0, "n_neg": 0, "status": "cannot-tell", "basis": "none"}
+    return {**base, "auroc": vis.near_miss_auroc, "ci": list(vis.near_miss_ci) if vis.near_miss_ci else None,
+            "n_pos": vis.n_pos, "n_neg": vis.n_near_miss, "status": vis.status,
+            "basis": "near-misses" if vis.near_miss_auroc is not None else "none"}
+
+
+def declared_members(tags, items, families: list[str]) -> np.ndarray:
+    """(n_items, n_families) bool: the items the spec's ``family_tags`` declare each family's."""
+    out = np.zeros((len(items), len(families)), dtype=bool)
+    col = {f: k for k, f in enumerate(families)}
+    for tag in tags or []:
+        if tag.family not in col:
+            continue
+        benches = set(tag.benchmarks)
+        values = set(tag.values)
+        for i, it in enumerate(items):
+            if benches and it.benchmark not in benches:
+                continue
+            if tag.field is None or str(it.metadata.get(tag.field)) in values:
+                out[i, col[tag.family]] = True
+    return out
+
+
+def tag_scope(tags, family: str, items) -> np.ndarray:
+    """The items a family's tags speak about (their benchmarks; every item when a tag names none)."""
+    scope = np.zeros(len(items), dtype=bool)
+    for tag in tags or []:
+        if tag.family == family:
+            benches = set(tag.benchmarks)
+            scope |= np.array([not benches or it.benchmark in benches for it in items], dtype=bool)
+    return scope
+
+
+def family_item_stage(spec, profile, matches, items, mass: np.ndarray, scores: np.ndarray, bench_names: np.ndarray,
+                      workload_mass: np.ndarray | None, labels: dict | None = None) -> FamilyItemStage:
+    """Count each family's suite items at its detector's operating point, score the model on those of
+    the benchmarks that measure what the family expects, and confirm the count on the owner's labels
+    (``spec.labels``)."""
+    from cg_gov.evals import read_labels
+    from cg_gov.matching import DetectorSettings
+    from cg_gov.scoring import confirm_membership, score_family_items
+
+    fams = [fm.family for fm in matches.families]
+    cuts: dict[str, float | None] = {}
+    member = np.zeros((len(items), len(fams)), dtype=bool)
+    for k, fm in enumerate(matches.families):
+        cut = fm.visibility.threshold if fm.method == "detector" and fm.visibility is not None else None
+        cuts[fm.family] = cut
+        if cut is not None and fm.concepts:
+            member[:, k] = mass[:, k] > cut
+    measures = {b.name: b.measures for b in spec.benchmarks}
+    evidence = {}
+    for f in profile.families:
+        expects = set(f.expects)
+        evidence[f.id] = [b for b, m in measures.items() if m in expects] if expects else None
+    sset = spec.scoring
+    if labels is None:
+        index = {(it.benchmark, str(it.id)): i for i, it in enumerate(items)}
+        labels = read_labels([spec.resolve(p) for p in spec.labels], fams, index) if spec.labels else {}
+    detected = member.copy()
+    tagged = declared_members(spec.family_tags, items, fams)
+    member |= tagged  # members by declaration (the item's log says so)
+    for k, f in enumerate(fams):  # the owner's word overrides the detector on the items they labelled
+        for i, yes in (labels.get(f) or {}).items():
+            if cuts[f] is not None:
+                member[i, k] = yes
+    scored = score_family_items(member, scores, bench_names, fams, evidence, n_bootstrap=sset.bootstrap,
+                                alpha=sset.alpha, seed=spec.effective_seed)
+    by_id = {r.family: r for r in scored}
+    settings = DetectorSettings()
+    info: dict[str, dict] = {}
+    ev_member = np.zeros_like(member)
+    for k, fm in enumerate(matches.families):
+        r = by_id[fm.family]
+        allowed = evidence.get(fm.family)
+        ev_member[:, k] = member[:, k] & (np.isin(bench_names, allowed) if allowed is not None else True)
+        vis = fm.visibility
+        entry: dict = {"threshold": cuts[fm.family],
+                       "cv_recall": vis.cv_recall if vis is not None else None,
+                       "cv_near_miss_rate": vis.cv_near_miss_rate if vis is not None else None,
+                       "review_sheet": f"review/{fm.family}.csv"}
+        if tagged[:, k].any():
+            scope = tag_scope(spec.family_tags, fm.family, items)
+            hit = int((detected[:, k] & tagged[:, k]).sum())
+            entry.update(tagged=int(tagged[:, k].sum()), tagged_recall=hit / int(tagged[:, k].sum()),
+                         tagged_precision=(hit / int((detected[:, k] & scope).sum())
+                                           if (detected[:, k] & scope).any() else None))
+        if workload_mass is not None and cuts[fm.family] is not None:
+            wd = int((workload_mass[:, k] > cuts[fm.family]).sum())
+            entry.update(workload_detected=wd, workload_share=wd / max(1, workload_mass.shape[0]))
+        labelled = None
+        own = (labels or {}).get(fm.family) or {}
+        if own and cuts[fm.family] is not None:
+            labelled = confirm_membership(mass[:, k], cuts[fm.family], own, alpha=sset.alpha,
+                                          seed=spec.effective_seed)
+            entry.update(estimated=labelled.estimated,
+                         estimated_ci=list(labelled.estimated_ci) if labelled.estimated_ci else None,
+                         confirmed=labelled.n_yes,
+                         labels={"n_labelled": labelled.n_labelled, "n_yes": labelled.n_yes,
+                                 "by_stratum": labelled.by_stratum, "precision": labelled.precision,
+                                 "precision_ci": list(labelled.precision_ci) if labelled.precision_ci else None,
+                                 "elusion": labelled.elusion,
+                                 "elusion_ci": list(labelled.elusion_ci) if labelled.elusion_ci else None,
+                                 "auroc": labelled.auroc,
+                                 "auroc_ci": list(labelled.auroc_ci) if labelled.auroc_ci else None,
+                                 "sheets": [Path(p).name for p in spec.labels], "notes": labelled.notes,
+                                 "next_to_label": labelled.next_to_label})
+        entry["visibility"] = _visibility_from(fm, labelled, settings)
+        info[fm.family] = entry
+    return FamilyItemStage(families=fams, family_items=by_id, info=info, evidence_member=ev_member,
+                           scores={fm.family: mass[:, k] for k, fm in enumerate(matches.families)}, cuts=cuts,
+                           labels=labels or {})

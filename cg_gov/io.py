@@ -95,6 +95,7 @@ READ_LIMITS: dict[str, tuple[str, int]] = {
     "log": ("CG_GOV_MAX_LOG_BYTES", 256 << 20),
     "findings": ("CG_GOV_MAX_FINDINGS_BYTES", 64 << 20),
     "activations": ("CG_GOV_MAX_ACTIVATIONS_BYTES", 1 << 30),
+    "labels": ("CG_GOV_MAX_LABELS_BYTES", 16 << 20),
 }
 
 

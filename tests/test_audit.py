@@ -43,6 +43,9 @@ def demo_copy(tmp_path: Path, *, edit_audit=None, edit_profile=None, formats=("j
     profile = yaml.safe_load((REPO / "specs" / "profiles" / "customer-support.yaml").read_text())
     for b in spec["benchmarks"]:
         b["log"] = str((DEMO.parent / b["log"]).resolve())
+        if b.get("scorer_check"):
+            b["scorer_check"] = str((DEMO.parent / b["scorer_check"]).resolve())
+    spec["labels"] = [str((DEMO.parent / p).resolve()) for p in spec.get("labels", [])]
     if spec.get("extraction", {}).get("precomputed"):
         spec["extraction"]["precomputed"] = str((DEMO.parent / spec["extraction"]["precomputed"]).resolve())
     spec["profile"] = "profile.yaml"
@@ -175,14 +178,16 @@ def test_profile_change_reuses_activations_and_changes_findings(demo_run, cache_
 
 def test_unmet_requirement_fails_the_gate(cache_dir, tmp_path):
     def impossible(profile):
-        profile["families"][0]["require"] = {"coverage": 1000.0}
+        profile["families"][0]["require"] = {"min_items": 100000}
 
     spec = demo_copy(tmp_path, edit_profile=impossible)
     proc = run_cli(["audit", str(spec)], cache_dir)
     assert proc.returncode == 1, proc.stderr[-3000:]
     findings = json.loads((tmp_path / "out" / "findings.json").read_text())
-    fam = next(f for f in findings["families"] if f["requirement"]["min_coverage_ratio"] == 1000.0)
+    fam = next(f for f in findings["families"] if f["requirement"]["min_items"] == 100000)
+    assert fam["requirement"]["items_status"] == "not-met"
     assert fam["requirement"]["met"] is False and fam["gate_failed"] is True
+    assert any(r.startswith("requirement not met: family items required >= 100000") for r in fam["reasons"])
 
 
 def test_bad_log_is_an_error_and_writes_nothing(cache_dir, tmp_path):

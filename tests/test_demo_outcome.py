@@ -1,15 +1,17 @@
 """The demo's outcome, pinned (issue 18 item 4).
 
 `make report` runs `cg-gov audit specs/audits/demo.yaml`; its result is committed as
-`reports/example/`. The table below holds, for every family of the demo profile, the statuses,
-the severity and the gate effect that audit gives, written out by hand with one line each on why
-(from the figures of reports/example/findings.json), and the gate with its exit code. The fast
-test checks the committed example against it; `tests/test_audit.py` checks a fresh demo run
-(exit code included). A change to the method, the matcher or the rule that moves any of these
-must change this table on purpose, with a new reason.
+`reports/example/` (findings schema 4, rule v4). The table below holds, for every family of the demo
+profile, the verdict, the statuses, the severity, the gate effect, the number of suite items counted as
+the family's (``items.detected``) and the family's performance score that audit gives, written out by
+hand with one line each on why (from the figures of reports/example/findings.json), and the gate with
+its exit code. The fast test checks the committed example against it; `tests/test_audit.py` checks a
+fresh demo run (exit code included). A change to the method, the matcher, the labels or the rule that
+moves any of these must change this table on purpose, with a new reason.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from cg_gov.findings import load_findings
@@ -19,42 +21,76 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "reports" / "example" / "finding
 DEMO_GATE = "fail"
 DEMO_EXIT_CODE = 1   # cg-gov audit exits 1 on fail, 0 on pass and on conditional
 
-# family: (importance, coverage, performance, visibility, severity, gate effect)
+# family: (importance, verdict, coverage, performance, visibility, severity, gate effect, items detected),
+# in the order of findings.json (most severe first, then by id)
 DEMO_OUTCOME = {
-    # required score 0.80, observed 0.21 [0.17, 0.24]: not met, so it fails at any importance; coverage
-    # 1.23 [1.11, 1.37] covered, lift -0.02 [-0.05, +0.004] not significant (q 0.11), AUROC 0.98: severity none
-    "billing-and-numbers": ("high", "covered", "ok", "verified", "none", "fail"),
-    # no requirement; coverage 1.28 [1.20, 1.36], lift +0.08 [+0.06, +0.11], AUROC 0.99: nothing to find
-    "empathy": ("medium", "covered", "ok", "verified", "none", "none"),
-    # coverage requirement 0.5 met (1.17 [1.10, 1.23]); lift +0.08 [+0.06, +0.10]; AUROC 0.97 [0.94, 0.99]
-    "escalation": ("critical", "covered", "ok", "verified", "none", "none"),
-    # required score 0.75, observed 0.24 [0.22, 0.27]: not met; coverage 0.96 [0.92, 1.01] is still
-    # covered (above 1/k), lift +0.02, AUROC 0.98
-    "policy-compliance": ("high", "covered", "ok", "verified", "none", "fail"),
-    # required score 0.85, observed 0.26 [0.23, 0.30]: not met; coverage 1.92, lift +0.03 [-0.002, +0.06]
-    # not significant (q 0.09), AUROC 0.99
-    "privacy": ("critical", "covered", "ok", "verified", "none", "fail"),
-    # required score 0.80, observed 0.31 [0.26, 0.34]: not met, although the model does better on these
-    # items than on the rest of their benchmarks (lift +0.07 [+0.05, +0.09]); coverage 1.96, AUROC 0.97
-    "refusal": ("critical", "covered", "ok", "verified", "none", "fail"),
-    # no requirement; coverage 1.16, lift -0.01 [-0.03, +0.004] not significant (q 0.13), AUROC 0.99
-    "time-and-dates": ("medium", "covered", "ok", "verified", "none", "none"),
-    # no requirement; coverage 3.62 (the suite's false-claim and FreshQA items), lift +0.03, AUROC 0.97
-    "uncertainty": ("high", "covered", "ok", "verified", "none", "none"),
+    # no benchmark of the suite scores `escalates`: no-evidence, at the importance (critical); the owner's
+    # labels give AUROC 0.99 [0.97, 1.00] but precision 0.50 [0.09, 0.91] of counted items: weak (also
+    # critical); 5 items counted, 48 estimated from the labels, so min_items 20 is met
+    "escalation": ("critical", "fail", "covered", "no-evidence", "weak", "critical", "fail", 5),
+    # no benchmark scores `protects-personal-data`: no-evidence, critical, and the required score 0.85
+    # cannot be told; 21 items counted (74.5 estimated, min_items 20 met); AUROC 1.00, precision 0.80
+    # [0.58, 0.92]: confirmed
+    "privacy": ("critical", "fail", "covered", "no-evidence", "confirmed", "critical", "fail", 21),
+    # 9 items counted (41 estimated: covered), of which 2 are scored (freshqa, both wrong): insufficient
+    # data, one step below high; precision 0.32 [0.15, 0.54]: weak, high; the required score 0.80 cannot
+    # be told at high importance: conditional
+    "billing-and-numbers": ("high", "conditional", "covered", "insufficient-data", "weak", "high", "conditional", 9),
+    # 0 of 2351 suite items counted (none labelled yes): not covered, high; no benchmark scores
+    # `follows-policy`; none of the labelled items is the family's: cannot-tell; required score 0.75 cannot
+    # be told: conditional
+    "policy-compliance": ("high", "conditional", "missing", "no-evidence", "cannot-tell", "high", "conditional", 0),
+    # 362 items counted (primality, donotanswer, falseclaims), but none of the 20 labelled counted items
+    # is the family's (3 yes among the others): AUROC 0.73 [0.61, 0.78], precision 0.00 [0.00, 0.16]:
+    # weak, high; no benchmark scores `states-uncertainty`; no requirement
+    "uncertainty": ("high", "conditional", "covered", "no-evidence", "weak", "high", "conditional", 362),
+    # 4 items counted (36 estimated: covered); no benchmark scores `shows-empathy` and precision 1.00
+    # [0.21, 1.00] is weak: medium either way, which neither fails nor conditions the gate
+    "empathy": ("medium", "pass", "covered", "no-evidence", "weak", "medium", "none", 4),
+    # 23 items counted; score 0.00 on its 21 scored freshqa items, lift -0.04 [-0.06, -0.02], q 0.0003:
+    # significantly weak, medium; AUROC 0.99, precision 0.80 [0.58, 0.92]: confirmed; no requirement
+    "time-and-dates": ("medium", "pass", "covered", "weak", "confirmed", "medium", "none", 23),
+    # 67 items counted (378 estimated), all scored: 0.52 [0.41, 0.65], better than the rest of their
+    # benchmarks (lift +0.24 [+0.15, +0.34]): ok; confirmed (precision 1.00 [0.84, 1.00]); severity none,
+    # but the required score 0.80 is not met, which fails at any importance
+    "refusal": ("critical", "fail", "covered", "ok", "confirmed", "none", "fail", 67),
 }
 
+# family: performance score (None: no score, the family has no scored item of a benchmark that measures
+# what it expects), checked within DEMO_SCORE_TOLERANCE
+DEMO_SCORES = {
+    "escalation": None,
+    "privacy": None,
+    "billing-and-numbers": 0.0,     # 0 of 2
+    "policy-compliance": None,
+    "uncertainty": None,
+    "empathy": None,
+    "time-and-dates": 0.0,          # 0 of 21
+    "refusal": 0.522388,            # 35 of 67
+}
+DEMO_SCORE_TOLERANCE = 0.005
 
-def outcome_of(findings) -> dict[str, tuple[str, ...]]:
-    return {f.id: (f.importance, f.coverage.status, f.performance.status, f.visibility.status, f.severity,
-                   f.gate_effect) for f in findings.families}
+
+def outcome_of(findings) -> dict[str, tuple]:
+    return {f.id: (f.importance, f.verdict, f.coverage.status, f.performance.status, f.visibility.status,
+                   f.severity, f.gate_effect, f.items.detected if f.items is not None else None)
+            for f in findings.families}
 
 
 def assert_demo_outcome(findings) -> None:
     """The findings of a demo run (a cg_gov Findings) have the pinned outcome, family by family."""
     got = outcome_of(findings)
-    assert list(got) == list(DEMO_OUTCOME), "the demo profile's families, in order"
+    assert list(got) == list(DEMO_OUTCOME), "the demo profile's families, in the findings' order"
     for family, expected in DEMO_OUTCOME.items():
         assert got[family] == expected, (family, got[family], expected)
+    scores = {f.id: f.performance.score for f in findings.families}
+    for family, expected in DEMO_SCORES.items():
+        score = scores[family]
+        if expected is None:
+            assert score is None, (family, score)
+        else:
+            assert score is not None and math.isclose(score, expected, abs_tol=DEMO_SCORE_TOLERANCE), \
+                (family, score, expected)
     assert findings.summary.gate == DEMO_GATE
 
 

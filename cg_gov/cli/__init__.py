@@ -16,7 +16,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from cg_gov.cli import activations, audit, diff, dictionary, match, report, schema, validate
+from cg_gov.cli import activations, audit, diff, dictionary, match, recheck, report, review, schema, validate
 from cg_gov.errors import EXIT_ERROR, EXIT_OK, CgGovError, MissingDependencyError
 from cg_gov.io import package_version
 
@@ -25,7 +25,7 @@ __all__ = ["build_parser", "main"]
 PROG = "cg-gov"
 
 #: The command modules, in the order ``cg-gov --help`` lists them.
-COMMANDS = (validate, schema, audit, report, match, diff, dictionary, activations)
+COMMANDS = (validate, schema, audit, review, report, match, diff, recheck, dictionary, activations)
 
 #: Optional packages by import name: what to pip install when one is missing.
 PIP_NAMES = {

@@ -25,10 +25,13 @@ from cg_gov.errors import EvalLogError
 
 from ._audit import AuditInputs, check_audit_file, read_audit
 from ._item import Item
+from ._review import REVIEW_SAMPLE, read_labels, review_sample, sheet_csv, sheet_html
 from ._options import DEFAULT_FIELDS, ReadOptions, read_options
 from ._registry import READERS, Reader, ReaderRegistry
+from ._scorer_check import read_scorer_check, scorer_agreement
 
 __all__ = [
+    "REVIEW_SAMPLE", "read_labels", "review_sample", "sheet_csv", "sheet_html",
     "AuditInputs",
     "DEFAULT_FIELDS",
     "READERS",
@@ -41,6 +44,8 @@ __all__ = [
     "read_benchmark",
     "read_options",
     "read_reference",
+    "read_scorer_check",
+    "scorer_agreement",
 ]
 
 
@@ -102,9 +107,38 @@ def _checked(items: list[Item], options: ReadOptions) -> list[Item]:
     return out
 
 
+def _cached_read(reader: Any, options: ReadOptions) -> list[Item]:
+    """The reader's items, from the cache of read logs when the log's bytes were read before with the
+    same options (``cg_gov.evals._cache``); ``$CG_GOV_EVAL_CACHE=0`` turns it off."""
+    if os.environ.get("CG_GOV_EVAL_CACHE", "1") == "0":
+        return reader(options)
+    try:
+        from cg_gov.evals._cache import ItemCache, log_sha256
+        from cg_gov.io import check_regular_file, read_limit
+
+        log = options.log
+        if not log.is_dir():
+            check_regular_file(log, "eval log", kind="log")
+            if log.stat().st_size > read_limit("log"):
+                return reader(options)
+        cache = ItemCache()
+        key = cache.key(options, log_sha256(log))
+        cached = cache.load(key)
+    except Exception:  # the cache is an optimisation: any problem means an ordinary read
+        return reader(options)
+    if cached is not None:
+        return cached
+    items = reader(options)
+    try:
+        cache.store(key, items)
+    except (OSError, TypeError, ValueError):
+        pass
+    return items
+
+
 def _read(options: ReadOptions) -> list[Item]:
     reader = READERS.get(options.format)
-    items = reader(options)
+    items = _cached_read(reader, options)
     if not items:
         raise EvalLogError("the log holds no items", file=str(options.log))
     return _checked(items, options)

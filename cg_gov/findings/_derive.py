@@ -12,9 +12,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from cg_gov.findings._schema import (SCHEMA_VERSION, UNMEASURED_VISIBILITY, AuditInfo, DictionaryRef, Family, Findings, ProfileRef,
-                                     SuiteBenchmark, build_summary, rule_fields)
-from cg_gov.findings.verdict import (MIN_FAMILY_N_EFF, caveats_for, coverage_status, exploratory_sections,
-                                     performance_status, severity_rank)
+                                     SuiteBenchmark, build_summary, item_count, rule_fields)
+from cg_gov.findings.verdict import (MIN_FAMILY_ITEMS, MIN_FAMILY_N_EFF, RULE_VERSION, caveats_for, coverage_status,
+                                     exploratory_sections, performance_status, severity_rank)
 from cg_gov.text import truncate
 
 __all__ = ["derive_findings", "workload_drift", "ranked_by_lift", "EVIDENCE_ITEMS", "EVIDENCE_CHARS", "EXAMPLE_CHARS", "SUITE_ROWS"]
@@ -105,80 +105,118 @@ def derive_findings(*, spec, profile, dictionary, items, concept_scores, family_
                     family_mass: dict[str, dict[int, float]] | None = None,
                     visibility: dict[str, dict[str, Any]] | None = None,
                     benchmark_info: dict[str, dict[str, Any]] | None = None,
-                    model_sha256: str | None = None) -> Any:
+                    model_sha256: str | None = None,
+                    family_items: dict[str, Any] | None = None,
+                    items_info: dict[str, dict[str, Any]] | None = None) -> Any:
     """Build the :class:`~cg_gov.findings.Findings` of an audit from scored inputs.
 
-    ``family_mass`` maps a family id to {item index: m_F(x)} for its evidence items.
-    ``visibility`` maps a family id to ``{auroc, ci, n_pos, n_neg, status}`` (the family detector's
-    cross-validated AUROC); a family without an entry, or without concepts, is unverified with no
-    figures. ``benchmark_info`` maps a benchmark to ``{scorer, scorer_detail, constant_score}`` (see
-    :class:`~cg_gov.findings.SuiteBenchmark`).
+    ``family_items`` maps a family id to its :class:`~cg_gov.scoring.FamilyItemScores` (the family's
+    items counted and scored: the verdict's basis); ``items_info`` to the rest of its ``items`` object
+    (operating point, workload share, labelled sample) and its final ``visibility``.
+    ``family_mass`` maps a family id to {item index: m_F(x)} (evidence items are the family's items of
+    largest m_F). ``family_scores`` (the concept-mass scores of :func:`~cg_gov.scoring.score_families`)
+    only supplies the paper-style soft coverage, shown for reference. ``benchmark_info`` maps a
+    benchmark to ``{scorer, scorer_detail, constant_score, measures, scorer_check}``.
     """
     benchmark_info = benchmark_info or {}
     family_mass = family_mass or {}
     visibility = visibility or {}
+    family_items = family_items or {}
+    items_info = items_info or {}
     sset = spec.scoring
     labels = dictionary.labels
     concept_info = getattr(dictionary, "label_info", None)
     ov = concept_scores.overall
+    floor = getattr(profile, "scorer_agreement_floor", 0.9)
     fams = []
     for fam in profile.families:
         fm = matches.family(fam.id)
         row = family_scores.loc[fam.id] if fam.id in family_scores.index else None
         get = (lambda k: row.get(k) if row is not None and k in row.index else None)
-        ratio = _finite(get("coverage"))
-        cov_ci = _interval(get("coverage_ci_low"), get("coverage_ci_high"))
-        suite_mass = _finite(get("support")) or 0.0
-        cov_stat = coverage_status(len(fm.concepts), suite_mass, ratio, cov_ci, sset.ratio_k,
-                                   get("representation"))
-        score = _finite(get("performance"))
-        lift = _finite(get("lift"))
-        lift_ci = _interval(get("lift_ci_low"), get("lift_ci_high"))
-        n_eff = _finite(get("n_eff"))
-        q = _finite(get("lift_q"))
-        perf_stat = performance_status(score, lift_ci, q, n_eff, sset.alpha) if fm.concepts else "insufficient-data"
+        fi = family_items.get(fam.id)
+        info = items_info.get(fam.id, {})
+        vis = dict(info.get("visibility") or visibility.get(fam.id) or UNMEASURED_VISIBILITY)
+        visible = bool(fm.concepts) and fi is not None and info.get("threshold") is not None
+        if not visible:
+            vis["status"] = "cannot-tell"
         req = fam.require
-        vis = dict(visibility.get(fam.id) or UNMEASURED_VISIBILITY)
-        if not fm.concepts:
-            vis["status"] = "unverified"
+        min_items = (req.min_items if req and req.min_items else MIN_FAMILY_ITEMS)
+        items_obj = None
+        if fi is not None:
+            items_obj = {"detected": fi.detected, "by_benchmark": dict(fi.by_benchmark), "share": fi.share,
+                         "share_ci": list(fi.share_ci) if fi.share_ci else None, "n_suite": len(items),
+                         **{k: v for k, v in info.items() if k != "visibility"}}
+        count = item_count(items_obj)
+        wshare = info.get("workload_share")
+        ratio = ratio_ci = None
+        if fi is not None and wshare:
+            ratio = fi.share / wshare
+            ratio_ci = [fi.share_ci[0] / wshare, fi.share_ci[1] / wshare] if fi.share_ci else None
+        cov_stat = coverage_status(visible, count, min_items, ratio, sset.ratio_k,
+                                   fi.share_ci[1] if fi is not None and fi.share_ci else None, wshare)
+        expects = list(fam.expects)
+        evidence_names = list(fi.evidence_benchmarks) if fi is not None else []
+        score = fi.score if fi is not None else None
+        lift_ci = list(fi.lift_ci) if fi is not None and fi.lift_ci else None
+        q = fi.lift_q if fi is not None else None
+        n_scored = fi.n_scored if fi is not None else 0
+        has_evidence = not expects or bool(evidence_names)
+        perf_stat = performance_status(score, lift_ci, q, n_scored, sset.alpha, evidence=has_evidence) \
+            if visible else ("no-evidence" if not has_evidence else "insufficient-data")
+        flags = []
+        for b in evidence_names:
+            check = (benchmark_info.get(b) or {}).get("scorer_check")
+            if check and check.get("agreement") is not None and check["agreement"] < floor:
+                flags.append(f"{b} agreed {check['agreement']:.2f} with human verdicts (floor {floor:.2f})")
         matched = []
         for c in fm.concepts:
             r = ov.loc[c.concept_id]
-            info = concept_info[c.concept_id] if concept_info is not None else {}
-            examples = [str(e) for e in (info.get("examples") or []) if str(e).strip()]
+            cinfo = concept_info[c.concept_id] if concept_info is not None else {}
+            examples = [str(e) for e in (cinfo.get("examples") or []) if str(e).strip()]
             matched.append({"concept_id": c.concept_id, "label": c.label or labels[c.concept_id],
                             "similarity": float(c.similarity), "margin": _finite(c.margin), "source": c.source,
                             "weight": float(c.weight),
-                            "top_tokens": [str(t) for t in (info.get("top_tokens") or [])[:5]],
+                            "top_tokens": [str(t) for t in (cinfo.get("top_tokens") or [])[:5]],
                             "example": truncate(examples[0], EXAMPLE_CHARS) if examples else None,
                             "coverage_ratio": _finite(r.get("coverage_ratio")) if "coverage_ratio" in ov.columns else None,
                             "chi_model": _finite(r.get("chi_model"))})
         for m in matched:
             if m["chi_model"] is not None:
                 m["chi_model"] = min(1.0, max(0.0, m["chi_model"]))
-        shares = get("benchmark_share") or {}
         evidence = []
-        top = get("top_items")
-        for i in (list(top) if top is not None else [])[:EVIDENCE_ITEMS]:
+        masses = family_mass.get(fam.id, {})
+        members = set(fi.items) if fi is not None else set()
+        ev_set = set(evidence_names)
+        ranked = sorted(members, key=lambda i: (items[i].benchmark not in ev_set, -masses.get(i, 0.0), i))
+        for i in ranked[:EVIDENCE_ITEMS]:
             it = items[int(i)]
             evidence.append({"benchmark": it.benchmark, "item_id": it.id, "text": truncate(it.input, EVIDENCE_CHARS),
                              "response": truncate(it.response, EVIDENCE_CHARS) if it.response else None,
-                             "score": it.score, "activation": float(family_mass.get(fam.id, {}).get(int(i), 0.0))})
+                             "score": it.score, "activation": float(masses.get(int(i), 0.0))})
+        suite_mean, ref_mean = _finite(get("suite_mean")), _finite(get("reference_mean"))
+        mass_ratio = _finite(get("coverage"))
         fams.append({
             "id": fam.id, "description": fam.description, "importance": fam.importance,
-            "visibility": vis, "matched_concepts": matched,
-            "coverage": {"ratio": ratio if ratio is None or math.isfinite(ratio) else None, "ci": cov_ci,
-                         "status": cov_stat, "suite_mean": _finite(get("suite_mean")),
-                         "reference_mean": _finite(get("reference_mean")), "reference": reference_name},
-            "performance": {"score": score, "score_ci": _interval(get("performance_ci_low"), get("performance_ci_high")),
-                            "lift": lift, "ci": lift_ci, "status": perf_stat, "p": _finite(get("lift_p")), "q": q,
-                            "n_eff": n_eff, "n_scored": int(get("scored_support") or 0)},
+            "visibility": vis, "matched_concepts": matched, "items": items_obj,
+            "coverage": {"ratio": ratio, "ci": ratio_ci, "status": cov_stat, "min_items": min_items,
+                         "suite_mean": suite_mean, "reference_mean": ref_mean,
+                         "mass_ratio": mass_ratio if mass_ratio is None or math.isfinite(mass_ratio) else None,
+                         "reference": reference_name},
+            "performance": {"score": score, "score_ci": list(fi.score_ci) if fi is not None and fi.score_ci else None,
+                            "lift": fi.lift if fi is not None else None, "ci": lift_ci, "status": perf_stat,
+                            "p": fi.lift_p if fi is not None else None, "q": q,
+                            "n_eff": float(n_scored) if fi is not None else None, "n_scored": n_scored,
+                            "expects": expects, "benchmarks": evidence_names,
+                            "constant_benchmarks": dict(fi.constant_benchmarks) if fi is not None else {},
+                            "scorer_flags": flags},
             "requirement": {"min_coverage_ratio": req.coverage if req else None,
+                            "min_items": req.min_items if req else None,
                             "min_performance": req.performance if req else None},
-            "benchmarks": [{"name": k, "share": float(v)} for k, v in sorted(shares.items(), key=lambda kv: (-kv[1], kv[0]))
-                           if _finite(v) and v > 0],
+            "benchmarks": [{"name": b, "share": n / fi.detected} for b, n in
+                           sorted(fi.by_benchmark.items(), key=lambda kv: (-kv[1], kv[0])) if n > 0]
+            if fi is not None and fi.detected else [],
             "evidence": evidence,
-            "caveats": caveats_for(cov_stat, perf_stat, n_eff, matched),
+            "caveats": caveats_for(cov_stat, perf_stat, float(n_scored), matched),
         })
         fams[-1].update(rule_fields(fams[-1]))
     families = [Family.model_validate(f) for f in fams]
@@ -215,7 +253,9 @@ def derive_findings(*, spec, profile, dictionary, items, concept_scores, family_
                                          mean_score=constant if constant is not None else _finite(r["mean_score"]),
                                          missing_pct=float(concept_scores.missing_by_benchmark.get(b.name, 0.0)),
                                          scorer=info.get("scorer"), scorer_detail=info.get("scorer_detail"),
-                                         what_1_means=getattr(b, "description", None), constant_score=constant))
+                                         what_1_means=getattr(b, "description", None), constant_score=constant,
+                                         measures=getattr(b, "measures", None), scorer_kind=getattr(b, "scorer", None),
+                                         scorer_check=info.get("scorer_check")))
     audit = AuditInfo(id=spec.audit, model=spec.model, model_sha256=model_sha256,
                       profile=ProfileRef(id=profile.profile, version=str(profile.version),
                                          name=getattr(profile, "title", None), owner=profile.owner,
@@ -226,7 +266,7 @@ def derive_findings(*, spec, profile, dictionary, items, concept_scores, family_
     settings = {"k": sset.ratio_k, "n_min": sset.n_min, "min_benchmarks": sset.min_benchmarks,
                 "n_bootstrap": sset.bootstrap, "alpha": sset.alpha, "seed": spec.effective_seed, "epsilon": sset.epsilon,
                 "subsample_reruns": sset.subsample_reruns, "subsample_fraction": sset.subsample_fraction,
-                "reference": reference_name, "min_family_n_eff": MIN_FAMILY_N_EFF,
+                "reference": reference_name, "min_family_n_eff": MIN_FAMILY_N_EFF, "rule_version": RULE_VERSION,
                 "lift_p_method": sset.lift_p_method,
                 "matching_threshold": matches.threshold, "matching_top_k": matches.top_k,
                 "matching_exemplar_weight": matches.exemplar_weight,
@@ -260,19 +300,30 @@ def ranked_by_lift(ov, labels: Sequence[str], min_benchmarks: int, alpha: float)
     return [int(i) for i in low.index[:SUITE_ROWS]], [int(i) for i in high.index[:SUITE_ROWS]]
 
 
-def workload_drift(workload_items, suite_abar, ref_abar, family_scores, matches, labels, ratio_k, name) -> dict[str, Any]:
-    """Which families and concepts the workload uses that the suite barely tests, by workload traffic."""
+def workload_drift(workload_items, suite_abar, ref_abar, family_items, items_info, matches, labels, ratio_k,
+                   name) -> dict[str, Any]:
+    """Which families and concepts the workload uses that the suite barely tests, by workload traffic.
+
+    A family's ``traffic_share`` is its share of the workload's family activation mass (how the
+    traffic splits across the profile's families); its ``coverage_ratio`` is the suite's share of
+    family items over the workload's (the same detector and operating point on both), with the
+    interval of the suite share, and its status the family's coverage status against that ratio."""
     wmat = matches.weight_matrix()
     ref_mass = np.asarray(ref_abar @ wmat.T) if wmat.size else np.zeros((ref_abar.shape[0], 0))
     fam_traffic = ref_mass.mean(axis=0) if ref_mass.size else np.zeros(0)
     total = fam_traffic.sum()
     families = []
     for k, fm in enumerate(matches.families):
-        row = family_scores.loc[fm.family] if fm.family in family_scores.index else None
-        ratio = _finite(row.get("coverage")) if row is not None else None
-        ci = _interval(row.get("coverage_ci_low"), row.get("coverage_ci_high")) if row is not None else None
-        status = coverage_status(len(fm.concepts), _finite(row.get("support")) if row is not None else 0.0,
-                                 ratio, ci, ratio_k, row.get("representation") if row is not None else None)
+        fi = family_items.get(fm.family)
+        info = items_info.get(fm.family, {})
+        wshare = info.get("workload_share")
+        ratio = ci = None
+        if fi is not None and wshare:
+            ratio = fi.share / wshare
+            ci = [fi.share_ci[0] / wshare, fi.share_ci[1] / wshare] if fi.share_ci else None
+        visible = fi is not None and info.get("threshold") is not None and bool(fm.concepts)
+        status = coverage_status(visible, float(fi.detected) if fi is not None else None, 1, ratio, ratio_k,
+                                 fi.share_ci[1] if fi is not None and fi.share_ci else None, wshare)
         families.append({"family_id": fm.family, "traffic_share": float(fam_traffic[k] / total) if total > 0 else 0.0,
                          "coverage_ratio": ratio, "ci": ci, "status": status})
     families.sort(key=lambda f: (-f["traffic_share"], f["family_id"]))

@@ -36,7 +36,7 @@ __all__ = [
     "SCHEMA_VERSION", "IMPORTANCES", "SEVERITIES", "COVERAGE_STATUSES", "PERFORMANCE_STATUSES",
     "CAVEAT_IDS", "DEFAULT_CAVEATS", "GATE_FAILING_SEVERITIES",
     "Importance", "Severity", "CoverageStatus", "PerformanceStatus", "ConceptSource",
-    "MatchedConcept", "Coverage", "Performance", "Requirement", "Visibility", "rule_fields", "BenchmarkShare", "Evidence",
+    "MatchedConcept", "Coverage", "Performance", "Requirement", "Visibility", "FamilyItems", "LabelCheck", "rule_fields", "BenchmarkShare", "Evidence",
     "Family", "ProfileRef", "DictionaryRef", "SuiteBenchmark", "AuditInfo", "SeverityCounts",
     "Summary", "ConceptRef", "ConceptRow", "MissingFromSuite", "CoverageDistribution",
     "SuiteFindings", "DriftFamily", "DriftConcept", "Drift", "Caveat", "Findings", "ModelResult", "Comparison", "Disagreement",
@@ -47,7 +47,10 @@ __all__ = [
 ]
 
 #: Version of the ``findings.json`` shape written by this cg_gov.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
+
+#: Gate effects, worst first (the order families are summarised in).
+GATE_EFFECT_ORDER: tuple[str, ...] = ("fail", "conditional", "none")
 
 ConceptSource = Literal["detector", "label", "exemplar", "both", "pinned"]  # = cg_gov.matching.MatchSource
 
@@ -106,21 +109,99 @@ class MatchedConcept(_Model):
 
 
 class Coverage(_Model):
-    """How much the suite exercises a family, against the reference sample."""
+    """How much the suite exercises a family: a count of its items (see ``Family.items``)."""
 
     ratio: NonNegative | None
-    """Weighted mean coverage ratio of the family's concepts (suite / reference); None when not visible."""
+    """The suite's share of family items divided by the workload sample's share; None without a
+    workload sample (the dictionary's corpus is no workload) or when the workload has no family item."""
     ci: Interval | None
-    """Bootstrap confidence interval of ``ratio``, ``[low, high]``; None when not visible."""
+    """Interval of ``ratio`` from the suite share's Wilson interval; None with ``ratio``."""
     status: CoverageStatus
-    """covered, under-represented (ratio at most 1/k with the interval below 1), missing (no suite
-    item activates the family) or not-visible (no dictionary concept matched the family)."""
+    """covered; under-represented (fewer family items than the minimum, or with a workload sample a
+    ratio at most 1/k with the suite share's interval below the workload's share); missing (no suite
+    item counted as the family: "not covered"); not-visible (the family has no detector)."""
+    min_items: int | None = None
+    """The minimum number of family items the status was judged against."""
     suite_mean: NonNegative | None = None
-    """Mean family activation m_F(x) over the suite's items."""
+    """Mean family activation m_F(x) over the suite's items (the concept mass, for reference)."""
     reference_mean: NonNegative | None = None
     """Mean family activation m_F(x) over the reference sample."""
+    mass_ratio: NonNegative | None = None
+    """suite_mean / reference_mean: the paper-style soft coverage, shown for reference; it decides nothing."""
     reference: str
-    """Name of the reference sample the ratio is taken against (the dictionary's corpus or a workload)."""
+    """Name of the reference sample (the dictionary's corpus or a workload)."""
+
+
+class LabelCheck(_Model):
+    """What the owner's labelled sample says about the family's detected items."""
+
+    n_labelled: int = Field(ge=0)
+    """Items labelled."""
+    n_yes: int = Field(ge=0)
+    """Labelled items the owner confirmed as the family's."""
+    by_stratum: dict[str, dict[str, int]] = Field(default_factory=dict)
+    """Per stratum (detected, near, rest): its size, labelled items and confirmed items."""
+    precision: Fraction | None = None
+    """Share of labelled detected items that are the family's."""
+    precision_ci: Interval | None = None
+    """Wilson interval of ``precision``."""
+    elusion: Fraction | None = None
+    """Estimated share of undetected items that are the family's."""
+    elusion_ci: Interval | None = None
+    """Stratified interval of ``elusion``."""
+    auroc: Fraction | None = None
+    """The detector's AUROC on the labelled items, weighted to stand for the suite."""
+    auroc_ci: Interval | None = None
+    """Interval of ``auroc`` (resampling within strata)."""
+    sheets: list[str] = Field(default_factory=list)
+    """The label files the labels came from (names)."""
+    notes: list[str] = Field(default_factory=list)
+    """What the sample could not tell."""
+    next_to_label: str | None = None
+    """What to label next: the stratum that adds most to the uncertainty of the count, and how many
+    more of its items (``cg-gov review`` draws them, leaving out the items already labelled)."""
+
+
+class FamilyItems(_Model):
+    """The suite items that exercise the family: counted, and confirmed where the owner labelled them."""
+
+    detected: int = Field(ge=0)
+    """Suite items counted as the family's: detector score above the operating point, or declared."""
+    by_benchmark: dict[str, int] = Field(default_factory=dict)
+    """Family items per benchmark."""
+    share: Fraction
+    """detected / suite items."""
+    share_ci: Interval | None = None
+    """Wilson interval of ``share``."""
+    n_suite: int = Field(ge=0)
+    """Suite items."""
+    workload_detected: int | None = None
+    """Family items in the workload sample (same detector), when one is given."""
+    workload_share: Fraction | None = None
+    """Their share of the workload sample."""
+    estimated: NonNegative | None = None
+    """Estimated number of family items in the suite from the owner's labelled sample."""
+    estimated_ci: Interval | None = None
+    """Stratified interval of ``estimated``."""
+    confirmed: int | None = None
+    """Labelled items the owner confirmed as the family's; None without labels."""
+    tagged: int | None = None
+    """Items whose eval log declares the family (members by declaration: the audit's ``family_tags``);
+    None when no tag names the family."""
+    tagged_recall: Fraction | None = None
+    """Share of the declared items the detector counts on its own."""
+    tagged_precision: Fraction | None = None
+    """Share of the items the detector counts, within the benchmarks the tags speak about, that are declared."""
+    threshold: float | None = None
+    """The operating point: an item is detected when m_F(x) is above it."""
+    cv_recall: Fraction | None = None
+    """At the operating point, the share of held-out exemplars detected (cross-validated)."""
+    cv_near_miss_rate: Fraction | None = None
+    """At the operating point, the share of held-out near misses detected (cross-validated)."""
+    labels: LabelCheck | None = None
+    """The owner's labelled sample; None without one."""
+    review_sheet: str | None = None
+    """Where the family's review sheet is written (relative to the report folder)."""
 
 
 class Performance(_Model):
@@ -136,29 +217,43 @@ class Performance(_Model):
     ci: Interval | None
     """Bootstrap confidence interval of ``lift``, ``[low, high]``."""
     status: PerformanceStatus
-    """ok, weak (the lift's interval lies below 0 and its Benjamini-Hochberg q-value is below alpha)
-    or insufficient-data (fewer than n_min scored items carry the family, or n_eff under 10). A missed
-    ``require.performance`` is reported in ``requirement``, not here."""
+    """ok, weak (the lift's interval lies below 0 and its Benjamini-Hochberg q-value is below alpha),
+    insufficient-data (fewer than 10 scored family items) or no-evidence (no benchmark of the suite
+    measures the behaviour the family expects). A missed ``require.performance`` is reported in
+    ``requirement``, not here."""
+    expects: list[str] = Field(default_factory=list)
+    """The behaviours the family expects (from the profile); empty: every scored benchmark counts."""
+    benchmarks: list[str] = Field(default_factory=list)
+    """The benchmarks whose family items count for the score (they measure what the family expects)."""
+    constant_benchmarks: dict[str, float] = Field(default_factory=dict)
+    """Of those, the ones whose scores are all the same: in the score, out of the lift."""
     p: Fraction | None = None
     """Two-sided p-value of the lift (normal approximation from the bootstrap standard error)."""
     q: Fraction | None = None
     """Benjamini-Hochberg adjusted p-value across the profile's families."""
     n_eff: NonNegative | None = None
-    """Effective number of scored items behind the score, (sum m)^2 / sum m^2."""
+    """Effective number of scored items behind the score (the number of scored family items)."""
     n_scored: int = Field(default=0, ge=0)
-    """Number of scored items on which the family is active."""
+    """Scored family items of the benchmarks in ``benchmarks``: the n behind the score."""
+    scorer_flags: list[str] = Field(default_factory=list)
+    """Benchmarks behind the score whose scorer agreed with human verdicts below the profile's floor."""
 
 
 class Requirement(_Model):
     """The thresholds the deployment profile sets for a family, and whether they are met."""
 
     min_coverage_ratio: NonNegative | None = None
-    """Minimum coverage ratio the profile asks for; None when it sets none."""
+    """Minimum coverage ratio (suite share / workload share) the profile asks for; None when it sets none."""
+    min_items: int | None = None
+    """Minimum number of family items the profile asks for; None when it sets none."""
     min_performance: Fraction | None = None
     """Minimum performance score the profile asks for; None when it sets none."""
     coverage_status: RequirementStatus | None = None
-    """met (observed ratio >= required), not-met, or cannot-tell (no observed ratio, or the family is
+    """met (observed ratio >= required), not-met, or cannot-tell (no workload sample, or the family is
     not visible); None when no coverage threshold is stated."""
+    items_status: RequirementStatus | None = None
+    """met (family items, estimated when labelled, >= required), not-met, or cannot-tell (not visible);
+    None when no minimum is stated."""
     performance_status: RequirementStatus | None = None
     """met (observed score >= required), not-met, or cannot-tell (no score, or performance
     insufficient-data); None when no performance threshold is stated."""
@@ -168,19 +263,33 @@ class Requirement(_Model):
 
 
 class Visibility(_Model):
-    """How well the family's concept detector separates the family's own exemplars from its
-    counter-exemplars, other families' exemplars and reference text (cross-validated)."""
+    """Whether the family's detected items can be trusted: the detector's AUROC on the owner's labelled
+    sample of suite items, or, without labels, against the family's near misses."""
 
     auroc: Fraction | None
-    """Cross-validated AUROC of the detector; None when not measured."""
+    """The AUROC that decides the status: on the owner's labels (``basis`` owner-labels) or against
+    near misses, cross-validated (``basis`` near-misses); None when not measured."""
     ci: Interval | None
     """Bootstrap confidence interval of ``auroc``; None when not measured."""
     n_pos: int = Field(ge=0)
-    """Number of positive texts (the family's exemplars) behind the AUROC."""
+    """Positives behind the AUROC (labelled family items, or the family's exemplars)."""
     n_neg: int = Field(ge=0)
-    """Number of negative texts (counter-exemplars, other families' exemplars, reference windows)."""
+    """Negatives behind the AUROC (labelled other items, or near misses)."""
     status: VisibilityStatus
-    """verified, weak or unverified (not measured, or a family with no concepts)."""
+    """confirmed (labels given, the AUROC's interval low end reaches 0.75 and the precision's reaches 0.5),
+    weak (labels given and one does not; or, without labels, a near-miss AUROC under 0.6), unconfirmed (no labels) or cannot-tell
+    (no labels and fewer than 8 counter-exemplars, or no detector)."""
+    basis: Literal["owner-labels", "near-misses", "none"] = "none"
+    """What ``auroc`` was measured on."""
+    n_counter: int | None = None
+    """The family's counter-exemplars in the profile."""
+    precision: Fraction | None = None
+    """With the owner's labels: the share of labelled counted items that are the family's."""
+    precision_ci: Interval | None = None
+    """Wilson interval of ``precision``."""
+    exemplar_auroc: Fraction | None = None
+    """Cross-validated AUROC of held-out exemplars against near misses and reference windows (the
+    profile's own texts: a necessary condition, not evidence about the suite's items)."""
 
 
 class BenchmarkShare(_Model):
@@ -229,7 +338,7 @@ class Family(_Model):
     """The family's verdict cell: fail, conditional or pass (gate effect none)."""
     reasons: list[str] = Field(min_length=1)
     """Why, in words, in the rule's order (requirement not met, significantly weak, missing from the
-    suite, not visible to the dictionary, detector not verified, cannot tell, under-represented,
+    not covered, not visible to the dictionary, no evidence, detector not confirmed, cannot tell, under-represented,
     insufficient data; "met" or "no finding" when nothing else applies)."""
     actions: list[str] = Field(default_factory=list)
     """What would change the verdict, one action per kind of reason."""
@@ -239,6 +348,8 @@ class Family(_Model):
     """Concepts the matcher assigned to the family, highest weight first."""
     coverage: Coverage
     """Coverage of the family by the suite."""
+    items: FamilyItems | None = None
+    """The suite items that exercise the family: counted, per benchmark, confirmed on the owner's sample."""
     performance: Performance
     """Model performance on the family."""
     requirement: Requirement = Field(default_factory=Requirement)
@@ -277,6 +388,23 @@ class DictionaryRef(_Model):
     """Number of concepts (SAE latents) in the dictionary."""
 
 
+class ScorerCheck(_Model):
+    """A benchmark scorer checked against human verdicts on a sample of items."""
+
+    agreement: Fraction | None
+    """Share of sampled items where the scorer's verdict equals the human one."""
+    agreement_ci: Interval | None = None
+    """Wilson interval of ``agreement``."""
+    kappa: float | None = None
+    """Cohen's kappa between scorer and human verdicts."""
+    kappa_ci: Interval | None = None
+    """Bootstrap interval of ``kappa``."""
+    n: int = Field(ge=0)
+    """Items with both verdicts."""
+    file: str | None = None
+    """The verdicts file (name)."""
+
+
 class SuiteBenchmark(_Model):
     """One benchmark of the audited suite."""
 
@@ -298,8 +426,15 @@ class SuiteBenchmark(_Model):
     what_1_means: str | None = None
     """What a score of 1 means, from the audit spec's description of the benchmark."""
     constant_score: Fraction | None = None
-    """Set when every scored item has this same score: the scores carry no per-item signal, so the
-    benchmark is left out of performance and lift (its items still count for coverage)."""
+    """Set when every scored item has this same score: it still counts in the score of the families
+    whose behaviour it measures (a constant is evidence), and is left out of their lift."""
+    measures: str | None = None
+    """The behaviour its score measures (from the audit spec); None: coverage only, and the score of
+    families that state no expected behaviour."""
+    scorer_kind: str | None = None
+    """How its score is decided (exact-match, keyword, classifier, ...), from the audit spec."""
+    scorer_check: ScorerCheck | None = None
+    """The scorer's agreement with human verdicts on a sample, when the audit gives one."""
 
 
 class AuditInfo(_Model):
@@ -681,7 +816,7 @@ def _upgrade_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-UNMEASURED_VISIBILITY = {"auroc": None, "ci": None, "n_pos": 0, "n_neg": 0, "status": "unverified"}
+UNMEASURED_VISIBILITY = {"auroc": None, "ci": None, "n_pos": 0, "n_neg": 0, "status": "cannot-tell"}
 
 
 def _upgrade_2_to_3(data: dict[str, Any]) -> dict[str, Any]:
@@ -742,9 +877,57 @@ def _exploratory_from_settings(settings: Any) -> list[str]:
     return exploratory_sections(_Recorded(**values))
 
 
+def _upgrade_3_to_4(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 4 (rule v4): a version-3 audit judged coverage by concept mass and never counted a
+    family's items nor had them confirmed, so every family's visibility becomes unconfirmed (cannot-tell
+    where it was unverified or had no concepts), its cross-validated AUROC kept as ``exemplar_auroc``;
+    the coverage ratio against the dictionary's corpus moves to ``mass_ratio``; the verdicts are
+    re-derived by rule v4 and the summary with them. The note in ``notes`` says so."""
+    data["schema_version"] = 4
+    families = []
+    for family in data.get("families") or []:
+        if isinstance(family, dict):
+            family = dict(family)
+            vis = dict(family.get("visibility") or UNMEASURED_VISIBILITY)
+            old = vis.get("status")
+            vis["exemplar_auroc"] = vis.get("auroc")
+            vis["status"] = "unconfirmed" if old in ("verified", "weak") else "cannot-tell"
+            vis["basis"] = "none"
+            family["visibility"] = vis
+            cov = family.get("coverage")
+            if isinstance(cov, dict) and "mass_ratio" not in cov:
+                cov = dict(cov)
+                cov["mass_ratio"] = cov.get("ratio")
+                if cov.get("reference", "").startswith("dictionary"):
+                    cov["ratio"], cov["ci"] = None, None
+                family["coverage"] = cov
+            try:
+                family.update(rule_fields(family))
+            except (KeyError, TypeError, ValueError, AttributeError):
+                pass  # malformed: let field validation report it
+        families.append(family)
+    if "families" in data:
+        data["families"] = families
+    summary = data.get("summary")
+    if isinstance(summary, dict):
+        try:
+            fams = [Family.model_validate(f) for f in families]
+        except ValidationError:
+            return data
+        suite_level = [r for r in summary.get("gate_failures") or [] if not str(r).startswith("Family '")]
+        data["summary"] = build_summary(fams, extra_failures=suite_level,
+                                        exploratory=_exploratory_from_settings(data.get("settings"))).model_dump()
+    notes = list(data.get("notes") or [])
+    notes.append("Upgraded from findings schema 3: that audit judged coverage by concept mass and did not count "
+                 "or confirm each family's items, so every family is unconfirmed and the verdicts were re-derived "
+                 "by rule v4; re-run the audit to count and confirm them.")
+    data["notes"] = notes
+    return data
+
+
 #: ``_UPGRADES[v]`` turns a version-v dict into a version v+1 dict.
 _UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    0: _upgrade_0_to_1, 1: _upgrade_1_to_2, 2: _upgrade_2_to_3}
+    0: _upgrade_0_to_1, 1: _upgrade_1_to_2, 2: _upgrade_2_to_3, 3: _upgrade_3_to_4}
 
 
 # ---------------------------------------------------------------------------
@@ -763,26 +946,51 @@ def rule_fields(family: Any) -> dict[str, Any]:
     ``reasons`` and ``actions``. Returns ``{"requirement": {...}, "severity": ..., ...}``."""
     importance = _get(family, "importance")
     cov, perf, vis = _get(family, "coverage"), _get(family, "performance"), _get(family, "visibility")
+    items = _get(family, "items")
     req = _get(family, "requirement") or {}
     cov_status, perf_status, vis_status = _get(cov, "status"), _get(perf, "status"), _get(vis, "status")
     min_cov, min_perf = _get(req, "min_coverage_ratio"), _get(req, "min_performance")
-    statuses = requirement_statuses(min_cov, min_perf, _get(cov, "ratio"), _get(perf, "score"),
-                                    cov_status, perf_status)
+    min_items = _get(req, "min_items")
+    count = item_count(items)
+    cov_req, perf_req, items_req = requirement_statuses(min_cov, min_perf, _get(cov, "ratio"), _get(perf, "score"),
+                                                        cov_status, perf_status, min_items, count)
+    statuses = (cov_req, perf_req, items_req)
     sev = severity(importance, cov_status, perf_status, vis_status)
     effect = gate_effect(importance, sev, statuses)
+    estimated = items is not None and _get(items, "estimated") is not None
     reasons = family_reasons(
         coverage=cov_status, performance=perf_status, visibility=vis_status,
-        requirement={"coverage": (min_cov, statuses[0]) if min_cov is not None else None,
-                     "performance": (min_perf, statuses[1]) if min_perf is not None else None},
+        requirement={"coverage": (min_cov, cov_req) if min_cov is not None else None,
+                     "items": (min_items, items_req) if min_items is not None else None,
+                     "performance": (min_perf, perf_req) if min_perf is not None else None},
         observed={"coverage": (_get(cov, "ratio"), _get(cov, "ci")),
+                  "items": (None if count is None else round(count, 1),
+                            _get(items, "estimated_ci") if estimated else None),
                   "performance": (_get(perf, "score"), _get(perf, "score_ci"))},
-        auroc=_get(vis, "auroc"), auroc_ci=_get(vis, "ci"))
+        auroc=_get(vis, "auroc"), auroc_ci=_get(vis, "ci"), basis=_get(vis, "basis"),
+        precision=_get(vis, "precision"), precision_ci=_get(vis, "precision_ci"),
+        n_counter=_get(vis, "n_counter"), n_suite=_get(items, "n_suite") if items is not None else None,
+        expects=_get(perf, "expects") or [], scorer_flags=_get(perf, "scorer_flags") or [])
     requirement = dict(req) if isinstance(req, dict) else req.model_dump()
-    requirement.update({"coverage_status": statuses[0], "performance_status": statuses[1],
+    requirement.update({"coverage_status": cov_req, "performance_status": perf_req, "items_status": items_req,
                         "met": requirement_met(statuses)})
     return {"requirement": requirement, "severity": sev, "gate_effect": effect,
             "gate_failed": effect == "fail", "verdict": verdict_of(effect), "reasons": reasons,
-            "actions": actions_for(reasons)}
+            "actions": actions_for(reasons, {
+                "family": _get(family, "id"), "count": count,
+                "min_items": min_items, "n_scored": _get(perf, "n_scored"), "expects": _get(perf, "expects"),
+                "score": _get(perf, "score"), "min_performance": min_perf,
+                "review_sheet": _get(items, "review_sheet") if items is not None else None,
+                "labelled": _get(vis, "basis") == "owner-labels"})}
+
+
+def item_count(items: Any) -> float | None:
+    """The count a family's coverage is judged on: the estimate from the owner's labels when there is
+    one, else the detected count; None without items."""
+    if items is None:
+        return None
+    estimated = _get(items, "estimated")
+    return float(estimated) if estimated is not None else float(_get(items, "detected"))
 
 
 def _check_rule(family: "Family") -> None:
@@ -790,21 +998,23 @@ def _check_rule(family: "Family") -> None:
     expected = rule_fields(family)
     req = family.requirement
     found = {"requirement.coverage_status": req.coverage_status,
-             "requirement.performance_status": req.performance_status, "requirement.met": req.met,
+             "requirement.performance_status": req.performance_status,
+             "requirement.items_status": req.items_status, "requirement.met": req.met,
              "severity": family.severity, "gate_effect": family.gate_effect, "gate_failed": family.gate_failed,
              "verdict": family.verdict, "reasons": [reason_kind(r) for r in family.reasons]}
     want = {"requirement.coverage_status": expected["requirement"]["coverage_status"],
             "requirement.performance_status": expected["requirement"]["performance_status"],
+            "requirement.items_status": expected["requirement"]["items_status"],
             "requirement.met": expected["requirement"]["met"],
             "severity": expected["severity"], "gate_effect": expected["gate_effect"],
             "gate_failed": expected["gate_failed"], "verdict": expected["verdict"],
             "reasons": [reason_kind(r) for r in expected["reasons"]]}
     for key, value in found.items():
         if value != want[key]:
-            raise ValueError(f"family {family.id!r}: {key} is {value!r} where the rule (v3, "
+            raise ValueError(f"family {family.id!r}: {key} is {value!r} where the rule (v4, "
                              f"cg_gov.findings.verdict) gives {want[key]!r}")
-    if family.coverage.status == "not-visible" and family.visibility.status != "unverified":
-        raise ValueError(f"family {family.id!r} is not visible (no concepts), so its visibility is unverified")
+    if family.coverage.status == "not-visible" and family.visibility.status != "cannot-tell":
+        raise ValueError(f"family {family.id!r} is not visible (no detector), so its visibility is cannot-tell")
 
 
 def _family_named(sentences: list[str], family_id: str) -> bool:
@@ -822,6 +1032,9 @@ def _check_summary(summary: "Summary", families: list["Family"]) -> None:
             raise ValueError(f"summary.gate_failures must name family {f.id!r} exactly when it fails")
         if _family_named(summary.conditions, f.id) != (f.gate_effect == "conditional"):
             raise ValueError(f"summary.conditions must name family {f.id!r} exactly when it is conditional")
+    passes = bool(summary.headline) and summary.headline[0].startswith("Every family of the profile passes")
+    if passes and summary.gate != "pass":
+        raise ValueError(f"summary.headline says every family passes while the gate is {summary.gate!r}")
     counts = {s: sum(1 for f in families if f.severity == s) for s in SEVERITIES}
     if summary.counts.model_dump() != counts:
         raise ValueError(f"summary.counts {summary.counts.model_dump()} do not match the families' severities {counts}")
@@ -836,36 +1049,39 @@ def _fmt(value: float | None, digits: int = 2) -> str:
 
 
 def describe_family(family: Family) -> str:
-    """One plain sentence on a family's finding, for readers who do not know the method."""
-    cov, perf = family.coverage, family.performance
-    name = f"'{family.id}' ({family.importance} importance)"
+    """One plain sentence on a family's verdict, for readers who do not know the method."""
+    cov, perf, items = family.coverage, family.performance, family.items
+    name = f"'{family.id}' ({family.importance} importance) {family.verdict.upper()}"
     parts: list[str] = []
+    count = None if items is None else (f"about {items.estimated:.0f}" if items.estimated is not None
+                                        else f"{items.detected}")
     if cov.status == "not-visible":
-        parts.append("the concept dictionary has no concept for it, so neither the suite nor the "
-                     "model can be judged on it")
+        parts.append("no detector for it (no exemplars or no concept), so its items cannot be counted")
     elif cov.status == "missing":
-        parts.append("no benchmark item in the suite exercises it")
+        parts.append("no suite item exercises it (0 detected)")
     elif cov.status == "under-represented":
-        ci = f" (95% CI {_fmt(cov.ci[0])}-{_fmt(cov.ci[1])})" if cov.ci else ""
-        parts.append(f"the suite tests it {_fmt(cov.ratio)} times as much as the "
-                     f"{cov.reference} does{ci}")
-    if perf.status == "weak":
+        parts.append(f"only {count} suite items exercise it")
+    if perf.status == "no-evidence":
+        parts.append("no benchmark scores the behaviour it expects (" + (", ".join(perf.expects) or "none stated")
+                     + ")")
+    elif perf.status == "weak":
         lift = ""
         if perf.lift is not None:
             lift = (f", {abs(perf.lift) * 100:.1f} percentage points {'below' if perf.lift < 0 else 'above'} "
                     f"the rest of the same benchmarks")
-        parts.append(f"the model scores {_fmt(perf.score)} on the items that exercise it{lift}")
+        parts.append(f"the model scores {_fmt(perf.score)} on its {perf.n_scored} scored items{lift}")
     elif perf.status == "insufficient-data" and cov.status in ("covered", "under-represented"):
         parts.append(f"too few scored items ({perf.n_scored}) to judge the model on it")
     if family.requirement.met is False:
         parts.append("it misses the profile's stated requirement")
-    if family.visibility.status != "verified" and cov.status != "not-visible":
-        vis = family.visibility
-        figure = (f" (AUROC {_fmt(vis.auroc)})" if vis.auroc is not None else " (not measured)")
-        parts.append(f"the dictionary's detector for it is {vis.status}{figure}")
+    if family.visibility.status != "confirmed" and cov.status != "not-visible":
+        parts.append(f"its detected items are {family.visibility.status} by the owner's labels"
+                     if family.visibility.basis == "owner-labels" else
+                     "its detected items are not confirmed by the owner's labels")
     if not parts:
-        score = f" and the model scores {_fmt(perf.score)} on it" if perf.score is not None else ""
-        return f"{name[0].upper()}{name[1:]}: covered by the suite{score}; no finding."
+        score = (f"; the model scores {_fmt(perf.score)} on its {perf.n_scored} scored items"
+                 if perf.score is not None else "")
+        return f"{name[0].upper()}{name[1:]}: {count} suite items exercise it{score}."
     return f"{name[0].upper()}{name[1:]}: " + "; ".join(parts) + "."
 
 
@@ -886,10 +1102,12 @@ def build_summary(families: list[Family], extra_failures: tuple[str, ...] | list
     failures = [_family_sentence(f, "fails") for f in ordered if f.gate_effect == "fail"]
     failures.extend(extra_failures)
     conditions = [_family_sentence(f, "is conditional") for f in ordered if f.gate_effect == "conditional"]
-    headline = [describe_family(f) for f in ordered if f.severity != "none"][:max_headline]
+    ordered = sorted(ordered, key=lambda f: (GATE_EFFECT_ORDER.index(f.gate_effect), severity_rank(f.severity),
+                                             IMPORTANCES.index(f.importance), f.id))
+    headline = [describe_family(f) for f in ordered if f.severity != "none" or f.gate_effect != "none"][:max_headline]
     if not headline:
-        headline = ["No family of the profile has a finding: the suite covers each one and the "
-                    "model's scores show no significant gap."]
+        headline = ["Every family of the profile passes: the suite exercises each one, its items are confirmed "
+                    "and the model's scores show no gap."]
     gate = summary_gate([f.gate_effect for f in families], len(extra_failures))
     return Summary(gate=gate, gate_failures=failures, conditions=conditions, counts=counts,
                    headline=headline, exploratory=list(exploratory))

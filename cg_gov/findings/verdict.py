@@ -1,17 +1,20 @@
 """The verdict on one family, in one place: statuses, severity, gate effect, reasons and caveats.
 
-This module is the one home of the rule (rule v3). The report renders its tables
+This module is the one home of the rule (rule v4). The report renders its tables
 (:func:`rule_tables`), the README states it in words, and the ``Findings`` model re-derives every
 family's verdict with these functions when it loads a file, so no findings file can contradict it.
 
 Inputs per family: importance (critical/high/medium/low), coverage status
-(covered/under-represented/missing/not-visible), performance status (ok/weak/insufficient-data),
-visibility status (verified/weak/unverified: how well the family's concept detector separates its
-own exemplars from counter-exemplars, other families' exemplars and reference text; a family with
-no concepts is unverified) and, per stated threshold (``require.coverage``: minimum coverage ratio;
-``require.performance``: minimum family score), a requirement status: met (observed >= required),
-not-met (observed < required) or cannot-tell (no observed value: performance insufficient-data,
-coverage not-visible, or a ratio that is not a finite number).
+(covered/under-represented/missing/not-visible, from the count of suite items the family's detector
+finds, or the count estimated from the owner's labelled sample), performance status
+(ok/weak/insufficient-data/no-evidence, on those items, from benchmarks that measure the behaviour
+the family expects), visibility status (confirmed/weak/unconfirmed/cannot-tell: how well the
+detector's decision agrees with the owner's labels on a sample of suite items; without labels,
+unconfirmed or cannot-tell) and, per stated threshold (``require.coverage``: minimum ratio of the
+suite's share of family items to the workload's; ``require.min_items``: minimum number of family
+items; ``require.performance``: minimum family score), a requirement status: met (observed >=
+required), not-met (observed < required) or cannot-tell (no observed value: no workload sample,
+performance insufficient-data or no-evidence, coverage not-visible).
 
 Severity = the worst of three tables (one step below: critical->high, high->medium, medium->low,
 low->low):
@@ -22,17 +25,17 @@ low->low):
     medium       none     low                medium    medium
     low          none     low                low       low
 
-    performance  ok       weak               insufficient-data
-    critical     none     critical           high
-    high         none     high               medium
-    medium       none     medium             low
-    low          none     low                low
+    performance  ok       weak      insufficient-data  no-evidence
+    critical     none     critical  high               critical
+    high         none     high      medium             high
+    medium       none     medium    low                medium
+    low          none     low       low                low
 
-    visibility   verified weak               unverified
-    critical     none     critical           critical
-    high         none     high               high
-    medium       none     medium             medium
-    low          none     low                low
+    visibility   confirmed  weak      unconfirmed  cannot-tell
+    critical     none       critical  high         high
+    high         none       high      medium       medium
+    medium       none       medium    low          low
+    low          none       low       low          low
 
 Gate effect: fail when the severity is critical, or any stated requirement is not-met (any
 importance), or the family is critical and a stated requirement is cannot-tell; conditional when
@@ -52,7 +55,7 @@ __all__ = [
     "RULE_VERSION", "IMPORTANCES", "SEVERITIES", "COVERAGE_STATUSES", "PERFORMANCE_STATUSES",
     "VISIBILITY_STATUSES", "REQUIREMENT_STATUSES", "GATE_EFFECTS", "VERDICTS", "GATE_FAILING_SEVERITIES",
     "COVERAGE_SEVERITY", "PERFORMANCE_SEVERITY", "VISIBILITY_SEVERITY", "REASONS", "REASON_ACTIONS",
-    "CAVEAT_RULES", "MIN_FAMILY_N_EFF", "SMALL_SUPPORT_N_EFF",
+    "CAVEAT_RULES", "MIN_FAMILY_ITEMS", "MIN_FAMILY_N_EFF", "SMALL_SUPPORT_N_EFF",
     "Importance", "Severity", "CoverageStatus", "PerformanceStatus", "VisibilityStatus", "RequirementStatus",
     "GateEffect", "Verdict",
     "coverage_status", "performance_status", "requirement_status", "requirement_statuses", "requirement_met",
@@ -61,12 +64,12 @@ __all__ = [
 ]
 
 #: Version of the rule stated in this module (and in the README's "The verdict and the gate").
-RULE_VERSION = 3
+RULE_VERSION = 4
 
 Severity = Literal["critical", "high", "medium", "low", "none"]
 CoverageStatus = Literal["covered", "under-represented", "missing", "not-visible"]
-PerformanceStatus = Literal["ok", "weak", "insufficient-data"]
-VisibilityStatus = Literal["verified", "weak", "unverified"]
+PerformanceStatus = Literal["ok", "weak", "insufficient-data", "no-evidence"]
+VisibilityStatus = Literal["confirmed", "weak", "unconfirmed", "cannot-tell"]
 RequirementStatus = Literal["met", "not-met", "cannot-tell"]
 GateEffect = Literal["fail", "conditional", "none"]
 Verdict = Literal["fail", "conditional", "pass"]
@@ -84,8 +87,11 @@ VERDICTS: tuple[str, ...] = get_args(Verdict)
 #: Severities that fail the gate on their own (requirements fail it at any severity).
 GATE_FAILING_SEVERITIES: tuple[str, ...] = ("critical",)
 
-#: Performance needs this many effective items (n_eff) before a family can be called weak or ok.
-MIN_FAMILY_N_EFF = 10.0
+#: Performance needs this many scored family items before a family can be called weak or ok; a family
+#: with fewer detected items than this (and no ``require.min_items``) is under-represented.
+MIN_FAMILY_ITEMS = 10
+#: The same floor under its earlier name (recorded in findings' settings as ``min_family_n_eff``).
+MIN_FAMILY_N_EFF = float(MIN_FAMILY_ITEMS)
 #: Below this n_eff a family's scores carry the "small-support" caveat.
 SMALL_SUPPORT_N_EFF = 30.0
 
@@ -104,27 +110,30 @@ def _table(at_importance: tuple[str, ...], one_below: tuple[str, ...], statuses:
 
 #: coverage: covered none; under-represented one step below importance; missing, not-visible at it.
 COVERAGE_SEVERITY = _table(("missing", "not-visible"), ("under-represented",), COVERAGE_STATUSES)
-#: performance: ok none; weak at the importance; insufficient-data one step below.
-PERFORMANCE_SEVERITY = _table(("weak",), ("insufficient-data",), PERFORMANCE_STATUSES)
-#: visibility: verified none; weak and unverified at the importance.
-VISIBILITY_SEVERITY = _table(("weak", "unverified"), (), VISIBILITY_STATUSES)
+#: performance: ok none; weak and no-evidence at the importance; insufficient-data one step below.
+PERFORMANCE_SEVERITY = _table(("weak", "no-evidence"), ("insufficient-data",), PERFORMANCE_STATUSES)
+#: visibility: confirmed none; weak at the importance; unconfirmed and cannot-tell one step below.
+VISIBILITY_SEVERITY = _table(("weak",), ("unconfirmed", "cannot-tell"), VISIBILITY_STATUSES)
 
 #: The reasons of a family's verdict, in the order they are given, each with what would change it.
 REASONS: tuple[str, ...] = (
-    "requirement not met", "significantly weak", "missing from the suite", "not visible to the dictionary",
-    "detector not verified", "cannot tell", "under-represented", "insufficient data", "met", "no finding",
+    "requirement not met", "significantly weak", "not covered", "not visible to the dictionary", "no evidence",
+    "detector not confirmed", "cannot tell", "under-represented", "insufficient data", "scorer below floor",
+    "met", "no finding",
 )
 REASON_ACTIONS: dict[str, str] = {
     "requirement not met": "raise the model's score on this family (or mitigate), or have the owner revise the requirement",
     "significantly weak": "investigate the failing items; improve or mitigate the model here",
-    "missing from the suite": "add benchmarks that exercise this family",
-    "not visible to the dictionary": "pin concepts in the profile, or use a dictionary that represents it",
-    "detector not verified": "add exemplars and counter-exemplars to the profile; review the matched concepts",
-    "cannot tell": "add scored items that exercise this family, so the requirement can be checked",
+    "not covered": "add benchmark items that exercise this family",
+    "not visible to the dictionary": "give the family exemplars and counter-exemplars, or use a dictionary that represents it",
+    "no evidence": "add a benchmark that scores the behaviour this family expects on its items",
+    "detector not confirmed": "label the family's review sheet (cg-gov review) and list it under labels:",
+    "cannot tell": "add what the requirement needs: scored items of this family, or a workload sample",
     "under-represented": "add benchmark items that exercise this family",
     "insufficient data": "add scored items that exercise this family",
-    "met": "nothing; review the matched concepts",
-    "no finding": "nothing; review the matched concepts",
+    "scorer below floor": "check or replace the scorer of the benchmarks behind this family's score",
+    "met": "nothing; review the family's detected items",
+    "no finding": "nothing; review the family's detected items",
 }
 
 #: When a family cites each caveat: (caveat id, rule in words). :func:`caveats_for` applies them.
@@ -137,38 +146,45 @@ CAVEAT_RULES: tuple[tuple[str, str], ...] = (
 )
 
 
-def coverage_status(n_matched: int, suite_mass: float, ratio: float | None, ci: list[float] | None,
-                    ratio_k: float, representation: str | None) -> str:
+def coverage_status(visible: bool, count: float | None, min_items: int, ratio: float | None = None,
+                    ratio_k: float = 4.0, share_ci_high: float | None = None,
+                    workload_share: float | None = None) -> str:
     """covered / under-represented / missing / not-visible for one family.
 
-    not-visible: the matcher found no concept for the family. missing: none of its concepts
-    fires on any suite item. under-represented: the coverage ratio is at most 1/k and its
-    bootstrap interval lies below 1 (the rule of ``method.md`` for concepts, applied to the
-    family's mass).
+    not-visible: the family has no detector (no concepts or no operating point), so no item can be
+    counted. missing: no suite item is counted as the family (``count`` is the detected count, or
+    the count estimated from the owner's labels). under-represented: fewer than ``min_items``
+    (``require.min_items``, else :data:`MIN_FAMILY_ITEMS`), or, with a workload sample, the suite's
+    share of family items is at most 1/k of the workload's (``ratio``) and the upper end of its
+    interval lies below the workload's share.
     """
-    if n_matched == 0:
+    if not visible:
         return "not-visible"
-    if not suite_mass > 0:
+    if count is None or not count > 0:
         return "missing"
-    if representation == "under":
+    if count < min_items:
         return "under-represented"
-    if ratio is not None and ci is not None and ratio <= 1.0 / ratio_k and ci[1] < 1.0:
+    if (ratio is not None and workload_share is not None and share_ci_high is not None
+            and ratio <= 1.0 / ratio_k and share_ci_high < workload_share):
         return "under-represented"
     return "covered"
 
 
-def performance_status(score: float | None, lift_ci: list[float] | None, q: float | None, n_eff: float | None,
-                       alpha: float) -> str:
-    """ok / weak / insufficient-data for one family.
+def performance_status(score: float | None, lift_ci: list[float] | None, q: float | None, n_scored: float | None,
+                       alpha: float, evidence: bool = True) -> str:
+    """ok / weak / insufficient-data / no-evidence for one family.
 
-    weak: the lift's interval lies below 0 and its Benjamini-Hochberg q-value (across the
-    profile's families) is below alpha: the model does worse where the family is active than on
-    other items of the same benchmarks. insufficient-data: no score (fewer than n_min scored
-    items carry the family) or an effective support under :data:`MIN_FAMILY_N_EFF`.
+    no-evidence: no benchmark of the suite measures the behaviour the family expects. weak: the
+    lift's interval lies below 0 and its Benjamini-Hochberg q-value (across the profile's families)
+    is below alpha: the model does worse on the family's items than on other items of the same
+    benchmarks. insufficient-data: no score, or fewer than :data:`MIN_FAMILY_ITEMS` scored family
+    items.
     """
-    if score is None or lift_ci is None or n_eff is None or n_eff < MIN_FAMILY_N_EFF:
+    if not evidence:
+        return "no-evidence"
+    if score is None or n_scored is None or not n_scored >= MIN_FAMILY_ITEMS:
         return "insufficient-data"
-    if lift_ci[1] < 0 and q is not None and q < alpha:
+    if lift_ci is not None and lift_ci[1] < 0 and q is not None and q < alpha:
         return "weak"
     return "ok"
 
@@ -187,7 +203,7 @@ def requirement_status(required: float | None, observed: float | None, checkable
     """met / not-met / cannot-tell for one stated threshold; None when no threshold is stated.
 
     cannot-tell when the data cannot check it: no observed (finite) value, or ``checkable`` is
-    False (coverage not-visible, performance insufficient-data).
+    False (coverage not-visible, performance insufficient-data or no-evidence).
     """
     if required is None:
         return None
@@ -198,11 +214,13 @@ def requirement_status(required: float | None, observed: float | None, checkable
 
 
 def requirement_statuses(min_coverage_ratio: float | None, min_performance: float | None,
-                         ratio: float | None, score: float | None, coverage: str, performance: str
-                         ) -> tuple[str | None, str | None]:
-    """(coverage requirement status, performance requirement status) of a family."""
+                         ratio: float | None, score: float | None, coverage: str, performance: str,
+                         min_items: int | None = None, count: float | None = None
+                         ) -> tuple[str | None, str | None, str | None]:
+    """(coverage ratio, performance, item count) requirement statuses of a family."""
     return (requirement_status(min_coverage_ratio, ratio, coverage != "not-visible"),
-            requirement_status(min_performance, score, performance != "insufficient-data"))
+            requirement_status(min_performance, score, performance not in ("insufficient-data", "no-evidence")),
+            requirement_status(min_items, count, coverage != "not-visible"))
 
 
 def requirement_met(statuses: tuple[str | None, ...] | list[str | None]) -> bool | None:
@@ -221,7 +239,7 @@ def severity_rank(value: str) -> int:
 
 
 def severity(importance: str, coverage_status: str, performance_status: str,
-             visibility_status: str = "verified") -> str:
+             visibility_status: str = "confirmed") -> str:
     """Severity of a family's finding: the worst of the coverage, performance and visibility tables."""
     try:
         found = (COVERAGE_SEVERITY[importance][coverage_status],
@@ -278,39 +296,64 @@ def _ci(ci: Any) -> str:
     return f" [{_f(ci[0])}, {_f(ci[1])}]" if ci else ""
 
 
+def _visibility_figure(visibility: str, auroc: float | None, auroc_ci: Any, basis: str | None,
+                       n_counter: int | None, precision: float | None = None, precision_ci: Any = None) -> str:
+    if visibility == "weak" and basis == "owner-labels":
+        prec = f", precision of counted items {_f(precision)}{_ci(precision_ci)}" if precision is not None else ""
+        return f"weak: on the owner's labelled sample AUROC {_f(auroc)}{_ci(auroc_ci)}{prec}"
+    if visibility == "weak":
+        return f"weak: near-miss AUROC {_f(auroc)}{_ci(auroc_ci)}, no labelled sample"
+    if visibility == "cannot-tell" and basis == "owner-labels":
+        return "cannot tell: none of the owner's labelled items is the family's, so the detector cannot be judged"
+    if visibility == "cannot-tell":
+        few = f"{n_counter} counter-exemplars, 8 needed; " if n_counter is not None else ""
+        return f"cannot tell: {few}no labelled sample"
+    near = f"; near-miss AUROC {_f(auroc)}{_ci(auroc_ci)}" if auroc is not None else ""
+    return f"unconfirmed: no labelled sample{near}"
+
+
 def family_reasons(*, coverage: str, performance: str, visibility: str,
                    requirement: dict[str, Any], observed: dict[str, Any],
-                   auroc: float | None = None, auroc_ci: Any = None) -> list[str]:
+                   auroc: float | None = None, auroc_ci: Any = None, basis: str | None = None,
+                   n_counter: int | None = None, n_suite: int | None = None, expects: Any = (),
+                   scorer_flags: Any = (), precision: float | None = None, precision_ci: Any = None) -> list[str]:
     """The reasons of a family's verdict in words, in the rule's order.
 
-    ``requirement``: {"coverage": (required, status) | None, "performance": (required, status) | None};
-    ``observed``: {"coverage": (value, ci), "performance": (value, ci)}.
+    ``requirement``: {"coverage": (required, status) | None, "items": ..., "performance": ...};
+    ``observed``: {"coverage": (value, ci), "items": (count, ci), "performance": (value, ci)}.
     """
     out: list[str] = []
-    names = {"coverage": "coverage ratio", "performance": "score"}
+    names = {"coverage": "coverage ratio (suite share / workload share)", "items": "family items",
+             "performance": "score"}
     stated = {k: v for k, v in requirement.items() if v is not None and v[0] is not None}
     for key, (required, status) in stated.items():
         if status == "not-met":
             value, ci = observed[key]
-            out.append(f"requirement not met: {names[key]} required >= {_f(required)}, observed "
-                       f"{_f(value)}{_ci(ci)}")
+            shown = f"{value:g}" if key == "items" and value is not None else _f(value)
+            out.append(f"requirement not met: {names[key]} required >= {required:g}, observed "
+                       f"{shown}{_ci(ci)}")
     if performance == "weak":
         out.append("significantly weak")
     if coverage == "missing":
-        out.append("missing from the suite")
+        total = f" of {n_suite}" if n_suite is not None else ""
+        out.append(f"not covered: 0{total} suite items detected")
     if coverage == "not-visible":
         out.append("not visible to the dictionary")
-    if visibility != "verified":
-        figure = (f"visibility AUROC {_f(auroc)}{_ci(auroc_ci)}" if auroc is not None
-                  else "not measured")
-        out.append(f"detector not verified ({figure})")
+    if performance == "no-evidence":
+        behaviours = ", ".join(expects) if expects else "the expected behaviour"
+        out.append(f"no evidence: no benchmark of the suite scores {behaviours}")
+    if visibility != "confirmed" and coverage != "not-visible":
+        figure = _visibility_figure(visibility, auroc, auroc_ci, basis, n_counter, precision, precision_ci)
+        out.append(f"detector not confirmed ({figure})")
     for key, (required, status) in stated.items():
         if status == "cannot-tell":
-            out.append(f"cannot tell: {names[key]} required >= {_f(required)}, the data cannot check it")
+            out.append(f"cannot tell: {names[key]} required >= {required:g}, the data cannot check it")
     if coverage == "under-represented":
         out.append("under-represented")
     if performance == "insufficient-data":
         out.append("insufficient data")
+    for flag in scorer_flags or ():
+        out.append(f"scorer below floor: {flag}")
     if not out:
         out.append("met" if stated else "no finding")
     return out
@@ -324,11 +367,42 @@ def reason_kind(reason: str) -> str:
     raise ValueError(f"not a reason of the rule: {reason!r}; reasons start with one of {REASONS}")
 
 
-def actions_for(reasons: list[str]) -> list[str]:
-    """What would change the verdict, one action per kind of reason, in the reasons' order."""
+def actions_for(reasons: list[str], context: dict[str, Any] | None = None) -> list[str]:
+    """What would change the verdict, one action per kind of reason, in the reasons' order.
+
+    With ``context`` (``family``, ``count``, ``min_items``, ``n_scored``, ``expects``, ``score``,
+    ``min_performance``, ``review_sheet``, ``labelled``) the actions name the family, the numbers
+    needed and the file to label; without it they are the generic :data:`REASON_ACTIONS`."""
     out: list[str] = []
+    c = context or {}
+    fam = c.get("family") or "this family"
+    expects = ", ".join(c.get("expects") or []) or "the behaviour it expects"
     for r in reasons:
-        action = REASON_ACTIONS[reason_kind(r)]
+        kind = reason_kind(r)
+        action = REASON_ACTIONS[kind]
+        if context is not None:
+            count = c.get("count") or 0
+            need = max(0, int(math.ceil((c.get("min_items") or MIN_FAMILY_ITEMS) - count)))
+            if kind == "requirement not met" and r.startswith("requirement not met: score") \
+                    and c.get("min_performance") is not None and c.get("score") is not None:
+                action = (f"raise the model's score on {fam} items from {c['score']:.2f} to at least "
+                          f"{c['min_performance']:.2f} (or mitigate), or have the owner revise the requirement")
+            elif kind == "requirement not met" and "family items required" in r:
+                action = f"add at least {need} suite items that exercise {fam}"
+            elif kind in ("not covered", "under-represented") and need > 0:
+                action = f"add at least {need} benchmark items that exercise {fam}"
+            elif kind == "under-represented":
+                action = (f"add benchmark items that exercise {fam} until the suite's share of them is at least "
+                          "1/k of the workload's")
+            elif kind == "no evidence":
+                action = f"add a benchmark whose score measures {expects} on {fam} items (measures: in the audit spec)"
+            elif kind == "detector not confirmed":
+                sheet = c.get("review_sheet") or f"review/{fam}.csv"
+                action = (f"label {sheet} (cg-gov review) and list it under labels:" if not c.get("labelled") else
+                          f"sharpen {fam}'s exemplars and counter-exemplars, then label a new sample (cg-gov review)")
+            elif kind == "insufficient data":
+                more = max(1, MIN_FAMILY_ITEMS - int(c.get("n_scored") or 0))
+                action = f"add at least {more} scored {fam} items from benchmarks that measure {expects}"
         if action not in out:
             out.append(action)
     return out

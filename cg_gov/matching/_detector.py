@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["DetectorSettings", "FamilyDetector", "Visibility", "auroc", "auroc_interval",
-           "fit_family_detector", "visibility"]
+           "fit_family_detector", "operating_point", "visibility"]
 
 
 @dataclass(frozen=True)
@@ -61,17 +61,26 @@ class DetectorSettings:
     resamples: int = 1000
     """Bootstrap resamples of the visibility interval."""
     verified_at: float = 0.75
-    """Visibility is ``verified`` when the lower end of its interval reaches this AUROC."""
+    """With the owner's labels, visibility is ``confirmed`` when the lower end of the interval of the
+    detector's AUROC on the labelled suite items reaches this."""
+    min_precision: float = 0.5
+    """With the owner's labels, ``confirmed`` also needs the lower end of the Wilson interval of the
+    precision among labelled detected items to reach this (most counted items are the family's)."""
     weak_at: float = 0.6
-    """Visibility is ``weak`` (not ``unverified``) when the AUROC itself reaches this."""
+    """Without the owner's labels, visibility is ``weak`` when the near-miss AUROC falls below this."""
+    max_near_miss_rate: float = 0.05
+    """The operating point: the lowest cut at which at most this share of the near misses (held-out
+    counter-exemplars and other families' exemplars) would be detected as the family."""
+    min_counter_exemplars: int = 8
+    """Fewer counter-exemplars than this: the near-miss check cannot tell (status ``cannot-tell``)."""
 
     def status(self, vis: "Visibility") -> str:
-        """verified / weak / unverified for a measured visibility (unverified when not measurable)."""
-        if vis.auroc is None or vis.ci is None:
-            return "unverified"
-        if vis.ci[0] >= self.verified_at:
-            return "verified"
-        return "weak" if vis.auroc >= self.weak_at else "unverified"
+        """Visibility before the owner's labels: ``cannot-tell`` (fewer than
+        :attr:`min_counter_exemplars` counter-exemplars, or nothing measurable), ``weak`` (near-miss
+        AUROC below :attr:`weak_at`), else ``unconfirmed``; confirmation needs labelled suite items."""
+        if vis.n_counter < self.min_counter_exemplars or vis.near_miss_auroc is None:
+            return "cannot-tell"
+        return "weak" if vis.near_miss_auroc < self.weak_at else "unconfirmed"
 
 
 @dataclass(frozen=True)
@@ -89,10 +98,43 @@ class FamilyDetector:
 
 @dataclass(frozen=True)
 class Visibility:
+    """The cross-validated check of a family's detector on the profile's own texts."""
+
     auroc: float | None
+    """Held-out exemplars against held-out near misses and held-out reference windows."""
     ci: tuple[float, float] | None
     n_pos: int
     n_neg: int
+    near_miss_auroc: float | None = None
+    """Held-out exemplars against held-out near misses only (counter-exemplars, other families' exemplars)."""
+    near_miss_ci: tuple[float, float] | None = None
+    n_near_miss: int = 0
+    n_counter: int = 0
+    """The family's own counter-exemplars among the near misses."""
+    threshold: float | None = None
+    """The operating point (:func:`operating_point` on the cross-validated scores): an item is detected
+    as the family when its score m_F(x) is above it."""
+    cv_recall: float | None = None
+    """Share of held-out exemplars above the operating point."""
+    cv_near_miss_rate: float | None = None
+    """Share of held-out near misses above the operating point."""
+
+
+def operating_point(pos_scores: np.ndarray, near_miss_scores: np.ndarray, max_rate: float) -> float | None:
+    """The detection cut of a family: an item is detected when its score is above the cut.
+
+    The cut is the lowest value at which at most ``max_rate`` of the near misses score above it
+    (the k-th highest near-miss score, k = floor(max_rate x n) + 1), and never below 0, so an item
+    on which none of the family's concepts fires is never detected. None without near misses or
+    positives: no operating point can be chosen.
+    """
+    pos = np.asarray(pos_scores, dtype=np.float64)
+    neg = np.sort(np.asarray(near_miss_scores, dtype=np.float64))[::-1]
+    if not len(pos) or not len(neg):
+        return None
+    k = int(np.floor(max_rate * len(neg)))
+    cut = float(neg[k]) if k < len(neg) else 0.0
+    return max(cut, 0.0)
 
 
 def _dense(x: Any) -> np.ndarray:
@@ -193,8 +235,10 @@ def auroc_interval(pos_scores: np.ndarray, neg_scores: np.ndarray, *, resamples:
 
 def visibility(positives: Any, contrast: Any, reference: Any, similarity: np.ndarray | None = None,
                settings: DetectorSettings = DetectorSettings(), *, seed: int = 0,
-               exclude: np.ndarray | None = None) -> Visibility:
-    """Cross-validated AUROC of the family's detector on its own exemplars (see the module doc)."""
+               exclude: np.ndarray | None = None, n_counter: int = 0) -> Visibility:
+    """Cross-validated AUROC of the family's detector on its own exemplars (see the module doc), the
+    same against near misses only, and the operating point chosen on those cross-validated scores.
+    ``n_counter``: how many of the ``contrast`` rows are the family's own counter-exemplars."""
     pos = _dense(positives)
     n_pos = pos.shape[0]
     n_concepts = pos.shape[1] if pos.ndim == 2 else 0
@@ -206,7 +250,8 @@ def visibility(positives: Any, contrast: Any, reference: Any, similarity: np.nda
     fit_ref = ref[np.sort(ref_order[min(settings.reference_holdout, len(ref) // 2):])]
     n_neg_total = len(con) + len(held_ref)
     if n_pos < 2 or n_neg_total < 2:
-        return Visibility(auroc=None, ci=None, n_pos=n_pos, n_neg=n_neg_total)
+        return Visibility(auroc=None, ci=None, n_pos=n_pos, n_neg=n_neg_total, n_near_miss=len(con),
+                          n_counter=n_counter)
     folds = max(2, min(settings.folds, n_pos))
     pos_fold = rng.permutation(n_pos) % folds
     con_fold = rng.permutation(len(con)) % folds if len(con) else np.zeros(0, dtype=int)
@@ -223,4 +268,11 @@ def visibility(positives: Any, contrast: Any, reference: Any, similarity: np.nda
     neg_scores = np.concatenate([con_scores, ref_scores])
     value = auroc(pos_scores, neg_scores)
     ci = auroc_interval(pos_scores, neg_scores, resamples=settings.resamples, seed=seed)
-    return Visibility(auroc=value, ci=ci, n_pos=n_pos, n_neg=len(neg_scores))
+    cut = operating_point(pos_scores, con_scores, settings.max_near_miss_rate)
+    return Visibility(
+        auroc=value, ci=ci, n_pos=n_pos, n_neg=len(neg_scores),
+        near_miss_auroc=auroc(pos_scores, con_scores),
+        near_miss_ci=auroc_interval(pos_scores, con_scores, resamples=settings.resamples, seed=seed),
+        n_near_miss=len(con), n_counter=n_counter, threshold=cut,
+        cv_recall=None if cut is None else float((pos_scores > cut).mean()),
+        cv_near_miss_rate=None if cut is None or not len(con) else float((con_scores > cut).mean()))

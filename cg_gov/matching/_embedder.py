@@ -175,7 +175,7 @@ class Embedder:
             return out
         todo = sorted({t for t in texts if t.strip() and t not in self._memo})
         if todo:
-            for text, vec in zip(todo, self._encode(todo)):
+            for text, vec in zip(todo, self._encode_cached(todo)):
                 vec.setflags(write=False)
                 self._memo[text] = vec
         if not texts:
@@ -188,6 +188,22 @@ class Embedder:
             if text.strip():
                 out[i] = self._memo[text]
         return out
+
+    def _encode_cached(self, texts: list[str]) -> np.ndarray:
+        """:meth:`_encode` of ``texts``, kept on disk by the embedder's identity and the texts' sha256, so a
+        profile embedded once is not embedded again (nor the model loaded) on a re-run; an entry of the
+        wrong shape or with values that are not finite is recomputed."""
+        key = hashlib.sha256(json.dumps(texts, ensure_ascii=False).encode("utf-8", "surrogatepass")).hexdigest()
+        try:
+            path = self._cache_file(f"texts-{key[:32]}", None)
+        except OSError:
+            return self._encode(texts)
+        cached = _read_cached(path, len(texts))
+        if cached is not None and np.isfinite(cached).all():
+            return cached
+        vectors = self._encode(texts)
+        _write_cached(path, vectors)
+        return vectors
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         """Unit-norm float32 rows for non-empty ``texts``, in fixed batches on CPU."""

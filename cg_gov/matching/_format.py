@@ -81,9 +81,10 @@ def format_match(match: ProfileMatch) -> str:
     out.append(summary)
     detected = [f for f in match.families if f.method == "detector" and f.visibility is not None]
     if detected:
-        counts = {s: sum(1 for f in detected if f.visibility.status == s) for s in ("verified", "weak", "unverified")}
-        out.append(f"family detectors: {len(detected)} families; visibility verified {counts['verified']}, "
-                   f"weak {counts['weak']}, unverified {counts['unverified']}")
+        counts = {s: sum(1 for f in detected if f.visibility.status == s)
+                  for s in ("confirmed", "unconfirmed", "weak", "cannot-tell")}
+        out.append(f"family detectors: {len(detected)} families; visibility before the owner's labels: "
+                   + ", ".join(f"{k} {v}" for k, v in counts.items()))
     if match.expected_precision is not None and len(detected) < len(match.families):
         recall = f", recall {match.expected_recall:.0%}" if match.expected_recall is not None else ""
         out.append(f"calibration of the similarity settings (families without a detector): on profiles not used "

@@ -374,11 +374,21 @@ def family_detectors(families: Sequence[Any], signals: ProfileSignals, exemplar_
         excluded[list(f.exclude)] = True
         sim = signals.families[f.id].similarity
         det = fit_family_detector(pos, con, ref, sim, settings, exclude=excluded)
-        vis = visibility(pos, con, ref, sim, settings, seed=seed, exclude=excluded)
+        n_counter = sum(1 for t in dict.fromkeys(getattr(f, "counter_exemplars", [])) if t not in set(own))
+        vis = visibility(pos, con, ref, sim, settings, seed=seed, exclude=excluded, n_counter=n_counter)
+
+        def r4(x: float | None) -> float | None:
+            return None if x is None else round(x, 4)
+
         out[f.id] = (det, FamilyVisibility(
-            auroc=None if vis.auroc is None else round(vis.auroc, 4),
-            ci=None if vis.ci is None else (round(vis.ci[0], 4), round(vis.ci[1], 4)),
-            n_pos=vis.n_pos, n_neg=vis.n_neg, status=settings.status(vis)))
+            auroc=r4(vis.auroc), ci=None if vis.ci is None else (round(vis.ci[0], 4), round(vis.ci[1], 4)),
+            n_pos=vis.n_pos, n_neg=vis.n_neg, status=settings.status(vis),
+            near_miss_auroc=r4(vis.near_miss_auroc),
+            near_miss_ci=None if vis.near_miss_ci is None else (round(vis.near_miss_ci[0], 4),
+                                                                round(vis.near_miss_ci[1], 4)),
+            n_near_miss=vis.n_near_miss, n_counter=vis.n_counter,
+            threshold=None if vis.threshold is None else float(vis.threshold),
+            cv_recall=r4(vis.cv_recall), cv_near_miss_rate=r4(vis.cv_near_miss_rate)))
     return out
 
 
@@ -408,10 +418,10 @@ def _detector_match(f: Any, sig: FamilySignals, det: FamilyDetector, vis: Family
         if low:
             warnings.append(f"concept {c} ({labels[c]!r}) reads closer to the family's opposite: "
                             f"margin {m:+.3f} < {margin_warning}")
-    if vis.status != "verified":
-        auc = "not measurable" if vis.auroc is None else f"{vis.auroc:.2f}"
-        warnings.append(f"the detector does not reliably tell the family's exemplars from its contrast texts "
-                        f"(visibility {vis.status}, AUROC {auc}): its numbers may not describe the family")
+    if vis.status == "weak":
+        auc = "not measurable" if vis.near_miss_auroc is None else f"{vis.near_miss_auroc:.2f}"
+        warnings.append(f"the detector does not reliably tell the family's exemplars from its near misses "
+                        f"(near-miss AUROC {auc}): its numbers may not describe the family")
     return FamilyMatch(family=f.id, threshold=threshold, top_k=len(det.concepts), concepts=out,
                        negations=sig.negations, exemplar_signal=True, warnings=warnings,
                        method="detector", visibility=vis)
@@ -474,7 +484,7 @@ def match_profile(profile: Any, labels: Sequence[str], *, embedder: Embedder | s
     if getattr(settings, "method", "similarity") == "detector":
         if exemplar_activations is None or reference is None:
             warnings.append("family detectors not fitted (no activation function or no reference corpus): "
-                            "families are matched by similarity and their visibility is unverified")
+                            "families are matched by similarity and their visibility cannot be told")
         else:
             detected = family_detectors(families, signals, exemplar_activations, reference, n_concepts,
                                         detector or DetectorSettings(), seed=seed)
@@ -552,9 +562,9 @@ def match_profile(profile: Any, labels: Sequence[str], *, embedder: Embedder | s
         unmeasured = None
         if getattr(settings, "method", "similarity") == "detector":
             unmeasured = FamilyVisibility(auroc=None, ci=None, n_pos=len(f.exemplars), n_neg=0,
-                                          status="unverified")
+                                          status="cannot-tell")
             family_warnings.append("no detector was fitted (it needs exemplars and the dictionary's reference "
-                                   "corpus): concepts chosen by similarity alone, visibility unverified")
+                                   "corpus): concepts chosen by similarity alone, no operating point, visibility cannot be told")
         results.append(FamilyMatch(
             family=f.id, threshold=threshold, top_k=top_k, concepts=concepts,
             negations=sig.negations, exemplar_signal=sig.bonus is not None,

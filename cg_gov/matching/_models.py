@@ -13,7 +13,7 @@ __all__ = ["ConceptMatch", "FamilyMatch", "FamilyVisibility", "NearMiss", "Profi
 
 #: Why a concept was assigned to a family.
 MatchSource = Literal["label", "exemplar", "both", "pinned", "detector"]
-VisibilityStatus = Literal["verified", "weak", "unverified"]
+VisibilityStatus = Literal["confirmed", "weak", "unconfirmed", "cannot-tell"]
 
 
 class _Model(BaseModel):
@@ -86,7 +86,23 @@ class FamilyVisibility(_Model):
     n_neg: int = Field(ge=0)
     """Negatives scored."""
     status: VisibilityStatus
-    """verified, weak or unverified, by the thresholds of :class:`cg_gov.matching.DetectorSettings`."""
+    """Before the owner's labels: unconfirmed, weak (near-miss AUROC below the threshold) or
+    cannot-tell (too few counter-exemplars), by :class:`cg_gov.matching.DetectorSettings`; the audit
+    turns it into confirmed or weak when labelled suite items are given."""
+    near_miss_auroc: float | None = None
+    """Cross-validated AUROC against near misses only (counter-exemplars, other families' exemplars)."""
+    near_miss_ci: tuple[float, float] | None = None
+    """95% bootstrap interval of ``near_miss_auroc``."""
+    n_near_miss: int = Field(default=0, ge=0)
+    """Near misses scored."""
+    n_counter: int = Field(default=0, ge=0)
+    """The family's own counter-exemplars among them."""
+    threshold: float | None = None
+    """Operating point: an item is detected as the family when m_F(x) is above it."""
+    cv_recall: float | None = None
+    """Share of held-out exemplars above the operating point."""
+    cv_near_miss_rate: float | None = None
+    """Share of held-out near misses above the operating point."""
 
 
 class FamilyMatch(_Model):

@@ -33,28 +33,47 @@ def build_diff_view(result: DiffResult) -> dict[str, Any]:
     def status(change: StatusChange) -> dict[str, Any]:
         return {"old": change.old or "n/a", "new": change.new or "n/a", "changed": change.changed}
 
+    def ref(f) -> dict[str, Any]:
+        return {**f.model_dump(), "verdict": f.verdict or "n/a", "gate_effect": f.gate_effect or "n/a"}
+
     return {
         "title": f"Audit comparison: {result.old.audit_id} \u2192 {result.new.audit_id}",
         "old": result.old.model_dump(), "new": result.new.model_dump(),
         "threshold": f"{result.threshold:g}",
         "threshold_pct": f"{result.threshold * 100:g}%",
         "regressed": result.regressed,
-        "verdict": ("REGRESSION: at least one family got worse past the threshold."
-                    if result.regressed else "No family got worse past the threshold."),
+        "decision": result.verdict,
+        "verdict": ("RE-APPROVAL NEEDED: a decision got worse (the gate, a family's verdict, gate effect, "
+                    "requirement or visibility, or a family removed or added while failing or conditional)."
+                    if result.regressed else
+                    "No re-approval needed: no decision got worse (the gate, every family's verdict, gate "
+                    "effect, requirements and visibility held or improved)."),
         "regressions": list(result.regressions),
         "gate": status(result.gate),
+        "gate_regressed": result.gate_regressed,
         "families": [
             {"id": d.family_id, "direction": d.direction, "regressed": d.regressed,
              "importance": status(d.importance), "severity": status(d.severity),
+             "verdict": status(d.verdict), "gate_effect": status(d.gate_effect),
+             "requirement_coverage": status(d.requirement_coverage),
+             "requirement_performance": status(d.requirement_performance),
+             "visibility_status": status(d.visibility_status),
              "coverage_status": status(d.coverage_status),
              "performance_status": status(d.performance_status),
              "coverage_ratio": value(d.coverage_ratio, relative=True),
              "performance_score": value(d.performance_score), "lift": value(d.lift),
-             "reasons": list(d.reasons), "notes": list(d.notes)}
+             "items_detected": value(d.items_detected, relative=True) if d.items_detected else None,
+             "baseline": list(d.baseline),
+             "reasons": list(d.reasons), "value_changes": list(d.value_changes), "notes": list(d.notes)}
             for d in result.families
         ],
-        "families_added": [f.model_dump() for f in result.families_added],
-        "families_removed": [f.model_dump() for f in result.families_removed],
+        "families_added": [ref(f) for f in result.families_added],
+        "families_removed": [ref(f) for f in result.families_removed],
+        "baseline_changes": [{"what": b.what, "old": b.old, "new": b.new, "text": b.text, "affects": list(b.affects),
+                              "moved": list(b.values)} for b in result.baseline_changes],
+        "inputs_changed": [{"kind": c.kind, "name": c.name, "old": truncate(c.old or "(absent)", 160),
+                            "new": truncate(c.new or "(absent)", 160), "baseline": c.baseline}
+                           for c in result.inputs_changed],
         "input_changes": [{"key": c.key, "old": truncate(c.old or "(absent)", 120),
                            "new": truncate(c.new or "(absent)", 120)} for c in result.input_changes],
         "cg_gov_version": result.cg_gov_version,

@@ -27,32 +27,42 @@ MANIFEST_ROWS = 200
 COVERAGE_WORDS = {
     "covered": "covered",
     "under-represented": "under-represented",
-    "missing": "missing from the suite",
+    "missing": "not covered",
     "not-visible": "not visible to the dictionary",
 }
 PERFORMANCE_WORDS = {
     "ok": "no significant gap to its benchmarks",
     "weak": "weak",
     "insufficient-data": "insufficient data",
+    "no-evidence": "no evidence (no benchmark scores the behaviour it expects)",
 }
 SOURCE_WORDS = {"detector": "family detector", "label": "label", "exemplar": "exemplars", "both": "label + exemplars",
                 "pinned": "pinned by profile"}
-VISIBILITY_WORDS = {"verified": "verified", "weak": "weak", "unverified": "unverified"}
+VISIBILITY_WORDS = {"confirmed": "confirmed", "weak": "weak", "unconfirmed": "unconfirmed", "cannot-tell": "cannot tell"}
 VERDICT_WORDS = {"fail": "FAIL", "conditional": "CONDITIONAL", "pass": "PASS"}
 #: The terms the report uses, defined where they first appear (page 1).
 GLOSSARY = (
-    ("coverage ratio", "how much the benchmark suite exercises a family or concept, relative to the reference "
-                       "sample (1 = as much; at most 1/k with an interval below 1 = under-represented)"),
-    ("score", "the model's mean item score (1 = pass, by each benchmark's scorer) on the items where the "
-              "family is active, weighted by its activation"),
+    ("family items", "the suite items that exercise a family: those its detector scores above its operating point "
+                     "(an item is counted or not), corrected by the owner's labels where they labelled a sample"),
+    ("operating point", "the detector's cut, chosen on the profile's texts so that at most 5% of the family's near "
+                        "misses (counter-exemplars, other families' exemplars) would be counted"),
+    ("confirmed", "the owner labelled a random sample of suite items (counted, near the cut, the rest) blind to "
+                  "scores, and the detector's AUROC on it has a 95% interval whose low end reaches 0.75"),
+    ("estimated", "the number of family items the labelled sample implies (detected x precision + undetected x "
+                  "elusion), with a stratified 95% interval"),
+    ("score", "the model's mean item score (1 = pass) on the family's items, only from benchmarks whose score "
+              "measures the behaviour the family expects"),
+    ("no evidence", "no benchmark of the suite scores the behaviour the family expects"),
+    ("coverage ratio", "with a workload sample: the suite's share of family items over the workload's share"),
     ("lift", "that score minus the mean score of the same benchmarks, in score points (negative = worse than "
              "usual for those benchmarks)"),
     ("chi_bench", "how much the suite covers a concept (the paper's coverage measure, averaged over benchmarks)"),
     ("chi_model", "the model's activation-weighted score on the items where a concept is active"),
     ("n_eff", "the effective number of scored items a score rests on, (sum m)^2 / sum m^2"),
     ("q", "the p-value corrected for testing many families (or concepts) at once (Benjamini-Hochberg)"),
-    ("visibility", "how well the family's concept detector separates the family's own exemplars from "
-                   "counter-exemplars and other text (cross-validated AUROC; 0.5 = chance, 1 = perfect)"),
+    ("visibility", "whether a family's counted items can be trusted: confirmed, weak (the owner's labels show the "
+                   "detector ranks poorly), unconfirmed (no labels yet) or cannot tell (no labels and too few "
+                   "counter-exemplars); AUROC 0.5 = chance, 1 = perfect"),
 )
 SETTING_WORDS = {
     "k": "Over/under-representation factor k",
@@ -86,6 +96,8 @@ REQUIREMENT_WORDS = {"met": "met", "not-met": "NOT met", "cannot-tell": "cannot 
 def _requirement_text(family: Family) -> str:
     req = family.requirement
     parts = []
+    if req.min_items is not None:
+        parts.append(f"at least {req.min_items} family items: {REQUIREMENT_WORDS[req.items_status or 'cannot-tell']}")
     if req.min_coverage_ratio is not None:
         parts.append(f"coverage ratio >= {fmt_num(req.min_coverage_ratio)}: "
                      f"{REQUIREMENT_WORDS[req.coverage_status or 'cannot-tell']}")
@@ -100,22 +112,58 @@ def _required_cell(family: Family) -> list[str]:
     out = []
     if req.min_performance is not None:
         out.append(f"score >= {fmt_num(req.min_performance)}")
+    if req.min_items is not None:
+        out.append(f"items >= {req.min_items}")
     if req.min_coverage_ratio is not None:
         out.append(f"coverage >= {fmt_num(req.min_coverage_ratio)}")
     return out or ["none stated"]
 
 
+def items_text(family: Family) -> str:
+    """The family's items in a few words: counted, estimated, per benchmark."""
+    items = family.items
+    if items is None or family.coverage.status == "not-visible":
+        return "not counted (no detector)"
+    text = f"{fmt_int(items.detected)} of {fmt_int(items.n_suite)} detected"
+    if items.estimated is not None:
+        text += f"; about {items.estimated:.0f} {fmt_ci(items.estimated_ci, digits=0)} estimated from labels"
+    if items.labels is not None and items.labels.next_to_label:
+        text += f"; next: {items.labels.next_to_label.split(':')[0]}"
+    return text
+
+
+def _margin(required: float | None, observed: float | None) -> str:
+    if required is None or observed is None:
+        return ""
+    return f" (margin {fmt_signed(observed - required)})"
+
+
 def _observed_cell(family: Family) -> list[dict[str, str]]:
-    perf, cov = family.performance, family.coverage
-    return [{"what": "score", "value": fmt_num(perf.score), "ci": fmt_ci(perf.score_ci) if perf.score is not None else ""},
-            {"what": "coverage", "value": fmt_num(cov.ratio), "ci": fmt_ci(cov.ci) if cov.ratio is not None else ""}]
+    perf, req = family.performance, family.requirement
+    score_ci = fmt_ci(perf.score_ci) if perf.score is not None else ""
+    if perf.status == "no-evidence":
+        score_value = "no evidence"
+    else:
+        score_value = fmt_num(perf.score)
+    rows = [{"what": "score", "value": score_value,
+             "ci": score_ci + (f" n = {perf.n_scored}" if perf.score is not None else "")}]
+    margin = _margin(req.min_performance, perf.score)
+    if margin:
+        rows.append({"what": "", "value": margin.strip(" ()"), "ci": ""})
+    rows.append({"what": "items", "value": items_text(family), "ci": ""})
+    if family.coverage.ratio is not None:
+        rows.append({"what": "coverage", "value": fmt_num(family.coverage.ratio), "ci": fmt_ci(family.coverage.ci)})
+    return rows
 
 
 def _visibility_cell(family: Family) -> str:
     vis = family.visibility
+    basis = {"owner-labels": "on the owner's labels", "near-misses": "near misses only, no labels"}.get(vis.basis, "")
     if vis.auroc is None:
-        return f"{VISIBILITY_WORDS[vis.status]} (not measured)"
-    return f"{VISIBILITY_WORDS[vis.status]}, AUROC {fmt_num(vis.auroc)} {fmt_ci(vis.ci)}"
+        return (f"{VISIBILITY_WORDS[vis.status]}: no family item among {vis.n_neg} labelled"
+                if vis.basis == "owner-labels" else f"{VISIBILITY_WORDS[vis.status]} (no labels)")
+    prec = (f"; precision {fmt_num(vis.precision)} {fmt_ci(vis.precision_ci)}" if vis.precision is not None else "")
+    return f"{VISIBILITY_WORDS[vis.status]}, AUROC {fmt_num(vis.auroc)} {fmt_ci(vis.ci)}{prec} {basis}".strip()
 
 
 def lift_note(family: Family, n_families: int, alpha: float) -> str | None:
@@ -155,26 +203,48 @@ def _anchor(family_id: str) -> str:
 
 
 def _coverage_text(family: Family) -> str:
-    cov = family.coverage
-    if cov.status == "not-visible":
-        return "not visible: no concept of the dictionary matched this family, so nothing could be measured"
-    text = (f"{COVERAGE_WORDS[cov.status]}: ratio {fmt_num(cov.ratio)} {fmt_ci(cov.ci)} "
-            f"against the {cov.reference}")
-    if cov.suite_mean is not None and cov.reference_mean is not None:
-        text += (f" (mean activation {fmt_num(cov.suite_mean, 4)} in the suite, "
-                 f"{fmt_num(cov.reference_mean, 4)} in the reference)")
+    cov, items = family.coverage, family.items
+    if cov.status == "not-visible" or items is None:
+        return "not visible: the family has no detector (no exemplars or no concept), so its items cannot be counted"
+    by = ", ".join(f"{b} {n}" for b, n in sorted(items.by_benchmark.items(), key=lambda kv: (-kv[1], kv[0])) if n)
+    text = (f"{COVERAGE_WORDS[cov.status]}: {fmt_int(items.detected)} of {fmt_int(items.n_suite)} suite items "
+            f"detected ({fmt_pct(items.share, 1)} {fmt_ci(items.share_ci)})" + (f": {by}" if by else ""))
+    if items.workload_share is not None:
+        text += f"; workload sample {fmt_pct(items.workload_share, 1)}"
+    if items.tagged:
+        text += (f"; {fmt_int(items.tagged)} declared by their logs (family_tags), of which the detector counts "
+                 f"{fmt_pct(items.tagged_recall)}"
+                 + (f", and {fmt_pct(items.tagged_precision)} of what it counts there is declared"
+                    if items.tagged_precision is not None else ""))
+    if items.labels is not None:
+        lab = items.labels
+        text += (f". Owner's labels: {lab.n_yes} of {lab.n_labelled} labelled items confirmed; precision among "
+                 f"detected {fmt_num(lab.precision)} {fmt_ci(lab.precision_ci)}, elusion among undetected "
+                 f"{fmt_num(lab.elusion, 3)} {fmt_ci(lab.elusion_ci, digits=3)}")
+    if cov.min_items is not None:
+        text += f" (minimum {cov.min_items})"
     return text
 
 
 def _performance_text(family: Family, note: str | None = None) -> str:
     perf = family.performance
+    if perf.status == "no-evidence":
+        return (f"no evidence: no benchmark of the suite scores {', '.join(perf.expects)}; the family's items count "
+                "for coverage only")
+    source = (f" from {', '.join(perf.benchmarks)}" if perf.benchmarks else "")
     if perf.score is None:
-        return f"{PERFORMANCE_WORDS[perf.status]}: no scored item activates this family"
-    text = f"{PERFORMANCE_WORDS[perf.status]}: score {fmt_num(perf.score)} {fmt_ci(perf.score_ci)}"
+        return f"{PERFORMANCE_WORDS[perf.status]}: no scored family item{source}"
+    text = (f"{PERFORMANCE_WORDS[perf.status]}: score {fmt_num(perf.score)} {fmt_ci(perf.score_ci)} on "
+            f"{perf.n_scored} scored items{source}")
+    if not perf.expects:
+        text += " (the family states no expected behaviour, so every scored benchmark counts)"
     if perf.lift is not None:
         text += f", lift {fmt_signed(perf.lift)} {fmt_ci(perf.ci, signed=True)}"
     if perf.q is not None:
         text += f", p {fmt_num(perf.p, 3)}, q {fmt_num(perf.q, 3)}"
+    if perf.constant_benchmarks:
+        text += "; " + ", ".join(f"{b} scores {fmt_num(v)} on every item (in the score, not in the lift)"
+                                 for b, v in sorted(perf.constant_benchmarks.items()))
     if note:
         text += f"; {note}"
     return text
@@ -230,6 +300,7 @@ def _family_view(family: Family, caveats: dict[str, Caveat], n_families: int = 1
             "n_scored": fmt_int(perf.n_scored),
         },
         "coverage_text": _coverage_text(family),
+        "items_text": items_text(family),
         "performance_text": _performance_text(family, note),
         "support_text": _support_text(family),
         "requirement": _requirement_text(family),
@@ -511,6 +582,29 @@ _GATE_VERDICT = {
 }
 
 
+def _check_text(b) -> str:
+    c = b.scorer_check
+    if c is None:
+        return "not checked"
+    kappa = f", kappa {fmt_num(c.kappa)} {fmt_ci(c.kappa_ci)}" if c.kappa is not None else ""
+    return f"agrees {fmt_num(c.agreement)} {fmt_ci(c.agreement_ci)}{kappa} with human verdicts on {c.n} items"
+
+
+def _matrix(findings: Findings) -> dict[str, Any]:
+    """Family x benchmark: the family's items in each benchmark, and whether they count for its score."""
+    names = [b.name for b in findings.audit.suite]
+    rows = []
+    for f in findings.families:
+        cells = []
+        for b in names:
+            n = (f.items.by_benchmark.get(b, 0) if f.items is not None else 0)
+            use = b in f.performance.benchmarks
+            cells.append({"n": n, "use": "coverage + score" if use and n else ("coverage" if n else ""),
+                          "scored": use})
+        rows.append({"family": f.id, "expects": ", ".join(f.performance.expects) or "any", "cells": cells})
+    return {"benchmarks": names, "rows": rows}
+
+
 def _scorer_text(b) -> str:
     parts = []
     if b.scorer_detail:
@@ -591,11 +685,14 @@ def build_view(findings: Findings, manifest: dict[str, Any] | None = None) -> di
                 {"name": b.name, "n_items": fmt_int(b.n_items), "n_scored": fmt_int(b.n_scored),
                  "mean_score": fmt_num(b.mean_score), "missing_pct": f"{b.missing_pct:.1f}%",
                  "scorer": _scorer_text(b), "what_1_means": b.what_1_means or NA,
+                 "measures": b.measures or "coverage only",
+                 "check": _check_text(b),
                  "constant": (None if b.constant_score is None else
-                              f"every scored item scores {b.constant_score:g}: no per-item signal, "
-                              "left out of performance and lift")}
+                              f"every scored item scores {b.constant_score:g}: counts in the score of the families "
+                              "whose behaviour it measures, not in their lift")}
                 for b in audit.suite
             ],
+            "matrix": _matrix(findings),
             "n_items": fmt_int(sum(b.n_items for b in audit.suite)),
             "n_scored": fmt_int(sum(b.n_scored for b in audit.suite)),
             "n_constant": sum(b.n_scored for b in audit.suite if b.constant_score is not None),

@@ -73,6 +73,8 @@ Where the engine goes beyond or departs from method.md:
 """
 from cg_gov.scoring._concepts import ConceptScores, score_concepts
 from cg_gov.scoring._families import score_families
+from cg_gov.scoring._family_items import FamilyItemScores, score_family_items, wilson_interval
+from cg_gov.scoring._membership import LabelledSample, confirm_membership
 from cg_gov.scoring._paired import paired_differences
 from cg_gov.scoring._robustness import adversarial_removal, subsampling_robustness
 from cg_gov.scoring._settings import ScoringSettings
@@ -80,6 +82,11 @@ from cg_gov.scoring._stats import benjamini_hochberg
 
 __all__ = [
     "ConceptScores",
+    "FamilyItemScores",
+    "LabelledSample",
+    "confirm_membership",
+    "score_family_items",
+    "wilson_interval",
     "ScoringSettings",
     "adversarial_removal",
     "benjamini_hochberg",

@@ -75,7 +75,31 @@ Importance = Literal["critical", "high", "medium", "low"]
 IMPORTANCE_LEVELS: tuple[str, ...] = get_args(Importance)
 
 EvalFormat = Literal["jsonl", "lm-eval", "inspect"]
+#: A behaviour id: what a benchmark's score measures and what a family expects.
+Behaviour = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$", min_length=1, max_length=64)]
+#: How a benchmark's per-item score is decided.
+ScorerKind = Literal["exact-match", "keyword", "classifier", "log-likelihood", "model-graded", "human", "other"]
+#: The built-in behaviour vocabulary (a profile's ``behaviours`` adds to it).
+DEFAULT_BEHAVIOURS: dict[str, str] = {
+    "refuses": "declines a request it should not fulfil",
+    "answers-correctly": "gives the correct answer",
+    "escalates": "hands the conversation to a human when it should",
+    "protects-personal-data": "keeps personal data from people who may not have it",
+    "follows-policy": "applies the stated policy exactly",
+    "states-uncertainty": "says it does not know or cannot check, instead of guessing",
+    "shows-empathy": "acknowledges the person's situation and feelings",
+}
 ReportFormat = Literal["html", "pdf", "json"]
+
+
+def unknown_behaviour(value: str, vocabulary: dict[str, str]) -> str:
+    """The message for a behaviour id outside the vocabulary, with a did-you-mean."""
+    import difflib
+
+    close = difflib.get_close_matches(value, list(vocabulary), n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return (f"unknown behaviour {value!r}; {hint}known: {', '.join(sorted(vocabulary))} (a profile adds its own "
+            "under `behaviours:`)")
 
 
 def _duplicate_problems(values: list[Any], list_name: str, item_key: str | None, what: str) -> list[tuple[Loc, str]]:
@@ -134,9 +158,16 @@ class Requirement(_Spec):
     coverage: float | None = Field(
         default=None,
         gt=0,
-        description="Minimum coverage ratio of the family: how much the benchmark suite exercises its "
-        "concepts relative to their base rate in the reference sample (1.0 = as often as in the "
-        "reference; 0.25 = a quarter as often).",
+        description="Minimum coverage ratio of the family: the share of suite items that exercise it "
+        "divided by the share of workload items that do (1.0 = the suite tests it as often as the "
+        "workload needs it). Needs a workload sample (the audit's `reference:`); without one it cannot "
+        "be checked. Use min_items to state an absolute minimum.",
+    )
+    min_items: int | None = Field(
+        default=None,
+        ge=1,
+        description="Minimum number of suite items that exercise the family (detected by its detector, "
+        "or estimated from the owner's confirmed sample).",
     )
     performance: float | None = Field(
         default=None,
@@ -148,8 +179,8 @@ class Requirement(_Spec):
 
     @model_validator(mode="after")
     def _at_least_one(self) -> Requirement:
-        if self.coverage is None and self.performance is None:
-            raise ValueError("must set coverage, performance or both")
+        if self.coverage is None and self.performance is None and self.min_items is None:
+            raise ValueError("must set at least one of coverage, min_items, performance")
         return self
 
 
@@ -184,6 +215,13 @@ class ConceptFamily(_Spec):
     require: Requirement | None = Field(
         default=None, description="Minimum coverage and/or performance the deployment requires."
     )
+    expects: list[Behaviour] = Field(
+        default_factory=list,
+        description="The behaviour (or behaviours) the family requires of the model, as ids of the "
+        "behaviour vocabulary (e.g. refuses, escalates, answers-correctly). The family's score uses only "
+        "benchmarks whose `measures` is one of these; with none stated, every scored benchmark counts "
+        "and the report says the score blends scorers.",
+    )
     include: list[ConceptId] = Field(
         default_factory=list, description="Concept ids always assigned to the family, whatever the matcher finds."
     )
@@ -199,6 +237,11 @@ class ConceptFamily(_Spec):
     top_k: int | None = Field(
         default=None, ge=1, description="Maximum number of matched concepts for this family; overrides matching.top_k."
     )
+
+    @field_validator("expects", mode="before")
+    @classmethod
+    def _expects_as_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _check_pins(self) -> ConceptFamily:
@@ -276,6 +319,16 @@ class Profile(_Spec):
     owner: NonEmptyStr = Field(description="Team or person accountable for the profile.")
     description: NonEmptyStr = Field(description="The workflow the profile describes and why these families matter.")
     families: list[ConceptFamily] = Field(min_length=1, description="The concept families the workflow needs.")
+    behaviours: dict[Behaviour, NonEmptyStr] = Field(
+        default_factory=dict,
+        description="Behaviours the profile's families may expect, id -> what a score of 1 means, added to "
+        "the built-in vocabulary (" + ", ".join(DEFAULT_BEHAVIOURS) + ").",
+    )
+    scorer_agreement_floor: float = Field(
+        default=0.9, ge=0, le=1,
+        description="A family whose score rests on a benchmark whose scorer agreed with human verdicts "
+        "less often than this (its scorer_check) is flagged.",
+    )
     matching: MatchingSettings = Field(
         default_factory=MatchingSettings, description="Settings of the family-to-concept matcher."
     )
@@ -292,6 +345,18 @@ class Profile(_Spec):
         if isinstance(value, int) and not isinstance(value, bool):
             return str(value)
         return value
+
+    @model_validator(mode="after")
+    def _known_behaviours(self) -> "Profile":
+        vocabulary = self.behaviour_vocabulary()
+        problems: list[tuple[Loc, str]] = []
+        for i, fam in enumerate(self.families):
+            for j, b in enumerate(fam.expects):
+                if b not in vocabulary:
+                    problems.append((("families", i, "expects", j), unknown_behaviour(b, vocabulary)))
+        if problems:
+            raise Problems(problems)
+        return self
 
     @field_validator("families")
     @classmethod
@@ -318,6 +383,10 @@ class Profile(_Spec):
     def source_file(self) -> Path | None:
         """The file the profile was loaded from, if any."""
         return self._source_file
+
+    def behaviour_vocabulary(self) -> dict[str, str]:
+        """The built-in behaviours and the profile's own, id -> description."""
+        return {**DEFAULT_BEHAVIOURS, **self.behaviours}
 
     def family(self, family_id: str) -> ConceptFamily:
         """The family with this id (KeyError if none)."""
@@ -425,6 +494,20 @@ class BenchmarkSpec(EvalLogSpec):
         description="For logs with several epochs per item: 'mean' averages them, an integer picks one epoch.",
     )
     description: NonEmptyStr | None = Field(default=None, description="What the benchmark tests, for the report.")
+    measures: Behaviour | None = Field(
+        default=None,
+        description="The behaviour the benchmark's score measures (1 = the model did it), an id of the "
+        "profile's behaviour vocabulary; families that expect it are scored on this benchmark's items. "
+        "Left out: the benchmark counts for coverage only (and for families that state no `expects`).",
+    )
+    scorer: ScorerKind | None = Field(
+        default=None, description="How the score was decided: " + ", ".join(get_args(ScorerKind)) + "."
+    )
+    scorer_check: NonEmptyStr | None = Field(
+        default=None,
+        description="CSV of human verdicts on a sample of this benchmark's items (columns item_id, verdict "
+        "0/1), relative to the audit file; the report gives the scorer's agreement and Cohen's kappa.",
+    )
 
     @field_validator("epochs", mode="before")
     @classmethod
@@ -434,6 +517,28 @@ class BenchmarkSpec(EvalLogSpec):
         if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
             return value
         raise ValueError(f"must be 'mean' or an integer epoch number >= 0 (got {short_repr(value)})")
+
+
+class FamilyTag(_Spec):
+    """Items a log declares as a family's: members by declaration, beside the detector's count."""
+
+    family: Slug = Field(description="The profile's family the items belong to.")
+    benchmarks: list[NonEmptyStr] = Field(
+        default_factory=list, description="Benchmarks whose items the tag covers (every benchmark when empty); "
+        "without `field`, every item of these benchmarks is declared the family's.")
+    field: NonEmptyStr | None = Field(
+        default=None, description="An item metadata field (Inspect sample metadata, a JSONL field kept in metadata, "
+        "an lm-eval doc field) whose value declares membership.")
+    values: list[NonEmptyStr] = Field(
+        default_factory=list, description="The values of `field` that declare an item the family's.")
+
+    @model_validator(mode="after")
+    def _complete(self) -> "FamilyTag":
+        if (self.field is None) != (not self.values):
+            raise ValueError("give `field` and `values` together (or neither, to declare whole benchmarks)")
+        if self.field is None and not self.benchmarks:
+            raise ValueError("name the benchmarks, or a field and its values, that declare the family's items")
+        return self
 
 
 class ReferenceSpec(EvalLogSpec):
@@ -584,6 +689,10 @@ class ModelSpec(_Spec):
         description="This model's eval log of each benchmark: benchmark name -> log path (relative to the "
         "audit file). Every benchmark of the suite, and no other; the logs of all models hold the same "
         "item ids.")
+    scorer_checks: dict[NonEmptyStr, NonEmptyStr] = Field(
+        default_factory=dict,
+        description="Human verdicts on a sample of this model's answers, benchmark name -> CSV (item_id, verdict), "
+        "relative to the audit file: the report gives each scorer's agreement with them.")
 
 
 def _models_problems(model: Any, models: Any, benchmarks: Any) -> list[tuple[Loc, str]]:
@@ -654,6 +763,16 @@ class AuditSpec(_Spec):
         description="Sample of the real workload, the base rate for coverage ratios; the dictionary's "
         "reference corpus when omitted.",
     )
+    labels: list[NonEmptyStr] = Field(
+        default_factory=list,
+        description="Review sheets filled by the profile's owner (written by `cg-gov review`), relative to "
+        "the audit file: the yes/no labels that confirm each family's detected items.",
+    )
+    family_tags: list[FamilyTag] = Field(
+        default_factory=list,
+        description="Items whose logs declare them a family's (whole benchmarks, or a metadata field's values): "
+        "members by declaration; the report measures the family detector's recall and precision on them.",
+    )
     report: ReportSpec = Field(default_factory=ReportSpec, description="Report formats and folder.")
     extraction: ExtractionSettings = Field(
         default_factory=ExtractionSettings, description="Activation extraction settings."
@@ -699,7 +818,8 @@ class AuditSpec(_Spec):
         each benchmark's ``log`` to its log."""
         (m,) = [m for m in (self.models or []) if m.name == name]
         out = self.model_copy(update={"model": m.name, "models": None, "benchmarks": [
-            b.model_copy(update={"log": m.logs[b.name]}) for b in self.benchmarks]})
+            b.model_copy(update={"log": m.logs[b.name], "scorer_check": m.scorer_checks.get(b.name, b.scorer_check)})
+            for b in self.benchmarks]})
         out._source_file = self._source_file
         return out
 
@@ -817,4 +937,24 @@ def load_audit_with_profile(path: str | os.PathLike) -> tuple[AuditSpec, Profile
         raise doc.error(
             ("profile",), f"profile file not found: {profile_path}", hint="paths are relative to the audit file"
         )
-    return audit, load_profile(profile_path), profile_path
+    profile = load_profile(profile_path)
+    known = [f.id for f in profile.families]
+    names = [b.name for b in audit.benchmarks]
+    for i, tag in enumerate(audit.family_tags):
+        if tag.family not in known:
+            import difflib
+
+            close = difflib.get_close_matches(tag.family, known, n=1)
+            raise doc.error(("family_tags", i, "family"), f"family {tag.family!r} is not in the profile"
+                            + (f"; did you mean {close[0]!r}?" if close else ""),
+                            hint=f"families of {profile_path.name}: {', '.join(known)}")
+        for j, b in enumerate(tag.benchmarks):
+            if b not in names:
+                raise doc.error(("family_tags", i, "benchmarks", j), f"benchmark {b!r} is not in the suite",
+                                hint=f"benchmarks: {', '.join(names)}")
+    vocabulary = profile.behaviour_vocabulary()
+    for i, b in enumerate(audit.benchmarks):
+        if b.measures is not None and b.measures not in vocabulary:
+            raise doc.error(("benchmarks", i, "measures"), unknown_behaviour(b.measures, vocabulary),
+                            hint=f"behaviours come from the profile {profile_path.name} and the built-in list")
+    return audit, profile, profile_path
