@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from cg_gov.findings import Findings, Manifest
+from cg_gov.text import safe_terminal
 
 __all__ = ["AuditResult", "run_audit", "describe_benchmarks", "git_commit", "reproduce_command"]
 
@@ -39,12 +40,14 @@ def _log_summary(folder: Path) -> dict:
     """A log folder's ``summary.json`` (as the demo's scoring tool writes it), or {}; bounded read."""
     import json
 
-    path = folder / "summary.json"
+    from cg_gov.io import read_optional
+
+    raw = read_optional(folder / "summary.json", SUMMARY_MAX_BYTES)  # capped by the bytes read
+    if raw is None:
+        return {}
     try:
-        if not path.is_file() or path.stat().st_size > SUMMARY_MAX_BYTES:
-            return {}
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(raw.decode("utf-8"))
+    except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -126,12 +129,12 @@ class _Stages:
         self.i += 1
         self.t = time.perf_counter()
         if self.enabled:
-            print(f"[{self.i}/{self.total}] {what} ...", file=sys.stderr, flush=True)
+            print(safe_terminal(f"[{self.i}/{self.total}] {what} ..."), file=sys.stderr, flush=True)
 
     def done(self, note: str = "") -> None:
         if self.enabled:
             el = time.perf_counter() - self.t
-            print(f"      done in {el:.1f}s{(': ' + note) if note else ''}", file=sys.stderr, flush=True)
+            print(safe_terminal(f"      done in {el:.1f}s{(': ' + note) if note else ''}"), file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -209,11 +212,13 @@ def run_audit(spec_path: str | os.PathLike, *, device: str | None = None, use_ca
     if precomputed is not None:
         note += f", {acts.precomputed_hits} from {Path(settings.precomputed).name}"
     ref_abar = None
+    workload_sources = None
     if workload is not None:
         wresponses = [it.response for it in workload] if ex.template == "user_assistant" else None
         wacts = extract_activations([it.input for it in workload], dictionary, responses=wresponses,
                                     settings=settings, cache=use_cache, progress=progress, desc="workload items")
         ref_abar = wacts.abar
+        workload_sources = wacts.sources
         reference_name = spec.reference.name
         note += f"; workload {wacts.cache_hits}/{len(workload)} from cache"
     elif dictionary.reference is not None:
@@ -306,8 +311,12 @@ def run_audit(spec_path: str | os.PathLike, *, device: str | None = None, use_ca
                     **({"ray": settings.ray.model_dump()} if settings.executor == "ray" else {}),
                     "special_tokens": "excluded from the mean" if settings.exclude_special_tokens else "counted",
                     "chosen": jsonable(chosen),
+                    # where each item's activations came from: the file, the cache, computed now
+                    "sources": acts.sources,
+                    **({"workload_sources": workload_sources} if workload_sources is not None else {}),
                     **({"precomputed": {"path": str(precomputed), "sha256": acts.precomputed_sha256,
-                                        "items_taken": acts.precomputed_hits}}
+                                        "items_taken": acts.precomputed_hits,
+                                        "check": jsonable(acts.precomputed_check)}}
                        if precomputed is not None else {})},
         scoring=jsonable(dict(cs.settings)),
         matching={"embedder": matches.embedder, "labels_sha256": matches.labels_sha256,
@@ -342,7 +351,7 @@ def _run_vendor(spec_path: Path, inputs, **options) -> AuditResult:
     runs = []
     for k, m in enumerate(spec.models):
         if options.get("progress", True):
-            print(f"== candidate {k + 1}/{len(spec.models)}: {m.name} ==", file=sys.stderr, flush=True)
+            print(safe_terminal(f"== candidate {k + 1}/{len(spec.models)}: {m.name} =="), file=sys.stderr, flush=True)
         one = {"inputs": AuditInputs(spec=spec.for_model(m.name), profile=inputs.profile,
                                      profile_path=inputs.profile_path, items=inputs.models[m.name],
                                      workload=inputs.workload)}

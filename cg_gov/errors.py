@@ -49,7 +49,11 @@ class CgGovError(Exception):
         text = f"{where}{key}{self.message}"
         if self.hint:
             text += f" ({self.hint})"
-        return text
+        # every part may quote a file's text: escape sequences, bidi and zero-width characters are
+        # shown, never acted on, and the message stays on one line
+        from cg_gov.text import safe_terminal
+
+        return safe_terminal(text)
 
 
 class SpecError(CgGovError):
@@ -77,7 +81,9 @@ class SpecErrorGroup(SpecError):
         super().__init__(f"{count} problem{'s' if count != 1 else ''} found", file=file)
 
     def render(self) -> str:
+        from cg_gov.text import safe_terminal
+
         head = f"{self.file}: " if self.file else ""
-        lines = [f"{head}{self.message}:"]
+        lines = [safe_terminal(f"{head}{self.message}:")]
         lines += [f"  {error.render()}" for error in self.errors]
         return "\n".join(lines)

@@ -52,13 +52,20 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """sha256 of a file's bytes; a file that cannot be read (EIO, a permission) is a one-line error."""
+    from cg_gov.errors import CgGovError
+
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while True:
-            block = fh.read(chunk)
-            if not block:
-                break
-            h.update(block)
+    try:
+        with open(path, "rb") as fh:
+            while True:
+                block = fh.read(chunk)
+                if not block:
+                    break
+                h.update(block)
+    except OSError as exc:
+        raise CgGovError(f"cannot read the file to hash it: {exc.strerror or exc}", file=str(path),
+                         hint="check the file and the disk it is on") from None
     return h.hexdigest()
 
 
@@ -128,6 +135,24 @@ def describe_kind(mode: int) -> str | None:
     return "not a regular file"
 
 
+#: Pseudo-filesystems whose files are not data: a "regular file" there may claim size 0 and grow
+#: without end (``/proc/self/pagemap``), fail every read (``/proc/self/mem``: EIO) or be a device.
+SPECIAL_ROOTS = ("/proc", "/sys", "/dev")
+
+
+def special_path(path: str | os.PathLike) -> str | None:
+    """The pseudo-filesystem ``path`` lies in (``/proc``, ``/sys``, ``/dev``, after links are
+    followed), or None for an ordinary path."""
+    try:
+        real = os.path.realpath(path)
+    except (OSError, ValueError):
+        return None
+    for root in SPECIAL_ROOTS:
+        if real == root or real.startswith(root + "/"):
+            return root
+    return None
+
+
 def check_regular_file(path: str | os.PathLike, what: str = "file", kind: str | None = None,
                        error: type | None = None, hint: str | None = None) -> int:
     """Raise a located error unless ``path`` is a regular file (within ``kind``'s size cap); return its size.
@@ -154,6 +179,10 @@ def check_regular_file(path: str | os.PathLike, what: str = "file", kind: str | 
     if described is not None:
         raise error(f"{what} is {described}, not a regular file", file=file,
                     hint=hint or "give the path of a file")
+    special = special_path(path)
+    if special is not None:
+        raise error(f"{what} is a special file (under {special}), not a regular file", file=file,
+                    hint="copy the data into an ordinary file")
     if kind is not None:
         limit = read_limit(kind)
         if st.st_size > limit:
@@ -183,11 +212,45 @@ def read_bytes_limited(path: str | os.PathLike, what: str = "file", kind: str = 
         described = describe_kind(os.fstat(fh.fileno()).st_mode)
         if described is not None:
             raise error(f"{what} is {described}, not a regular file", file=str(path))
-        data = fh.read(limit + 1)
+        # capped by the bytes actually read, whatever size the file claims: the size it claims is
+        # read in one piece (one allocation), anything beyond in small pieces up to the cap
+        try:
+            claimed = os.fstat(fh.fileno()).st_size
+            data = fh.read(min(limit, max(claimed, 0)) + 1)
+            if len(data) > claimed and len(data) <= limit:
+                chunks, total = [data], len(data)
+                while total <= limit:
+                    block = fh.read(min(1 << 20, limit + 1 - total))
+                    if not block:
+                        break
+                    chunks.append(block)
+                    total += len(block)
+                data = b"".join(chunks)
+                del chunks
+        except OSError as exc:
+            raise error(f"cannot read {what}: {exc.strerror or exc}", file=str(path),
+                        hint="check the file and the disk it is on") from None
     if len(data) > limit:
         raise error(f"{what} is over the limit of {limit:,} bytes", file=str(path),
                     hint=f"raise ${READ_LIMITS[kind][0]} if the file is genuine")
     return data
+
+
+def read_optional(path: str | os.PathLike, limit: int) -> bytes | None:
+    """The bytes of an optional side file (a ``summary.json``, a machine record) of at most
+    ``limit`` bytes actually read, or None when it is missing, not a regular file, special
+    (``/proc``...), longer or unreadable: such files add information and are never worth an error."""
+    try:
+        if describe_kind(os.stat(path).st_mode) is not None or special_path(path) is not None:
+            return None
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as fh:
+            if describe_kind(os.fstat(fh.fileno()).st_mode) is not None:
+                return None
+            data = fh.read(limit + 1)
+    except (OSError, ValueError):
+        return None
+    return data if len(data) <= limit else None
 
 
 # ---------------------------------------------------------------------------
@@ -207,8 +270,17 @@ def check_out_dir(path: str | os.PathLike, what: str = "report folder", key: str
     """
     from cg_gov.errors import CgGovError
 
+    raw = path
     path = Path(os.path.abspath(path))
     where = {"file": file or str(path), "line": line, "key": key}
+    system = system_folder(path)
+    if system is not None:
+        raise CgGovError(f"{what} {path} is {system}", **where,
+                         hint="choose a folder of its own for report.out or --out (cg_gov replaces it whole)")
+    if os.path.islink(raw) or path.is_symlink():
+        raise CgGovError(f"{what} {path} is a symbolic link", **where,
+                         hint=f"give the folder it points to ({os.path.realpath(path)}) or another path; "
+                              "cg_gov replaces the folder it writes, so it does not write through a link")
     if path.exists() and not path.is_dir():
         described = describe_kind(path.stat().st_mode) or "a file"
         raise CgGovError(f"{what} {path} is {described}, not a folder", **where,
@@ -222,9 +294,39 @@ def check_out_dir(path: str | os.PathLike, what: str = "report folder", key: str
         raise CgGovError(f"{what} {path} lies under {probe}, which is a file, not a folder", **where,
                          hint="choose a folder path for report.out or --out")
     parent = path.parent if path.exists() else probe
+    if path.is_dir() and path.stat().st_uid != os.geteuid():
+        parent = path  # another user's folder is written in place (see write_folder)
     if not os.access(parent, os.W_OK | os.X_OK):
         raise CgGovError(f"{what} {path} cannot be written: {parent} is not writable", **where,
                          hint="choose a folder you can write to for report.out or --out")
+
+
+#: Folders never used as an output folder (the report folder is replaced whole), with what lies
+#: under them.
+_SYSTEM_TREES = ("/proc", "/sys", "/dev", "/etc", "/boot", "/bin", "/sbin", "/lib", "/lib32", "/lib64",
+                 "/usr")
+#: Folders refused themselves (what lies under them may be the user's).
+_SYSTEM_FOLDERS = ("/", "/var", "/tmp", "/home", "/root", "/opt", "/srv", "/run", "/mnt", "/media")
+
+
+def system_folder(path: str | os.PathLike) -> str | None:
+    """Why ``path`` (absolute) cannot be an output folder ("the filesystem root", "a system folder
+    (/etc)", "your home folder"), or None."""
+    real = os.path.realpath(path)
+    for candidate in {os.path.abspath(path), real}:
+        if candidate == "/":
+            return "the filesystem root"
+        for tree in _SYSTEM_TREES:
+            if candidate == tree or candidate.startswith(tree + "/"):
+                return f"a system folder ({tree})"
+        if candidate in _SYSTEM_FOLDERS:
+            return f"a system folder ({candidate})"
+        try:
+            if candidate == os.path.realpath(Path.home()):
+                return "your home folder"
+        except (RuntimeError, KeyError, OSError):
+            pass
+    return None
 
 
 def _pid_alive(pid: int) -> bool:
@@ -319,6 +421,12 @@ def clean_stale_outputs(target: str | os.PathLike, owned: set[str] | frozenset[s
     if not parent.is_dir():
         return
     prefix_new, prefix_old = f".{target.name}{_STAGING}", f".{target.name}{_ASIDE}"
+    for entry in parent.iterdir():  # links an older cg_gov left when --out was a link
+        if entry.is_symlink() and entry.name.startswith((prefix_new, prefix_old)):
+            try:
+                entry.unlink()
+            except OSError:
+                pass
     leftovers = [e for e in parent.iterdir()
                  if e.is_dir() and not e.is_symlink()
                  and ((e.name.startswith(prefix_new) and _stale(e, _STAGING))
@@ -389,6 +497,19 @@ def _write_in_place(target: Path, files: dict[str, bytes], owned: set[str]) -> P
     return target
 
 
+def _same_owner_and_mode(stage: Path, st: os.stat_result) -> bool:
+    """Give ``stage`` the group and mode (setgid and sticky bits included) of the folder it will
+    replace; False when that cannot be done (a group this user is not in)."""
+    try:
+        if stage.stat().st_gid != st.st_gid:
+            os.chown(stage, -1, st.st_gid)
+        os.chmod(stage, st.st_mode & 0o7777)
+        now = stage.stat()
+    except OSError:
+        return False
+    return now.st_gid == st.st_gid and (now.st_mode & 0o7777) == (st.st_mode & 0o7777)
+
+
 def write_folder(target: str | os.PathLike, files: dict[str, bytes], owned: set[str] | frozenset[str]) -> Path:
     """Make ``target`` hold exactly the cg_gov outputs ``files`` (name -> bytes), as one change.
 
@@ -413,6 +534,9 @@ def write_folder(target: str | os.PathLike, files: dict[str, bytes], owned: set[
     if target.is_dir() and (cwd == target or target in cwd.parents):
         # swapping the folder a shell stands in would leave that shell in a deleted folder
         return _write_in_place(target, files, owned)
+    if target.is_dir() and target.stat().st_uid != os.geteuid():
+        # a folder of another user (a shared 2770 folder, say): a swapped-in copy would be ours
+        return _write_in_place(target, files, owned)
     target.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{target.name}{_STAGING}{os.getpid()}-", dir=target.parent))
     ready = stage.with_name(stage.name + ".ready")
@@ -429,6 +553,9 @@ def write_folder(target: str | os.PathLike, files: dict[str, bytes], owned: set[
             os.chmod(stage / name, 0o666 & ~umask)
         if target.is_dir():
             _carry_over(target, stage, owned, move_dirs=False)
+        if target.is_dir() and not _same_owner_and_mode(stage, target.stat()):
+            shutil.rmtree(stage, ignore_errors=True)
+            return _write_in_place(target, files, owned)
         os.chmod(stage, mode)
         _fsync_dir(stage)
         os.rename(stage, ready)

@@ -38,6 +38,8 @@ def run_export(args: argparse.Namespace) -> int:
     responses = [it.response for it in items] if settings.template == "user_assistant" else None
     info = export_precomputed([it.input for it in items], dictionary, args.out, responses=responses,
                               settings=settings)
-    print(f"wrote {info['path']}: {info['items']} items, dtype {info['settings']['dtype']}, "
-          f"sha256 {info['sha256']}", file=sys.stderr)
+    from cg_gov.text import safe_terminal
+
+    print(safe_terminal(f"wrote {info['path']}: {info['items']} items, dtype {info['settings']['dtype']}, "
+                        f"sha256 {info['sha256']}"), file=sys.stderr)
     return EXIT_OK

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from cg_gov.errors import EXIT_GATE_FAILED, EXIT_OK
+from cg_gov.text import safe_terminal as _safe
 
 
 def add_parser(commands) -> None:
@@ -45,20 +46,20 @@ def run(args: argparse.Namespace) -> int:
     if result.findings.models:  # a vendor audit: one gate per candidate; exit 1 when every one fails
         for m in result.findings.models:
             s = m.summary
-            print(f"{m.name}: gate {s.gate.upper()}  ({verdict_counts_text(m.families)})")
+            print(_safe(f"{m.name}: gate {s.gate.upper()}  ({verdict_counts_text(m.families)})"))
             for line in s.gate_failures:
-                print(f"  - {line}")
+                print(f"  - {_safe(line)}")
         for c in result.findings.comparisons or []:
             if c.significant:
-                print(f"  {c.family}: {c.model_a} - {c.model_b} = {c.difference:+.3f} "
-                      f"[{c.ci[0]:+.3f}, {c.ci[1]:+.3f}], q {c.q:.3g}")
+                print(_safe(f"  {c.family}: {c.model_a} - {c.model_b} = {c.difference:+.3f} "
+                            f"[{c.ci[0]:+.3f}, {c.ci[1]:+.3f}], q {c.q:.3g}"))
         for p in paths.values():
-            print(f"wrote {p}")
+            print(_safe(f"wrote {p}"))
         return EXIT_GATE_FAILED if all(m.summary.gate == "fail" for m in result.findings.models) else EXIT_OK
     s = result.findings.summary
-    print(f"gate: {s.gate.upper()}  ({verdict_counts_text(result.findings.families)})")
+    print(_safe(f"gate: {s.gate.upper()}  ({verdict_counts_text(result.findings.families)})"))
     for line in s.gate_failures:
-        print(f"  - {line}")
+        print(f"  - {_safe(line)}")
     for p in paths.values():
-        print(f"wrote {p}")
+        print(_safe(f"wrote {p}"))
     return EXIT_GATE_FAILED if s.gate == "fail" else EXIT_OK

@@ -5,7 +5,7 @@ import argparse
 
 from cg_gov.errors import EXIT_GATE_FAILED, EXIT_OK
 from cg_gov.findings.diff import DEFAULT_THRESHOLD, DiffResult
-from cg_gov.text import truncate
+from cg_gov.text import safe_terminal, truncate
 
 
 def add_parser(commands) -> None:
@@ -91,6 +91,6 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         formats = [f.strip() for f in args.formats.split(",") if f.strip()]
         for path in render_diff(result, args.out, formats, args.template_dir).values():
-            print(f"wrote {path}")
-    print("\n".join(_summary_lines(result)))
+            print(safe_terminal(f"wrote {path}"))
+    print("\n".join(safe_terminal(line) for line in _summary_lines(result)))
     return EXIT_GATE_FAILED if result.regressed else EXIT_OK

@@ -50,5 +50,8 @@ def run(args: argparse.Namespace, *, stdout: TextIO | None = None) -> int:
     if args.json:
         stdout.write(json.dumps(result.model_dump(mode="json"), indent=2, sort_keys=True) + "\n")
     else:
-        stdout.write(format_match(result))
+        from cg_gov.text import safe_terminal
+
+        # family ids, titles and labels come from files: each line shown, never acted on
+        stdout.write("".join(safe_terminal(line) + "\n" for line in format_match(result).splitlines()))
     return EXIT_OK

@@ -33,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from cg_gov.audit import run_audit
     from cg_gov.cli.diff import _summary_lines
     from cg_gov.errors import CgGovError
+    from cg_gov.text import safe_terminal
     from cg_gov.evals import AuditInputs, read_audit, read_reference
     from cg_gov.findings.diff import diff_paths
     from cg_gov.io import check_out_dir, read_json_limited, sha256_file
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         raise CgGovError(f"audit spec not found: {spec_path}", hint="give it with --spec (the path is relative to "
                          "the folder the approved audit ran from)")
     if recorded.get("sha256") and sha256_file(spec_path) != recorded["sha256"]:
-        print(f"warning: {spec_path} changed since the approved audit; its changes are compared too",
+        print(safe_terminal(f"warning: {spec_path} changed since the approved audit; its changes are compared too"),
               file=sys.stderr)
     out = Path(args.out) if args.out else approved.with_name(approved.name + "-recheck")
     check_out_dir(out, key="--out")
@@ -75,6 +76,6 @@ def run(args: argparse.Namespace) -> int:
     render_report(result.findings, result.manifest, out, formats=["json", "html", "pdf"])
     diff = diff_paths(approved, out)
     render_diff(diff, out / "diff", ["json", "html"], None)
-    print("\n".join(_summary_lines(diff)))
-    print(f"wrote {out} and {out / 'diff'} in {time.perf_counter() - t0:.1f}s")
+    print("\n".join(safe_terminal(line) for line in _summary_lines(diff)))
+    print(safe_terminal(f"wrote {out} and {out / 'diff'} in {time.perf_counter() - t0:.1f}s"))
     return EXIT_GATE_FAILED if diff.regressed else EXIT_OK

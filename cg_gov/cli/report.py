@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from cg_gov.errors import EXIT_GATE_FAILED, EXIT_OK, CgGovError
+from cg_gov.text import safe_terminal
 from cg_gov.io import check_out_dir, check_regular_file, read_bytes_limited, read_json_limited
 
 
@@ -44,8 +45,16 @@ def run(args: argparse.Namespace) -> int:
                          hint="give the folder an audit wrote (cg-gov audit --out DIR)")
     if args.out:
         check_out_dir(args.out, key="--out")
-    findings = load_findings(folder / "findings.json")
     manifest = _manifest_json(manifest_path)
+    from cg_gov.findings._manifest import check_findings_binding
+
+    # the manifest must describe these very findings: a findings.json edited (or taken from another
+    # run) is refused, not rendered beside a manifest that vouches for something else
+    check_regular_file(folder / "findings.json", "findings.json", kind="findings",
+                       hint="give the folder an audit wrote (cg-gov audit --out DIR)")
+    check_findings_binding(manifest, read_bytes_limited(folder / "findings.json", "findings.json", kind="findings"),
+                           findings_file=str(folder / "findings.json"), manifest_file=str(manifest_path))
+    findings = load_findings(folder / "findings.json")
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     out = Path(args.out) if args.out else folder
     carry = None
@@ -55,5 +64,5 @@ def run(args: argparse.Namespace) -> int:
                  "manifest.json": read_bytes_limited(manifest_path, "manifest.json", kind="findings")}
     paths = render_report(findings, manifest, out, formats=formats, template_dir=args.template_dir, carry=carry)
     for p in paths.values():
-        print(f"wrote {p}")
+        print(safe_terminal(f"wrote {p}"))
     return EXIT_GATE_FAILED if findings.summary.gate == "fail" else EXIT_OK

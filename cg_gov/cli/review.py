@@ -31,6 +31,7 @@ def add_parser(commands) -> None:
 def run(args: argparse.Namespace) -> int:
     from cg_gov.audit import run_audit
     from cg_gov.errors import CgGovError
+    from cg_gov.text import safe_terminal
     from cg_gov.evals import review_sample, sheet_csv, sheet_html
     from cg_gov.io import check_out_dir, write_folder
     from cg_gov.scoring._membership import strata
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         lines.append(f"{fam.id}: {len(rows)} items to label ({len(labelled)} already labelled)")
     write_folder(out, files, owned=set(files))
     for line in lines:
-        print(line)
-    print(f"wrote {len(files) // 2} review sheets to {out}; fill the member column (yes/no) and list the CSV files "
-          f"under labels: in {args.spec}")
+        print(safe_terminal(line))
+    print(safe_terminal(f"wrote {len(files) // 2} review sheets to {out}; fill the member column (yes/no) and list "
+                        f"the CSV files under labels: in {args.spec}"))
     return EXIT_OK

@@ -16,6 +16,7 @@ def add_parser(commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cg_gov.evals import check_audit_file
+    from cg_gov.text import safe_terminal
 
     failed = False
     for file in args.files:
@@ -25,5 +26,5 @@ def run(args: argparse.Namespace) -> int:
             for error in errors:
                 print(f"error: {error.render()}", file=sys.stderr)
         else:
-            print(f"ok: {file} ({kind})")
+            print(safe_terminal(f"ok: {file} ({kind})"))
     return EXIT_ERROR if failed else EXIT_OK

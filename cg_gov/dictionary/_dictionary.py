@@ -35,8 +35,12 @@ def read_labels(path: str | Path, fmt: str, n_concepts: int) -> tuple[list[str],
         raise DictionaryError("labels file does not exist", file=str(path), key="dictionary.labels")
     labels = [""] * n_concepts
     info: list[dict[str, Any]] = [{} for _ in range(n_concepts)]
+    from cg_gov.io import read_bytes_limited
+
+    # bounded like every input ($CG_GOV_MAX_FINDINGS_BYTES); special files refused up front
+    raw = read_bytes_limited(path, "labels file", kind="findings", error=DictionaryError)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DictionaryError("labels file is not UTF-8", file=str(path), hint=str(exc)) from None
     rows: list[tuple[int, dict[str, Any]]] = []
@@ -213,7 +217,17 @@ def _sae_cfg(path: Path) -> dict[str, Any]:
     if not cfg_file.is_file() or not (path / "sae_weights.safetensors").is_file():
         raise DictionaryError("not a sae-lens SAE folder (needs cfg.json and sae_weights.safetensors)",
                               file=str(path), key="dictionary.sae.path")
-    return json.loads(cfg_file.read_text())
+    from cg_gov.io import read_bytes_limited
+
+    raw = read_bytes_limited(cfg_file, "SAE config", kind="spec", error=DictionaryError)
+    try:
+        cfg = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise DictionaryError("the SAE config is not valid JSON", file=str(cfg_file),
+                              key="dictionary.sae.path") from None
+    if not isinstance(cfg, dict):
+        raise DictionaryError("the SAE config is not a JSON object", file=str(cfg_file), key="dictionary.sae.path")
+    return cfg
 
 
 def _identity(parts: list[str]) -> str:

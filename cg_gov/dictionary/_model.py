@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from cg_gov.errors import DictionaryError, MissingDependencyError
+from cg_gov.errors import CgGovError, DictionaryError, MissingDependencyError
 from cg_gov.io import cache_dir, sha256_file
 
 __all__ = ["DEFAULT_GGUF_NAME", "default_gguf_path", "load_language_model", "model_identity"]
@@ -102,15 +102,23 @@ def load_language_model(model: str = "default", *, gguf_file: str | None = None,
         gguf = default_gguf_path()
         ident = model_identity("default")
         converted = cache_dir() / "models" / ident[:16]
-        if not (converted / ".complete").is_file():
+        why = converted_problem(converted, ident)
+        if why is not None and why != "not converted yet":
+            import sys
+
+            from cg_gov.text import safe_terminal
+
+            print(safe_terminal(f"warning: the converted model in {converted} {why}; converting it again "
+                                "from the GGUF file (about 20 s)"), file=sys.stderr, flush=True)
+        if why is not None:
             tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
             lm = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-            if not _save_converted(lm, tok, converted):
+            if not _save_converted(lm, tok, converted, source_sha256=ident):
                 # A cache that cannot be written: convert into a temporary folder instead.
                 import tempfile
 
                 with tempfile.TemporaryDirectory(prefix="cg_gov-model-") as tmp:
-                    _save_converted(lm, tok, Path(tmp) / "model", strict=True)
+                    _save_converted(lm, tok, Path(tmp) / "model", strict=True, source_sha256=ident)
                     del lm
                     return _from_converted(Path(tmp) / "model", torch_dtype, device)
             del lm
@@ -147,8 +155,46 @@ def _from_converted(folder: Path, torch_dtype, device: str) -> tuple[Any, Any]:
     return _ready(lm, tok, device)
 
 
-def _save_converted(lm, tok, folder: Path, strict: bool = False) -> bool:
-    """Keep the de-quantised weights as safetensors; a marker file makes the copy count.
+#: Largest ``.complete`` record read (it lists a few files and their hashes).
+_MARKER_BYTES = 64 << 10
+
+
+def converted_problem(folder: Path, source_sha256: str) -> str | None:
+    """Why the converted model in ``folder`` cannot be used, or None when it can: its ``.complete``
+    record must name ``source_sha256`` (the GGUF file it came from) and the sha256 of every file,
+    and each file must still have that hash (a weight file scaled or truncated since is caught)."""
+    import json
+
+    marker = folder / ".complete"
+    if not marker.is_file():
+        return "not converted yet"
+    try:
+        with open(marker, "rb") as fh:
+            record = json.loads(fh.read(_MARKER_BYTES + 1)[:_MARKER_BYTES + 1].decode("utf-8"))
+    except (OSError, ValueError):
+        return "has no record of its files (written by an older cg_gov, or damaged)"
+    if not isinstance(record, dict) or not isinstance(record.get("files"), dict):
+        return "has no record of its files (written by an older cg_gov, or damaged)"
+    if record.get("source_sha256") != source_sha256:
+        return "was converted from another GGUF file"
+    files = record["files"]
+    if "model.safetensors" not in files or "config.json" not in files:
+        return "lacks its weights or its configuration"
+    for name, digest in sorted(files.items()):
+        path = folder / str(name)
+        if "/" in str(name) or not path.is_file() or path.is_symlink():
+            return f"lacks {name}"
+        try:
+            if sha256_file(path) != digest:
+                return f"has a {name} that changed since it was written (sha256 differs)"
+        except CgGovError:
+            return f"has a {name} that cannot be read"
+    return None
+
+
+def _save_converted(lm, tok, folder: Path, strict: bool = False, source_sha256: str = "") -> bool:
+    """Keep the de-quantised weights as safetensors; a marker file (``.complete``: the sha256 of the
+    GGUF file they came from and of every file written) makes the copy count.
     Returns whether the copy was written (``strict``: raise instead of returning False)."""
     import shutil
     import tempfile
@@ -171,7 +217,11 @@ def _save_converted(lm, tok, folder: Path, strict: bool = False) -> bool:
         from transformers import AutoConfig
         AutoConfig.for_model(**cfg).save_pretrained(tmp)
         tok.save_pretrained(tmp)
-        (tmp / ".complete").write_text("ok\n")
+        import json
+
+        files = {f.name: sha256_file(f) for f in sorted(tmp.iterdir()) if f.is_file()}
+        (tmp / ".complete").write_text(json.dumps({"source_sha256": source_sha256, "files": files}, indent=1,
+                                                  sort_keys=True) + "\n")
         if folder.exists():
             shutil.rmtree(folder)
         os.replace(tmp, folder)

@@ -200,12 +200,15 @@ def _cache_file(key: dict[str, Any], cache_dir: str | os.PathLike | None) -> Pat
 
 
 def _read(path: Path) -> dict[str, Any]:
+    from cg_gov.io import read_optional
+
+    raw = read_optional(path, _MAX_CACHE_BYTES)  # capped by the bytes read, not the size claimed
+    if raw is None:
+        return {}
     try:
-        if path.stat().st_size > _MAX_CACHE_BYTES:
-            return {}
-        data = json.loads(path.read_bytes())
+        data = json.loads(raw)
         return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
+    except ValueError:
         return {}
 
 

@@ -57,6 +57,10 @@ __all__ = [
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"), None)
 
 
+#: Smallest ``$CG_GOV_MAX_ITEM_CHARS`` accepted: below it items lose their meaning.
+MIN_ITEM_CHARS = 200
+
+
 def max_item_chars() -> int:
     """Longest item text kept (input and response each): ``$CG_GOV_MAX_ITEM_CHARS``, default 20,000.
 
@@ -64,14 +68,20 @@ def max_item_chars() -> int:
     item from costing gigabytes in the tokenizer."""
     raw = os.environ.get("CG_GOV_MAX_ITEM_CHARS", "").strip()
     try:
-        return max(1, int(raw)) if raw else 20_000
+        value = int(raw) if raw else 20_000
     except ValueError:
         raise EvalLogError(f"$CG_GOV_MAX_ITEM_CHARS must be a whole number, got {raw[:40]!r}",
                            key="CG_GOV_MAX_ITEM_CHARS") from None
+    if value < MIN_ITEM_CHARS:  # 0 cut every item to one character, and the audit measured nothing
+        raise EvalLogError(f"$CG_GOV_MAX_ITEM_CHARS must be at least {MIN_ITEM_CHARS}, got {value}",
+                           key="CG_GOV_MAX_ITEM_CHARS", hint="unset it for the default of 20,000")
+    return value
 
 
 def _warn(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr, flush=True)
+    from cg_gov.text import safe_terminal
+
+    print(f"warning: {safe_terminal(message)}", file=sys.stderr, flush=True)
 
 
 def _checked(items: list[Item], options: ReadOptions) -> list[Item]:

@@ -51,6 +51,8 @@ def _read_logs(path: Path, spec: AuditSpec) -> tuple[list[Item], list[Item] | No
         try:
             read = reader(entry, base)
         except CgGovError as exc:
+            if _from_environment(exc):  # a setting of this shell, not of the spec: said once, at no spec line
+                raise
             if exc.file:
                 errors.append(SpecError(exc.message, file=exc.file, line=exc.line, key=exc.key, hint=exc.hint))
             else:
@@ -61,6 +63,43 @@ def _read_logs(path: Path, spec: AuditSpec) -> tuple[list[Item], list[Item] | No
         else:
             items += read
     return items, workload, errors
+
+
+def _from_environment(exc: CgGovError) -> bool:
+    """Whether ``exc`` is about an environment variable (``$CG_GOV_...``) rather than the spec."""
+    return bool(exc.key) and str(exc.key).lstrip("$").startswith("CG_GOV_") and not exc.file
+
+
+def input_digest(text: str) -> str:
+    """sha256 of an item's text normalised (NFC, line ends, surrounding white space): what two
+    candidates' logs must agree on for the same id."""
+    import hashlib
+    import unicodedata
+
+    normal = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n")).strip()
+    return hashlib.sha256(normal.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _same_texts(doc, spec: AuditSpec, names: list[str], by_model: dict[str, list[Item]]) -> list[SpecError]:
+    """A located error per candidate and benchmark whose log holds another text than the first
+    candidate's under the same id: the suite is the items, and a paired comparison of two models on
+    different prompts compares nothing."""
+    errors: list[SpecError] = []
+    first = {(it.benchmark, it.id): input_digest(it.input) for it in by_model[names[0]]}
+    for j, name in enumerate(names[1:], start=1):
+        for b in spec.benchmarks:
+            differ = [it.id for it in by_model[name]
+                      if it.benchmark == b.name and (b.name, it.id) in first
+                      and input_digest(it.input) != first[(b.name, it.id)]]
+            if differ:
+                shown = ", ".join(f"'{i[:60]}'" for i in differ[:3])
+                more = f" (and {len(differ) - 3} more)" if len(differ) > 3 else ""
+                errors.append(doc.error(("models", j, "logs", b.name),
+                                        f"model '{name}', benchmark '{b.name}': the item text under id {shown}{more} "
+                                        f"differs from model '{names[0]}''s",
+                                        hint="every candidate's log must hold the same items (the same text "
+                                             "under the same id); re-run the suite on the same data"))
+    return errors
 
 
 def _read_models(path: Path, spec: AuditSpec) -> tuple[list[Item], list[Item] | None,
@@ -88,6 +127,7 @@ def _read_models(path: Path, spec: AuditSpec) -> tuple[list[Item], list[Item] | 
     if errors:
         return [], None, {}, errors
     names = list(by_model)
+    errors = _same_texts(doc, spec, names, by_model)
     first = by_model[names[0]]
     order = {(it.benchmark, it.id): k for k, it in enumerate(first)}
     aligned: dict[str, list[Item]] = {names[0]: first}
@@ -125,6 +165,8 @@ def _check(path: Path) -> tuple[SpecKind | None, AuditInputs | None, list[SpecEr
             check_regular_file(spec.resolve(spec.extraction.precomputed), "precomputed activations",
                                kind="activations")
         except CgGovError as exc:
+            if _from_environment(exc):
+                raise
             errors.append(read_spec_document(path).error(
                 ("extraction", "precomputed"), f"{exc.message}: {exc.file}",
                 hint="write it with `cg-gov activations export SPEC --out FILE`, or remove the key"))

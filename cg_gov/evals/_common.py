@@ -50,6 +50,56 @@ def _lone_surrogate(record: Any) -> bool:
     return False
 
 
+#: Longest line (one record) of a JSONL log: ``$CG_GOV_MAX_RECORD_BYTES``, default 32 MiB. A record
+#: parses into Python objects several times its size (a 252 MB one-line array peaked at 1.57 GB).
+_RECORD_DEFAULT = 32 << 20
+
+
+def max_record_bytes() -> int:
+    """Longest line of a JSONL log: ``$CG_GOV_MAX_RECORD_BYTES``, default 32 MiB (never above the log cap)."""
+    raw = os.environ.get("CG_GOV_MAX_RECORD_BYTES", "").strip()
+    if not raw:
+        return _RECORD_DEFAULT
+    try:
+        value = int(raw)
+    except ValueError:
+        raise EvalLogError(f"$CG_GOV_MAX_RECORD_BYTES must be a whole number of bytes, got {raw[:40]!r}",
+                           key="CG_GOV_MAX_RECORD_BYTES") from None
+    if value < 1024:
+        raise EvalLogError(f"$CG_GOV_MAX_RECORD_BYTES must be at least 1024, got {value}",
+                           key="CG_GOV_MAX_RECORD_BYTES")
+    return value
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook``: a JSON object that names one key twice is refused (JSON parsers
+    disagree on which value wins, so two readers of one log could see two scores)."""
+    record = dict(pairs)
+    if len(record) != len(pairs):
+        seen: set[str] = set()
+        for key, _value in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return record
+
+
+def _lines(fh, limit: int, record_cap: int) -> Iterator[bytes]:
+    """The lines of ``fh``, each read with a cap: no line is held whole beyond ``record_cap`` bytes,
+    nor the log beyond ``limit`` bytes actually read (a file that claims size 0 and grows is bounded)."""
+    read = 0
+    while True:
+        raw = fh.readline(min(record_cap, limit - read) + 1)
+        if not raw:
+            return
+        read += len(raw)
+        yield raw
+
+
 def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line number, record)`` for each non-blank line of a JSONL file, read one line at a time.
 
@@ -61,6 +111,7 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     file = str(path)
     size = check_file(path)
     limit, cap = read_limit("log"), max_items()
+    record_cap = min(max_record_bytes(), limit)
     records = read = 0
     bar = None
     if size > _PROGRESS_BYTES:
@@ -71,11 +122,14 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     try:
         with os.fdopen(fd, "rb") as fh:
-            for number, raw in enumerate(fh, start=1):
+            for number, raw in enumerate(_lines(fh, limit, record_cap), start=1):
                 read += len(raw)
                 if read > limit:
                     raise EvalLogError(f"the eval log is over the limit of {limit:,} bytes", file=file,
                                        line=number, hint="raise $CG_GOV_MAX_LOG_BYTES if the file is genuine")
+                if len(raw) > record_cap and not raw.endswith(b"\n"):
+                    raise EvalLogError(f"the line is longer than {record_cap:,} bytes", file=file, line=number,
+                                       hint="one record per line; raise $CG_GOV_MAX_RECORD_BYTES if it is genuine")
                 if bar is not None and number % _PROGRESS_EVERY == 0:
                     bar.update(read - bar.n)
                 if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
@@ -89,7 +143,12 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 if not line.strip():
                     continue
                 try:
-                    record = json.loads(line, parse_constant=_reject_constant)
+                    record = json.loads(line, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+                except _DuplicateKey as exc:
+                    raise EvalLogError(f"the record names key {str(exc)[:80]!r} twice", file=file, line=number,
+                                       key=str(exc)[:80],
+                                       hint="JSON readers disagree on which value wins; write each key once"
+                                       ) from None
                 except RecursionError:
                     raise EvalLogError("the JSON is nested too deeply", file=file, line=number,
                                        hint="an item is a flat JSON object; check what wrote this line") from None
@@ -114,6 +173,9 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                     raise EvalLogError(f"the eval log holds more than {cap:,} records", file=file, line=number,
                                        hint="raise $CG_GOV_MAX_ITEMS if the log is genuine")
                 yield number, record
+    except OSError as exc:
+        raise EvalLogError(f"cannot read the eval log: {exc.strerror or exc}", file=file,
+                           hint="check the file and the disk it is on") from None
     finally:
         if bar is not None:
             bar.update(read - bar.n)
@@ -144,7 +206,7 @@ def score_value(value: Any, *, file: str, line: int | None, key: str) -> float |
         raise EvalLogError("score is NaN", file=file, line=line, key=key,
                            hint="write null for a missing score, or fix the scorer")
     if not 0.0 <= value <= 1.0:
-        raise EvalLogError(f"score {value:g} is outside [0, 1]", file=file, line=line, key=key,
+        raise EvalLogError(f"score {value!r} is outside [0, 1]", file=file, line=line, key=key,
                            hint="cg_gov reads per-item scores in [0, 1] (1 = correct); rescale the metric "
                                 "or choose another one")
     return value

@@ -20,11 +20,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from cg_gov.errors import CgGovError
 from cg_gov.io import package_version, sha256_file
 
-__all__ = ["MANIFEST_VERSION", "Manifest", "file_entry", "package_versions", "timestamp", "jsonable", "portable_path",
+__all__ = ["MANIFEST_VERSION", "Manifest", "check_findings_binding", "file_entry", "findings_digest",
+           "package_versions", "timestamp", "jsonable", "portable_path",
            "portable_paths"]
 
-#: Version of the ``manifest.json`` shape written by this cg_gov.
-MANIFEST_VERSION = 1
+#: Version of the ``manifest.json`` shape written by this cg_gov. 2: ``findings_sha256`` binds the
+#: manifest to the findings.json written beside it.
+MANIFEST_VERSION = 2
 
 #: Packages whose versions every manifest records.
 RECORDED_PACKAGES = ("cg-gov", "torch", "transformers", "sae-lens", "sentence-transformers", "numpy", "scipy",
@@ -68,6 +70,9 @@ class Manifest(BaseModel):
     """Commit of the cg_gov checkout that ran the audit (``+dirty`` with local changes); None outside a checkout."""
     command: str | None = None
     """The command that reproduces this run's findings."""
+    findings_sha256: str | None = None
+    """sha256 of the ``findings.json`` written beside this manifest (filled in when the report folder
+    is written): ``cg-gov report`` and ``cg-gov diff`` refuse a findings file that does not match."""
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (numpy scalars to Python, non-finite floats to null, no absolute paths)."""
@@ -153,3 +158,40 @@ def jsonable(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     return obj
+
+
+def findings_digest(data: bytes) -> str:
+    """The sha256 a manifest records for a findings.json's bytes."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def check_findings_binding(manifest: dict[str, Any], findings_bytes: bytes, *, findings_file: str,
+                           manifest_file: str) -> str:
+    """The findings file's sha256, once ``manifest`` is found to describe exactly those bytes.
+
+    A manifest that records another hash is an error naming both files; one that records none is
+    an error too unless it predates the binding (no ``manifest_version``, or 1: a warning then; the
+    binding catches a findings file changed or paired with another run's manifest, not a forger who
+    rewrites both, see the README's trust model)."""
+    import sys
+
+    from cg_gov.text import safe_terminal
+
+    digest = findings_digest(findings_bytes)
+    recorded = manifest.get("findings_sha256")
+    if recorded is None:
+        version = manifest.get("manifest_version")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 2:
+            print(safe_terminal(f"warning: {manifest_file} was written by an older cg_gov and records no hash of "
+                                f"{findings_file}; the pair is not verified"), file=sys.stderr, flush=True)
+            return digest
+        raise CgGovError(f"the manifest records no sha256 of the findings, so it cannot be told to describe "
+                         f"{findings_file}", file=manifest_file, key="findings_sha256",
+                         hint="use the findings.json and manifest.json that one `cg-gov audit` wrote together")
+    if recorded != digest:
+        raise CgGovError(f"the manifest describes other findings than {findings_file} (it records sha256 "
+                         f"{str(recorded)[:64]}, the file's is {digest})", file=manifest_file,
+                         key="findings_sha256",
+                         hint="the findings or the manifest was changed or comes from another run; use the "
+                              "pair one `cg-gov audit` wrote together")
+    return digest

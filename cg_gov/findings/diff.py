@@ -250,7 +250,6 @@ def load_side(path: str | os.PathLike) -> tuple[Findings, dict[str, Any] | None,
     findings_path = path / "findings.json" if path.is_dir() else path
     check_regular_file(findings_path, "findings file", kind="findings",
                        hint="pass a report folder or a findings.json written by cg-gov audit")
-    findings = load_findings(findings_path)
     manifest_path = findings_path.parent / "manifest.json"
     manifest = None
     if manifest_path.exists():
@@ -258,6 +257,12 @@ def load_side(path: str | os.PathLike) -> tuple[Findings, dict[str, Any] | None,
                                         hint="manifest.json is written by cg-gov audit")
         if not isinstance(manifest, dict):
             raise CgGovError("a manifest must be a JSON object", file=str(manifest_path))
+        from cg_gov.findings._manifest import check_findings_binding
+        from cg_gov.io import read_bytes_limited
+
+        check_findings_binding(manifest, read_bytes_limited(findings_path, "findings file", kind="findings"),
+                               findings_file=str(findings_path), manifest_file=str(manifest_path))
+    findings = load_findings(findings_path)  # after the binding check: a forged file is named as such
     return findings, manifest, findings_path
 
 

@@ -327,7 +327,7 @@ def read_shipped(folder: str | os.PathLike | None, name: str, n_rows: int) -> np
         recorded = (json.loads(index.read_bytes()).get("files") or {}).get(name)
         if not isinstance(recorded, str) or sha256_file(path) != recorded:
             return None
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, CgGovError):  # an unreadable file: embedded afresh
         return None
     return _read_cached(path, n_rows)
 

@@ -18,7 +18,7 @@ from typing import Any, Iterable, Mapping
 
 from cg_gov.errors import CgGovError
 from cg_gov.findings import Findings, Manifest, findings_to_json
-from cg_gov.findings._manifest import portable_paths
+from cg_gov.findings._manifest import findings_digest, portable_paths
 from cg_gov.io import canonical_json, write_folder
 from cg_gov.report.pdf import PdfAttachment, html_to_pdf, svg_data_uri
 from cg_gov.report.view import build_view
@@ -42,9 +42,31 @@ def template_dirs(template_dir: str | os.PathLike | None = None) -> list[Path]:
         if not path.is_dir():
             raise CgGovError("template folder not found", file=str(path),
                              hint="pass a folder holding report.html.j2 and/or report.css")
-        dirs.append(path.resolve())
+        dirs.append(_checked_template_dir(path))
     dirs.append(PACKAGE_TEMPLATES)
     return dirs
+
+
+def _checked_template_dir(path: Path) -> Path:
+    """The user's template folder, resolved, once every file in it is a regular file of at most the
+    spec size cap that lies inside it: a ``report.css`` linked to ``/etc/passwd`` (or a FIFO, a device)
+    would otherwise be inlined into the report."""
+    from cg_gov.io import check_regular_file
+
+    root = path.resolve()
+    for entry in sorted(root.rglob("*")):
+        if entry.is_dir() and not entry.is_symlink():
+            continue
+        try:
+            real = entry.resolve()
+            real.relative_to(root)
+        except (ValueError, OSError, RuntimeError):
+            raise CgGovError("the template folder holds a link to a file outside it", file=str(entry),
+                             hint="copy the file into the template folder instead of linking to it") from None
+        if real.is_dir():
+            continue
+        check_regular_file(real, "template file", kind="spec", hint="a template folder holds only templates and CSS")
+    return root
 
 
 def template_env(template_dir: str | os.PathLike | None = None):
@@ -52,20 +74,28 @@ def template_env(template_dir: str | os.PathLike | None = None):
     from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined
     from jinja2.sandbox import SandboxedEnvironment
 
+    from cg_gov.text import visible_invisibles
+
     loader = ChoiceLoader([FileSystemLoader(str(d)) for d in template_dirs(template_dir)])
-    return SandboxedEnvironment(loader=loader, autoescape=True, undefined=StrictUndefined,
-                                trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env = SandboxedEnvironment(loader=loader, autoescape=True, undefined=StrictUndefined,
+                               trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    # ``{{ text|visible }}``: bidi and zero-width characters shown as [U+202E]; the rendered page
+    # goes through the same helper once more (:func:`visible_controls`), whatever a template uses
+    env.filters["visible"] = visible_invisibles
+    return env
 
 
 def render_html(view: Mapping[str, Any], template: str = "report.html.j2",
                 template_dir: str | os.PathLike | None = None,
-                created: str | None = None, for_print: bool = False) -> tuple[str, list[str]]:
+                created: str | None = None, for_print: bool = False,
+                findings_sha256: str | None = None) -> tuple[str, list[str]]:
     """Lay ``view`` out with ``template``; returns the HTML and the chart data URIs it uses.
 
     Charts in ``view["charts"]`` (each with an ``svg`` string) are given a
     ``src`` data URI; the list of those URIs is what the PDF renderer may load.
     ``for_print``: leave out what print hides anyway (class ``screen-only``: the full concept
     lists, every example item, the manifest's keys), so the PDF renderer does not style it.
+    ``findings_sha256``: the hash of the findings.json the page shows, printed in its footer.
     """
     from jinja2 import TemplateError
 
@@ -76,6 +106,7 @@ def render_html(view: Mapping[str, Any], template: str = "report.html.j2",
         uris.append(chart["src"])
     context["created"] = created
     context["for_print"] = for_print
+    context["findings_sha256"] = findings_sha256
     env = template_env(template_dir)
     try:
         html = visible_controls(env.get_template(template).render(**context))
@@ -96,8 +127,12 @@ def _control_picture(match: "re.Match[str]") -> str:
 
 def visible_controls(html: str) -> str:
     """``html`` with control characters (NUL, ESC, ... which autoescaping keeps) shown as their
-    control pictures (U+2400...), C1 controls as U+FFFD: none reaches a browser or a terminal raw."""
-    return _CONTROLS.sub(_control_picture, html)
+    control pictures (U+2400...), C1 controls as U+FFFD, bidi and zero-width characters as
+    ``[U+202E]`` (:func:`cg_gov.text.visible_invisibles`): none reaches a browser, a PDF or a
+    terminal raw, and none reorders or hides what the page says."""
+    from cg_gov.text import visible_invisibles
+
+    return visible_invisibles(_CONTROLS.sub(_control_picture, html))
 
 
 _CREATED_KEYS = ("created", "created_at", "started_at", "finished_at", "timestamp")
@@ -137,6 +172,8 @@ def render_report_files(findings: Findings | Mapping[str, Any], manifest: Manife
     # no absolute path of the machine that ran the audit reaches the report (nor its attachments)
     manifest = manifest.to_json() if isinstance(manifest, Manifest) else portable_paths(dict(manifest))
     findings_text = findings_to_json(findings)
+    # the manifest names the exact findings it sits beside (findings.json itself stays byte-stable)
+    manifest = {**manifest, "findings_sha256": findings_digest(findings_text.encode("utf-8"))}
     manifest_text = canonical_json(manifest)
     created = manifest_created(manifest)
     files: list[tuple[str, str, bytes]] = []
@@ -151,13 +188,13 @@ def render_report_files(findings: Findings | Mapping[str, Any], manifest: Manife
         else:
             view, template = build_view(findings, manifest), "report.html.j2"
         html, uris = render_html(view, template, template_dir,
-                                 created.isoformat() if created else None)
+                                 created.isoformat() if created else None, manifest["findings_sha256"])
         if "html" in formats:
             files.append(("html", "report.html", html.encode("utf-8")))
         if "pdf" in formats:
             # the same template with the screen-only parts left out (print hides them anyway)
             printed, _uris = render_html(view, template, template_dir, created.isoformat() if created else None,
-                                         for_print=True)
+                                         for_print=True, findings_sha256=manifest["findings_sha256"])
             pdf = html_to_pdf(
                 printed,
                 attachments=[
