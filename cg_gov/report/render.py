@@ -87,7 +87,7 @@ def template_env(template_dir: str | os.PathLike | None = None):
 
 def render_html(view: Mapping[str, Any], template: str = "report.html.j2",
                 template_dir: str | os.PathLike | None = None,
-                created: str | None = None, for_print: bool = False,
+                created: str | None = None, *, for_print: bool = False,
                 findings_sha256: str | None = None) -> tuple[str, list[str]]:
     """Lay ``view`` out with ``template``; returns the HTML and the chart data URIs it uses.
 
@@ -187,8 +187,8 @@ def render_report_files(findings: Findings | Mapping[str, Any], manifest: Manife
             view, template = build_vendor_view(findings, manifest), "vendor.html.j2"
         else:
             view, template = build_view(findings, manifest), "report.html.j2"
-        html, uris = render_html(view, template, template_dir,
-                                 created.isoformat() if created else None, manifest["findings_sha256"])
+        html, uris = render_html(view, template, template_dir, created.isoformat() if created else None,
+                                 findings_sha256=manifest["findings_sha256"])
         if "html" in formats:
             files.append(("html", "report.html", html.encode("utf-8")))
         if "pdf" in formats:
