@@ -166,7 +166,8 @@ def performance_status(score: float | None, lift_ci: list[float] | None, q: floa
     other items of the same benchmarks. insufficient-data: no score (fewer than n_min scored
     items carry the family) or an effective support under :data:`MIN_FAMILY_N_EFF`.
     """
-    if score is None or lift_ci is None or n_eff is None or n_eff < MIN_FAMILY_N_EFF:
+    # ``not >=`` so that an n_eff that is NaN (no measured support) is insufficient-data too
+    if score is None or lift_ci is None or n_eff is None or not n_eff >= MIN_FAMILY_N_EFF:
         return "insufficient-data"
     if lift_ci[1] < 0 and q is not None and q < alpha:
         return "weak"
