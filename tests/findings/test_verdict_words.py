@@ -146,3 +146,5 @@ class TestExploratory:
     def test_no_bootstrap_is_not_called_exploratory_intervals(self):
         assert v.exploratory_sections(ScoringSettings(bootstrap=0)) == []
         assert len(v.exploratory_sections(ScoringSettings(bootstrap=999))) == 1
+        assert v.exploratory_sections(ScoringSettings(bootstrap=1)) == [
+            "Intervals and p-values are exploratory: 1 bootstrap resamples (method default 1000)."]

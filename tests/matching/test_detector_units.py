@@ -279,9 +279,13 @@ def test_fit_takes_none_or_empty_negatives_and_sparse_input():
 
 
 def test_a_concept_that_is_silent_everywhere_gets_no_weight_and_no_error():
+    import warnings
+
     pos, con, ref, sim = _random_texts(4, 5, 6, 10)
     pos[:, 5] = con[:, 5] = ref[:, 5] = 0.0
-    det = fit_family_detector(pos, con, ref, sim)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no 0/0 on the way
+        det = fit_family_detector(pos, con, ref, sim)
     assert det.effect[5] == 0.0 and det.weights[5] == 0.0 and np.isfinite(det.weights).all()
 
 
@@ -318,6 +322,7 @@ def test_auroc_interval_matches_a_loop_reference_with_ties():
         got = auroc_interval(pos, neg, resamples=300, seed=seed, level=level)
         assert got == pytest.approx(_reference_interval(pos, neg, 300, seed, level), abs=1e-12)
     assert auroc_interval(pos, neg, resamples=300) == auroc_interval(pos, neg, resamples=300, seed=0)
+    assert auroc_interval(pos, neg) == pytest.approx(_reference_interval(pos, neg, 1000, 0, 0.95), abs=1e-12)
     assert auroc_interval(pos[:2], neg[:2], resamples=50) is not None  # 2 of each is enough
     assert auroc_interval(pos, neg[:1]) is None
     assert auroc(np.array([1, 2]), np.array([2, 0])) == 0.625  # integers, ties half
@@ -351,7 +356,12 @@ def _reference_visibility(pos, con, ref, sim, s: DetectorSettings, seed):
     ((5, 1, 2), DetectorSettings(resamples=60)),
     ((5, 1, 0), DetectorSettings(resamples=60)),
     ((1, 9, 30), DetectorSettings(resamples=60)),
-], ids=["3-folds", "small", "no-contrast-one-fold", "2-negatives", "1-negative", "1-exemplar"])
+    ((2, 5, 10), DetectorSettings(resamples=60)),
+    ((5, 4, 0), DetectorSettings(resamples=60)),
+    ((6, 5, 20), DetectorSettings(resamples=60, reference_holdout=8, top_k=2, min_fired=3, prior_weight=2.0,
+                                  background="contrast")),
+], ids=["3-folds", "small", "no-contrast-one-fold", "2-negatives", "1-negative", "1-exemplar", "2-exemplars",
+        "no-reference", "fit-settings"])
 def test_visibility_matches_a_loop_reference(shape, settings):
     pos, con, ref, sim = _random_texts(sum(shape) + 1, *shape)
     pos[:, 4] += np.linspace(0.0, 1.0, len(pos))  # something to find, unevenly
@@ -364,6 +374,14 @@ def test_visibility_matches_a_loop_reference(shape, settings):
         else:
             assert vis.auroc == pytest.approx(want[0], abs=1e-12)
             assert vis.ci == pytest.approx(want[1], abs=1e-12)
+
+
+def test_visibility_takes_none_for_missing_negatives():
+    pos, con, ref, _ = _random_texts(9, 6, 5, 12)
+    s = DetectorSettings(resamples=60, reference_holdout=6)
+    assert visibility(pos, None, ref, settings=s) == visibility(pos, con[:0], ref, settings=s)
+    assert visibility(pos, con, None, settings=s) == visibility(pos, con, ref[:0], settings=s)
+    assert visibility(pos, con, None, settings=s).n_neg == len(con)
 
 
 def test_visibility_uses_the_exclusions_and_the_prior():
