@@ -322,7 +322,10 @@ def test_auroc_interval_matches_a_loop_reference_with_ties():
         got = auroc_interval(pos, neg, resamples=300, seed=seed, level=level)
         assert got == pytest.approx(_reference_interval(pos, neg, 300, seed, level), abs=1e-12)
     assert auroc_interval(pos, neg, resamples=300) == auroc_interval(pos, neg, resamples=300, seed=0)
-    assert auroc_interval(pos, neg) == pytest.approx(_reference_interval(pos, neg, 1000, 0, 0.95), abs=1e-12)
+    smooth_pos, smooth_neg = rng.normal(0.5, 1, 12), rng.normal(0, 1, 10)  # default: 1000 resamples, seed 0
+    assert auroc_interval(smooth_pos, smooth_neg) == \
+        pytest.approx(_reference_interval(smooth_pos, smooth_neg, 1000, 0, 0.95), abs=1e-12)
+    assert auroc_interval(smooth_pos, smooth_neg) != auroc_interval(smooth_pos, smooth_neg, resamples=1001)
     assert auroc_interval(pos[:2], neg[:2], resamples=50) is not None  # 2 of each is enough
     assert auroc_interval(pos, neg[:1]) is None
     assert auroc(np.array([1, 2]), np.array([2, 0])) == 0.625  # integers, ties half
