@@ -9,7 +9,7 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: venv report test test-fast clean
+.PHONY: venv report test test-fast mutants clean
 
 $(VENV)/.stamp-base: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,5 +43,14 @@ test: $(VENV)/.stamp-test
 test-fast: $(VENV)/.stamp-test
 	$(PY) -m pytest -q -m "not slow" -n auto
 
+# Mutation testing (mutmut; what it mutates and which fast tests it runs: pyproject's [tool.mutmut]):
+# the verdict rule, the family detector and the scoring engine. Not part of `make test`: slow on few
+# cores. MUTANTS narrows the run by mutant name, e.g. make mutants MUTANTS='cg_gov.findings.verdict*'.
+# Prints the survivors; results in benchmarks/results/mutants.md.
+MUTANTS ?=
+mutants: $(VENV)/.stamp-test
+	$(PY) -m mutmut run $(MUTANTS)
+	$(PY) -m mutmut results
+
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) mutants

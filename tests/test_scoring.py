@@ -1,6 +1,7 @@
 """cg_gov.scoring against the plain reference (tests/reference_scoring.py) and on planted effects."""
 from __future__ import annotations
 
+import inspect
 import json
 import math
 
@@ -22,7 +23,9 @@ TEST_OPTIONS = {"lift_p_method": "bootstrap", "min_benchmarks": 1, "subsample_re
 
 
 def _with(defaults, function):
-    accepted = {k: v for k, v in defaults.items() if k in function.__kwdefaults__}
+    # the signature, not __kwdefaults__: it sees through a wrapper (mutmut's trampolines, `make mutants`)
+    params = inspect.signature(function).parameters
+    accepted = {k: v for k, v in defaults.items() if k in params}
 
     def call(*args, **kwargs):
         return function(*args, **{**accepted, **kwargs})
