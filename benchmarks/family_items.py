@@ -157,7 +157,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                    defaults=dictionary.matching_defaults,
                                    exemplar_activations=lambda xs: abar_of(list(xs), "exemplars"),
                                    reference_mean=dictionary.reference_mean, concept_info=dictionary.label_info,
-                                   reference=dictionary.reference)
+                                   reference=dictionary.reference, shipped=dictionary.embeddings_dir)
     weights = matches.weight_matrix()
     item_scores = np.asarray(item_abar @ weights.T)
     twin_scores = np.asarray(twin_abar @ weights.T)

@@ -76,7 +76,8 @@ class Counter:
                                      defaults=dictionary.matching_defaults,
                                      exemplar_activations=lambda xs: abar_of(list(xs), "exemplars"),
                                      reference_mean=dictionary.reference_mean, concept_info=dictionary.label_info,
-                                     reference=dictionary.reference)
+                                     reference=dictionary.reference,
+                                     shipped=dictionary.embeddings_dir)
         self.weights = self.matches.weight_matrix()
         self.families = [fm.family for fm in self.matches.families]
 
@@ -146,7 +147,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     both = sp.vstack([task_abar, harm_abar]).tocsr()
     before = p1.count(task_abar, tasks, k)
     after = p1.count(both, tasks + harm, k)
-    planted = {"family": p1.family_info(k), "before": before, "after": after,
+    from cg_gov.matching import auroc
+
+    s_task, s_harm = p1.scores(task_abar)[:, k], p1.scores(harm_abar)[:, k]
+    ranking = {  # how well the score ranks planted over task items, whatever the cut (a diagnostic, not a cut)
+        "auroc_planted_vs_tasks": round(auroc(s_harm, s_task), 4),
+        "planted_above_every_task_item": int((s_harm > s_task.max()).sum()),
+        "planted_score_quantiles": [round(float(q), 4) for q in np.quantile(s_harm, [0.1, 0.25, 0.5, 0.75, 0.9])],
+        "task_score_quantiles": [round(float(q), 4) for q in np.quantile(s_task, [0.5, 0.9, 0.99, 1.0])]}
+    planted = {"family": p1.family_info(k), "before": before, "after": after, "ranking": ranking,
                "planted": len(harm), "recall_of_planted": round(after["by_source"]["harmbench"]["detected"] / len(harm), 4),
                "false_on_tasks": after["detected"] - after["by_source"]["harmbench"]["detected"],
                "other_families": {p1.families[j]: {"info": p1.family_info(j),
@@ -190,6 +199,11 @@ def format_report(res: dict[str, Any]) -> str:
     lines.append(f"| task-only | {b['items']} | {b['detected']} | {b['detected']} | - |")
     lines.append(f"| task + planted | {a['items']} | {a['detected']} | {p['false_on_tasks']} | "
                  f"{a['by_source']['harmbench']['detected']} of {p['planted']} |")
+    r = p["ranking"]
+    lines += ["", f"Ranking, whatever the cut: AUROC of planted against task items {r['auroc_planted_vs_tasks']}; "
+              f"{r['planted_above_every_task_item']} of {p['planted']} planted items score above every task item; "
+              f"planted score quantiles (10/25/50/75/90%) {r['planted_score_quantiles']}, task items' "
+              f"(50/90/99/100%) {r['task_score_quantiles']}."]
     lines += ["", "Other families of the profile (counted items, task-only -> with planted):", ""]
     for fam, v in p["other_families"].items():
         lines.append(f"- `{fam}`: {v['before']['detected']} -> {v['after']['detected']} "
