@@ -343,10 +343,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32")
     parser.add_argument("--resamples", type=int, default=fd.RESAMPLES)
     parser.add_argument("--out", type=Path, default=Path("/tmp/family_items.json"))
+    parser.add_argument("--md", type=Path, help="also write the tables (with the command and timings) here")
     args = parser.parse_args(argv)
     result = run(args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    if args.md:
+        head = [f"Command: `{result['command']}` ({result['created']}); families `{result['families_file']}`; "
+                f"{result['n_items']} items ({'at most ' + str(result['per_category']) + ' per category' if result['per_category'] else 'all'} "
+                f"of {result['n_items_in_file']}), {result['n_twins']} twins; timings (s) {result['timings_s']}."]
+        args.md.write_text("\n".join(head) + "\n" + format_tables(result) + "\n", encoding="utf-8")
     print(f"family items: {result['n_items']} items, {result['n_twins']} twins, {len(result['families'])} families, "
           f"dictionary {result['dictionary']} (layer {result['hook_layer']})")
     print(format_tables(result))
