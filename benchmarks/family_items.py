@@ -218,6 +218,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "precision": round(tp / n_det, 4) if n_det else None, "precision_ci": _wilson(tp, n_det),
                 "recall": round(tp / n_pos, 4) if n_pos else None, "recall_ci": _wilson(tp, n_pos),
                 "other_detected": n_det - tp,
+                "other_detected_by_category": dict(sorted(
+                    ((c, int(n)) for c, n in zip(*np.unique(cat[det & ~is_pos], return_counts=True))),
+                    key=lambda kv: (-kv[1], kv[0]))),
                 "twins_detected": twin_det, "twin_rate": round(twin_det / len(twin_s), 4) if len(twin_s) else None,
                 "precision_with_twins": (round(tp / (n_det + grp_det), 4) if n_det + grp_det else None)
                 if len(twin_s) else None}
