@@ -29,7 +29,8 @@ Per family (a family detects one category):
   ``family_detection.py``: direction = mean(exemplars) - mean(counter-exemplars + other families'
   exemplars)), AUROC vs others and vs twins, for comparison (it has no operating point).
 
-Across families: Spearman correlation of each visibility figure with the real AUROCs. Summaries are
+Across families: Spearman correlation of each visibility figure with the real AUROCs, of the
+cross-validated recall at the cut with the real recall, and of the near-miss AUROC with the precision. Summaries are
 given per half of the fixed split (``family_detection.SPLIT``) and apart for the categories drawn from
 the dictionary's training corpus (``in_dictionary_corpus``). AUROC intervals: percentile bootstrap,
 seed 0, 1000 resamples.
@@ -258,7 +259,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "spearman": {
                 f"{v}~{a}": spearman([fig(r, f"visibility.{v}") for r in part],
                                      [fig(r, f"detector.{a}.auroc") for r in part])
-                for v in ("auroc", "near_miss_auroc") for a in ("vs_others", "vs_twins")}}
+                for v in ("auroc", "near_miss_auroc") for a in ("vs_others", "vs_twins")}
+            | {"cv_recall~recall": spearman([fig(r, "visibility.cv_recall") for r in part],
+                                            [fig(r, "operating_point.recall") for r in part]),
+               "near_miss_auroc~precision": spearman([fig(r, "visibility.near_miss_auroc") for r in part],
+                                                     [fig(r, "operating_point.precision") for r in part])}}
     rep = summary["report"]
     verdict = {"vs_twins_median": rep["detector_vs_twins"], "vs_others_median": rep["detector_vs_others"],
                "precision_median": rep["precision"]}
@@ -325,7 +330,7 @@ def format_tables(result: dict[str, Any]) -> str:
                      f"{_f(s['detector_vs_twins'])} | {_f(s['dim_vs_others'])} | {_f(s['dim_vs_twins'])} | "
                      f"{_f(s['precision'])} | {_f(s['recall'])} | {_f(s['twin_rate'])} |")
     lines += ["", "### Does visibility predict detection? (Spearman across families)", "",
-              "| families | visibility figure ~ real AUROC | rho | p | n |", "| --- | --- | ---: | ---: | ---: |"]
+              "| families | visibility figure ~ real figure | rho | p | n |", "| --- | --- | ---: | ---: | ---: |"]
     for name in ("report", "choose", "all"):
         for key, v in result["summary"][name]["spearman"].items():
             lines.append(f"| {name} | {key} | {_f(v['rho'])} | {_f(v['p'], 3)} | {v['n']} |")
