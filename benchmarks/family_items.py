@@ -322,9 +322,10 @@ def format_tables(result: dict[str, Any]) -> str:
                 f"{_f((r['dim']['vs_twins'] or {}).get('auroc'))} | {_f(op.get('threshold'), 4)} | "
                 f"{op.get('detected', '-')} | {prec} | {rec} | {tw} | {_f(vis.get('auroc'))} | "
                 f"{_f(vis.get('near_miss_auroc'))} |")
-    lines += ["", "### Medians", "", "| families | n | with twins | vs others | vs twins | dim vs others | dim vs twins "
-              "| precision | recall | twins detected (share) |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-              "| ---: | ---: |"]
+    lines += ["", "### Medians", "",
+              "| families | n | with twins | vs others | vs twins | dim vs others | dim vs twins "
+              "| precision | recall | twins detected (share) |",
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name, s in result["summary"].items():
         lines.append(f"| {name} | {s['families']} | {s['families_with_twins']} | {_f(s['detector_vs_others'])} | "
                      f"{_f(s['detector_vs_twins'])} | {_f(s['dim_vs_others'])} | {_f(s['dim_vs_twins'])} | "
@@ -334,7 +335,8 @@ def format_tables(result: dict[str, Any]) -> str:
     for name in ("report", "choose", "all"):
         for key, v in result["summary"][name]["spearman"].items():
             lines.append(f"| {name} | {key} | {_f(v['rho'])} | {_f(v['p'], 3)} | {v['n']} |")
-    lines += ["", "### Targets (reporting half)", "", "| target | wanted | measured | met |", "| --- | ---: | ---: | --- |"]
+    lines += ["", "### Targets (reporting half)", "", "| target | wanted | measured | met |",
+              "| --- | ---: | ---: | --- |"]
     for k, v in result["targets"].items():
         lines.append(f"| {k} | >= {v['target']} | {_f(v['measured'])} | {v['met']} |")
     return "\n".join(lines)
@@ -357,9 +359,10 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     if args.md:
+        cap = f"at most {result['per_category']} per category" if result["per_category"] else "all"
         head = [f"Command: `{result['command']}` ({result['created']}); families `{result['families_file']}`; "
-                f"{result['n_items']} items ({'at most ' + str(result['per_category']) + ' per category' if result['per_category'] else 'all'} "
-                f"of {result['n_items_in_file']}), {result['n_twins']} twins; timings (s) {result['timings_s']}."]
+                f"{result['n_items']} items ({cap} of {result['n_items_in_file']}), {result['n_twins']} twins; "
+                f"timings (s) {result['timings_s']}."]
         args.md.write_text("\n".join(head) + "\n" + format_tables(result) + "\n", encoding="utf-8")
     print(f"family items: {result['n_items']} items, {result['n_twins']} twins, {len(result['families'])} families, "
           f"dictionary {result['dictionary']} (layer {result['hook_layer']})")

@@ -131,7 +131,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                           precomputed=PRECOMPUTED).abar
 
     tasks = task_suite()
-    harm = [{"id": r["id"], "source": "harmbench", "text": r["input"]} for r in _jsonl(DEMO / "items" / "harmbench.jsonl")]
+    harm = [{"id": r["id"], "source": "harmbench", "text": r["input"]}
+            for r in _jsonl(DEMO / "items" / "harmbench.jsonl")]
     demo = demo_suite()
     say(f"activations: {len(tasks)} task items, {len(harm)} planted, {len(demo)} demo items (shipped where held)")
     task_abar = abar_of([r["text"] for r in tasks], "tasks")
@@ -156,7 +157,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "planted_score_quantiles": [round(float(q), 4) for q in np.quantile(s_harm, [0.1, 0.25, 0.5, 0.75, 0.9])],
         "task_score_quantiles": [round(float(q), 4) for q in np.quantile(s_task, [0.5, 0.9, 0.99, 1.0])]}
     planted = {"family": p1.family_info(k), "before": before, "after": after, "ranking": ranking,
-               "planted": len(harm), "recall_of_planted": round(after["by_source"]["harmbench"]["detected"] / len(harm), 4),
+               "planted": len(harm),
+               "recall_of_planted": round(after["by_source"]["harmbench"]["detected"] / len(harm), 4),
                "false_on_tasks": after["detected"] - after["by_source"]["harmbench"]["detected"],
                "other_families": {p1.families[j]: {"info": p1.family_info(j),
                                                    "before": p1.count(task_abar, tasks, j, show=0),

@@ -503,9 +503,10 @@ def write(categories: list[Category], twins: list[TwinGroup], wheels: dict[str, 
             "source": g.source, "source_rows": g.source_rows, "duplicates_within": g.duplicates_within,
             "dropped_demo_suite": g.dropped_demo, "dropped_as_category_texts": g.dropped_category,
             "eligible": len(g.rows), "items": len(g.items), "in_dictionary_corpus": g.in_dictionary_corpus})
+    demo_name = demo_dir.relative_to(REPO) if demo_dir.is_relative_to(REPO) else demo_dir
     prov = {"seed": SEED, "cap": CAP, "total_items": len(ids), "total_twins": sum(len(g.items) for g in twins),
             "sampling": f"per category: exact-duplicate texts dropped, texts of the demo suite dropped "
-                        f"(whitespace-normalised; {demo_dir.relative_to(REPO) if demo_dir.is_relative_to(REPO) else demo_dir}), "
+                        f"(whitespace-normalised; {demo_name}), "
                         f"texts in more than one category dropped, rows sorted by text, "
                         f"random.Random({SEED}).sample(rows, {CAP}) when more than {CAP}; no text cut",
             "demo_suite_texts": len(demo_texts(demo_dir)),
@@ -526,7 +527,8 @@ def write(categories: list[Category], twins: list[TwinGroup], wheels: dict[str, 
           "are marked `in_dictionary_corpus` and reported apart: "
           + (", ".join(f"{e['id']} ({e['dictionary_corpus_source']})" for e in entries if e["in_dictionary_corpus"])
              or "none") + ".", "",
-          "| category | items | eligible (source rows) | demo-suite rows dropped | in dictionary corpus | twins | source |",
+          "| category | items | eligible (source rows) | demo-suite rows dropped | in dictionary corpus | twins "
+          "| source |",
           "| --- | --- | --- | --- | --- | --- | --- |"]
     md += [f"| {e['id']} | {e['items']} | {e['eligible']} ({e['source_rows']}) | {e['dropped_demo_suite']} | "
            f"{'yes' if e['in_dictionary_corpus'] else 'no'} | {', '.join(e['twins']) or '-'} | {e['source']} |"
