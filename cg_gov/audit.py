@@ -52,10 +52,11 @@ def _log_summary(folder: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def describe_benchmarks(spec, items) -> tuple[dict[str, dict], str | None]:
+def describe_benchmarks(spec, items, prompting: list | None = None) -> tuple[dict[str, dict], str | None]:
     """Per benchmark: its scorer (from the items' metadata), how it decides (from a ``summary.json``
     beside the logs, where there is one), the number of scored items, and ``constant_score`` when
-    every scored item has the same score; and the model's sha256 where a ``summary.json`` gives it."""
+    every scored item has the same score; and the model's sha256 where a ``summary.json`` gives it.
+    ``prompting``, when given, receives the ``prompt_format`` a ``summary.json`` records."""
     from collections import Counter
 
     out: dict[str, dict] = {}
@@ -67,6 +68,8 @@ def describe_benchmarks(spec, items) -> tuple[dict[str, dict], str | None]:
         summary = _log_summary(spec.resolve(b.log).parent)
         model_sha256 = model_sha256 or (summary.get("model_sha256") if isinstance(summary.get("model_sha256"), str)
                                         else None)
+        if prompting is not None and isinstance(summary.get("prompt_format"), str) and not prompting:
+            prompting.append(summary["prompt_format"][:400])
         entry = (summary.get("benchmarks") or {}).get(b.name) if isinstance(summary.get("benchmarks"), dict) else None
         detail = None
         if isinstance(entry, dict) and entry.get("method") in SCORER_WORDS:
@@ -247,7 +250,8 @@ def run_audit(spec_path: str | os.PathLike, *, device: str | None = None, use_ca
     scores = np.array([np.nan if it.score is None else it.score for it in items], dtype=float)
     raw_scores = scores.copy()  # family items keep constant benchmarks: a constant is evidence
     bench_names = np.array([it.benchmark for it in items])
-    benchmark_info, model_sha256 = describe_benchmarks(spec, items)
+    prompting: list[str] = []
+    benchmark_info, model_sha256 = describe_benchmarks(spec, items, prompting)
     for name, info in benchmark_info.items():
         if info.get("constant_score") is not None:  # no per-item signal: out of performance and lift
             scores[bench_names == name] = np.nan
@@ -293,6 +297,8 @@ def run_audit(spec_path: str | os.PathLike, *, device: str | None = None, use_ca
     audit_notes += stage.notes
     if audit_notes:
         findings = findings.model_copy(update={"notes": [*findings.notes, *audit_notes]})
+    if prompting:
+        findings = findings.model_copy(update={"audit": findings.audit.model_copy(update={"prompting": prompting[0]})})
     stages.done(f"gate {findings.summary.gate}")
 
     inputs_entries = [{"name": b.name, "format": b.format, **file_entry(spec.resolve(b.log)),
@@ -407,6 +413,7 @@ def _run_vendor(spec_path: Path, inputs, **options) -> AuditResult:
             significant=bool(row.significant), better=better, n_items=int(row.n_items),
             evidence=disagreements(row.family, row.model_a, row.model_b)))
     models = [ModelResult(name=m.name, sha256=m.sha256 or r.findings.audit.model_sha256, revision=m.revision,
+                          prompting=r.findings.audit.prompting,
                           summary=r.findings.summary, families=r.findings.families) for m, r, _ in runs]
     first = runs[0][1]
     findings = first.findings.model_copy(update={

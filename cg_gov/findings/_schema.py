@@ -449,6 +449,8 @@ class AuditInfo(_Model):
     """The model under review."""
     model_sha256: str | None = None
     """sha256 of the model under review, where the eval logs or the spec give one."""
+    prompting: str | None = None
+    """How the model was asked the items (prompt format, chat template), where the eval logs' summary says."""
     profile: ProfileRef
     """The deployment profile."""
     dictionary: DictionaryRef
@@ -671,6 +673,8 @@ class ModelResult(_Model):
     """sha256 of the model's weights, from the spec or the logs' ``summary.json``."""
     revision: str | None = None
     """The model's version or revision, from the spec."""
+    prompting: str | None = None
+    """How the model was asked the items, where its eval logs' summary says."""
     summary: Summary
     """The model's gate, conditions and headline, by the same rule as a single-model audit."""
     families: list[Family] = Field(default_factory=list)

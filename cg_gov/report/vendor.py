@@ -123,9 +123,9 @@ def build_vendor_view(findings: Findings, manifest: dict[str, Any] | None = None
                        f"{findings.settings.get('alpha', 0.05)} and its 95% paired-bootstrap interval excludes 0."),
         "benchmarks": [{"name": b.name, "n_items": b.n_items, "n_scored": b.n_scored, "measures": b.measures or
                         "coverage only", "check": _check_text(b)} for b in audit.suite],
-        "candidate_benchmarks": [{"name": n, "constant": constant[n] or ["none"],
-                                  "prompting": "not recorded in findings.json (unknown); see the candidate's eval "
-                                               "logs listed in manifest.json"} for n in names],
+        "candidate_benchmarks": [{"name": m.name, "constant": constant[m.name] or ["none"],
+                                  "prompting": m.prompting or "not recorded by its eval logs (unknown); see the "
+                                               "candidate's logs listed in manifest.json"} for m in models],
         "caveats": [{"number": i + 1, "title": c.title, "text": c.text} for i, c in enumerate(findings.caveats)],
         "exploratory": list(findings.summary.exploratory),
         "signoff_fields": ["Selection decision (candidate chosen, or none)", "Conditions accepted (owner, due date)",

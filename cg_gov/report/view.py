@@ -853,6 +853,7 @@ def _provenance(findings: Findings, manifest: dict[str, Any], document: dict[str
     return {
         "created": str(manifest.get("created") or NA),
         "model_sha256": findings.audit.model_sha256 or "not given by the logs or the spec",
+        "prompting": findings.audit.prompting,
         "cg_gov_version": findings.cg_gov_version,
         "git_commit": str(manifest.get("git_commit") or "not recorded (not run from a git checkout)"),
         "command": str(manifest.get("command") or "not recorded"),
@@ -901,6 +902,7 @@ def build_view(findings: Findings, manifest: dict[str, Any] | None = None) -> di
             "model": audit.model,
             "model_sha256": audit.model_sha256,
             "model_hash_covers": MODEL_HASH_COVERS,
+            "prompting": audit.prompting,
             "profile_id": audit.profile.id,
             "profile_version": audit.profile.version,
             "profile_name": audit.profile.name or audit.profile.id,
