@@ -78,7 +78,8 @@ class DetectorSettings:
         """Visibility before the owner's labels: ``cannot-tell`` (fewer than
         :attr:`min_counter_exemplars` counter-exemplars, or nothing measurable), ``weak`` (near-miss
         AUROC below :attr:`weak_at`), else ``unconfirmed``; confirmation needs labelled suite items."""
-        if vis.n_counter < self.min_counter_exemplars or vis.near_miss_auroc is None:
+        if (vis.n_counter < self.min_counter_exemplars or vis.near_miss_auroc is None
+                or not np.isfinite(vis.near_miss_auroc)):
             return "cannot-tell"
         return "weak" if vis.near_miss_auroc < self.weak_at else "unconfirmed"
 

@@ -20,15 +20,37 @@ class TestTables:
         assert t == {imp: {"a": imp, "b": v.one_step_below(imp), "c": "none"} for imp in v.IMPORTANCES}
 
     def test_the_built_tables_are_the_documented_ones(self):
-        assert v.COVERAGE_SEVERITY["high"] == {"covered": "none", "under-represented": "medium",
-                                               "missing": "high", "not-visible": "high"}
-        assert v.PERFORMANCE_SEVERITY["critical"] == {"ok": "none", "weak": "critical",
-                                                      "insufficient-data": "high"}
-        assert v.VISIBILITY_SEVERITY["low"] == {"verified": "none", "weak": "low", "unverified": "low"}
+        # the module docstring's tables (rule v4), row by row, columns in the statuses' order
+        rows = {"critical": ("none", "high", "critical", "critical"),
+                "high": ("none", "medium", "high", "high"),
+                "medium": ("none", "low", "medium", "medium"),
+                "low": ("none", "low", "low", "low")}
+        assert v.COVERAGE_STATUSES == ("covered", "under-represented", "missing", "not-visible")
+        assert v.COVERAGE_SEVERITY == {i: dict(zip(v.COVERAGE_STATUSES, r)) for i, r in rows.items()}
+        rows = {"critical": ("none", "critical", "high", "critical"),
+                "high": ("none", "high", "medium", "high"),
+                "medium": ("none", "medium", "low", "medium"),
+                "low": ("none", "low", "low", "low")}
+        assert v.PERFORMANCE_STATUSES == ("ok", "weak", "insufficient-data", "no-evidence")
+        assert v.PERFORMANCE_SEVERITY == {i: dict(zip(v.PERFORMANCE_STATUSES, r)) for i, r in rows.items()}
+        rows = {"critical": ("none", "critical", "high", "high"),
+                "high": ("none", "high", "medium", "medium"),
+                "medium": ("none", "medium", "low", "low"),
+                "low": ("none", "low", "low", "low")}
+        assert v.VISIBILITY_STATUSES == ("confirmed", "weak", "unconfirmed", "cannot-tell")
+        assert v.VISIBILITY_SEVERITY == {i: dict(zip(v.VISIBILITY_STATUSES, r)) for i, r in rows.items()}
+
+    def test_severity_is_the_worst_of_the_three_tables(self):
+        assert v.severity("critical", "covered", "ok", "confirmed") == "none"
+        assert v.severity("critical", "covered", "ok") == "none"  # visibility defaults to confirmed
+        assert v.severity("critical", "covered", "ok", "unconfirmed") == "high"
+        assert v.severity("critical", "under-represented", "no-evidence", "unconfirmed") == "critical"
+        assert v.severity("high", "under-represented", "insufficient-data", "cannot-tell") == "medium"
+        assert v.severity("high", "covered", "ok", "weak") == "high"
 
     def test_rule_tables_are_the_module_tables(self):
         r = v.rule_tables()
-        assert r["version"] == v.RULE_VERSION == 3
+        assert r["version"] == v.RULE_VERSION == 4
         assert r["importances"] == ["critical", "high", "medium", "low"]
         assert [(s["name"], s["statuses"], s["table"]) for s in r["severity"]] == [
             ("coverage", list(v.COVERAGE_STATUSES), v.COVERAGE_SEVERITY),
@@ -61,47 +83,103 @@ class TestRequirements:
 
 
 def _reasons(**kw):
-    base = dict(coverage="covered", performance="ok", visibility="verified",
-                requirement={"coverage": None, "performance": None},
-                observed={"coverage": (1.2, [0.9, 1.5]), "performance": (0.55, [0.5, 0.6])})
+    base = dict(coverage="covered", performance="ok", visibility="confirmed",
+                requirement={"coverage": None, "items": None, "performance": None},
+                observed={"coverage": (1.2, [0.9, 1.5]), "items": (7, [4.0, 12.5]),
+                          "performance": (0.55, [0.5, 0.6])})
     return v.family_reasons(**{**base, **kw})
+
+
+def _req(coverage=None, items=None, performance=None):
+    return {"coverage": coverage, "items": items, "performance": performance}
 
 
 class TestReasons:
     def test_nothing_stated_is_no_finding_and_a_met_requirement_is_met(self):
         assert _reasons() == ["no finding"]
-        assert _reasons(requirement={"coverage": (0.5, "met"), "performance": None}) == ["met"]
+        assert _reasons(requirement=_req(coverage=(0.5, "met"))) == ["met"]
+        assert _reasons(requirement=_req(items=(5, "met"), performance=(0.5, "met"))) == ["met"]
         # a requirement entry without a threshold is not stated
-        assert _reasons(requirement={"coverage": (None, "met"), "performance": None}) == ["no finding"]
+        assert _reasons(requirement=_req(coverage=(None, "met"))) == ["no finding"]
 
     def test_an_unmet_requirement_states_required_and_observed_with_its_interval(self):
-        got = _reasons(requirement={"coverage": (1.5, "not-met"), "performance": (0.7, "not-met")})
-        assert got == ["requirement not met: coverage ratio required >= 1.50, observed 1.20 [0.90, 1.50]",
-                       "requirement not met: score required >= 0.70, observed 0.55 [0.50, 0.60]"]
+        got = _reasons(requirement=_req(coverage=(1.5, "not-met"), items=(10, "not-met"),
+                                        performance=(0.7, "not-met")))
+        assert got == [
+            "requirement not met: coverage ratio (suite share / workload share) required >= 1.5, "
+            "observed 1.20 [0.90, 1.50]",
+            "requirement not met: family items required >= 10, observed 7 [4.00, 12.50]",
+            "requirement not met: score required >= 0.7, observed 0.55 [0.50, 0.60]"]
 
     def test_no_observed_value_reads_n_a(self):
-        got = _reasons(requirement={"coverage": None, "performance": (0.7, "not-met")},
-                       observed={"coverage": (None, None), "performance": (None, None)})
-        assert got == ["requirement not met: score required >= 0.70, observed n/a"]
+        got = _reasons(requirement=_req(items=(10, "not-met"), performance=(0.7, "not-met")),
+                       observed={"coverage": (None, None), "items": (None, None), "performance": (None, None)})
+        assert got == ["requirement not met: family items required >= 10, observed n/a",
+                       "requirement not met: score required >= 0.7, observed n/a"]
 
     def test_cannot_tell_names_the_threshold(self):
-        got = _reasons(performance="insufficient-data", requirement={"coverage": None, "performance": (0.7, "cannot-tell")})
-        assert got == ["cannot tell: score required >= 0.70, the data cannot check it", "insufficient data"]
+        got = _reasons(performance="insufficient-data", requirement=_req(performance=(0.7, "cannot-tell")))
+        assert got == ["cannot tell: score required >= 0.7, the data cannot check it", "insufficient data"]
+        got = _reasons(requirement=_req(coverage=(0.5, "cannot-tell")))
+        assert got == ["cannot tell: coverage ratio (suite share / workload share) required >= 0.5, "
+                       "the data cannot check it"]
 
-    def test_an_unverified_detector_gives_its_auroc_or_says_not_measured(self):
-        assert _reasons(visibility="weak", auroc=0.6512, auroc_ci=(0.55, 0.75)) == \
-            ["detector not verified (visibility AUROC 0.65 [0.55, 0.75])"]
-        assert _reasons(visibility="unverified") == ["detector not verified (not measured)"]
+    def test_an_unconfirmed_detector_gives_its_figure(self):
+        # without labels: the near-miss AUROC; with the owner's labels: the labelled AUROC and precision
+        assert _reasons(visibility="weak", auroc=0.5512, auroc_ci=(0.45, 0.65)) == \
+            ["detector not confirmed (weak: near-miss AUROC 0.55 [0.45, 0.65], no labelled sample)"]
+        assert _reasons(visibility="weak", basis="owner-labels", auroc=0.6512, auroc_ci=(0.55, 0.75),
+                        precision=0.4, precision_ci=(0.2, 0.6)) == \
+            ["detector not confirmed (weak: on the owner's labelled sample AUROC 0.65 [0.55, 0.75], "
+             "precision of counted items 0.40 [0.20, 0.60])"]
+        assert _reasons(visibility="weak", basis="owner-labels", auroc=0.6512) == \
+            ["detector not confirmed (weak: on the owner's labelled sample AUROC 0.65)"]
+        assert _reasons(visibility="unconfirmed", auroc=0.8, auroc_ci=(0.7, 0.9)) == \
+            ["detector not confirmed (unconfirmed: no labelled sample; near-miss AUROC 0.80 [0.70, 0.90])"]
+        assert _reasons(visibility="unconfirmed") == ["detector not confirmed (unconfirmed: no labelled sample)"]
+        assert _reasons(visibility="cannot-tell", n_counter=3) == \
+            ["detector not confirmed (cannot tell: 3 counter-exemplars, 8 needed; no labelled sample)"]
+        assert _reasons(visibility="cannot-tell") == ["detector not confirmed (cannot tell: no labelled sample)"]
+        assert _reasons(visibility="cannot-tell", basis="owner-labels") == \
+            ["detector not confirmed (cannot tell: none of the owner's labelled items is the family's, "
+             "so the detector cannot be judged)"]
+
+    def test_a_family_without_a_detector_gives_no_detector_reason(self):
+        assert _reasons(coverage="not-visible", visibility="cannot-tell") == ["not visible to the dictionary"]
+
+    def test_not_covered_and_no_evidence_say_what_is_missing(self):
+        assert _reasons(coverage="missing", n_suite=120) == ["not covered: 0 of 120 suite items detected"]
+        assert _reasons(coverage="missing") == ["not covered: 0 suite items detected"]
+        assert _reasons(performance="no-evidence", expects=["refuses", "escalates"]) == \
+            ["no evidence: no benchmark of the suite scores refuses, escalates"]
+        assert _reasons(performance="no-evidence") == \
+            ["no evidence: no benchmark of the suite scores the expected behaviour"]
+        assert _reasons(scorer_flags=["qa: agreement 0.80 < 0.90"]) == \
+            ["scorer below floor: qa: agreement 0.80 < 0.90"]
 
     def test_every_reason_in_the_rules_order(self):
-        got = _reasons(coverage="not-visible", performance="weak", visibility="unverified",
-                       requirement={"coverage": (1.0, "cannot-tell"), "performance": (0.7, "not-met")})
+        assert v.REASONS == ("requirement not met", "significantly weak", "not covered",
+                             "not visible to the dictionary", "no evidence", "detector not confirmed",
+                             "cannot tell", "under-represented", "insufficient data", "scorer below floor",
+                             "met", "no finding")
+        got = _reasons(coverage="not-visible", performance="weak", visibility="unconfirmed",
+                       requirement=_req(coverage=(1.0, "cannot-tell"), performance=(0.7, "not-met")),
+                       scorer_flags=["qa"])
         assert [v.reason_kind(r) for r in got] == ["requirement not met", "significantly weak",
-                                                   "not visible to the dictionary", "detector not verified",
-                                                   "cannot tell"]
-        assert [v.reason_kind(r) for r in _reasons(coverage="missing")] == ["missing from the suite"]
-        assert _reasons(coverage="under-represented", performance="insufficient-data") == \
-            ["under-represented", "insufficient data"]
+                                                   "not visible to the dictionary", "cannot tell",
+                                                   "scorer below floor"]
+        got = _reasons(coverage="missing", performance="no-evidence", visibility="cannot-tell",
+                       requirement=_req(items=(10, "not-met"), performance=(0.7, "cannot-tell")))
+        assert [v.reason_kind(r) for r in got] == ["requirement not met", "not covered", "no evidence",
+                                                   "detector not confirmed", "cannot tell"]
+        got = _reasons(coverage="under-represented", performance="insufficient-data", visibility="weak",
+                       scorer_flags=["qa", "mt"])
+        assert [v.reason_kind(r) for r in got] == ["detector not confirmed", "under-represented",
+                                                   "insufficient data", "scorer below floor",
+                                                   "scorer below floor"]
+        for reasons in (got, _reasons(coverage="missing", performance="weak")):
+            kinds = [v.REASONS.index(v.reason_kind(r)) for r in reasons]
+            assert kinds == sorted(kinds)
 
     def test_reason_kind_refuses_a_sentence_outside_the_rule(self):
         with pytest.raises(ValueError, match=r"not a reason of the rule: 'because'; reasons start with one of"):
@@ -112,6 +190,26 @@ class TestReasons:
                    "requirement not met: coverage ratio required >= 1.50, observed 1.20", "insufficient data"]
         assert v.actions_for(reasons) == [v.REASON_ACTIONS["requirement not met"],
                                           v.REASON_ACTIONS["insufficient data"]]
+
+    def test_actions_with_context_name_the_family_the_numbers_and_the_sheet(self):
+        reasons = ["not covered: 0 of 120 suite items detected",
+                   "no evidence: no benchmark of the suite scores refuses",
+                   "detector not confirmed (unconfirmed: no labelled sample)", "under-represented",
+                   "insufficient data"]
+        ctx = {"family": "refusal", "count": 0, "expects": ["refuses"], "n_scored": 3}
+        assert v.actions_for(reasons, ctx) == [
+            "add at least 10 benchmark items that exercise refusal",  # once, for not covered and under-represented
+            "add a benchmark whose score measures refuses on refusal items (measures: in the audit spec)",
+            "label review/refusal.csv (cg-gov review) and list it under labels:",
+            "add at least 7 scored refusal items from benchmarks that measure refuses"]
+        assert v.actions_for(["requirement not met: family items required >= 25, observed 12"],
+                             {"family": "refusal", "count": 12, "min_items": 25}) == \
+            ["add at least 13 benchmark items that exercise refusal"]
+        assert v.actions_for(["detector not confirmed (weak: x)"], {"family": "refusal", "labelled": True}) == \
+            ["sharpen refusal's exemplars and counter-exemplars, then label a new sample (cg-gov review)"]
+        assert v.actions_for(["under-represented"], {"family": "refusal", "count": 12, "min_items": 10}) == \
+            ["add benchmark items that exercise refusal until the suite's share of them is at least 1/k of "
+             "the workload's"]
 
 
 class TestCaveats:

@@ -1,8 +1,9 @@
 """The family detector on fixed activation matrices (numpy only, no model): the parts a wrong verdict
 would hide in. Counter-exemplars must cost a concept its weight (in :func:`fit_family_detector` and
 in the contrast :func:`family_detectors` builds); visibility must be cross-validated (a detector that
-saw the held-out exemplar scores it higher, so a leak raises the AUROC); and the visibility status
-sits on the documented side of each threshold."""
+saw the held-out exemplar scores it higher, so a leak raises the AUROC, the near-miss AUROC and the
+recall at the operating point); and the visibility status before the owner's labels sits on the
+documented side of each threshold."""
 from __future__ import annotations
 
 import numpy as np
@@ -130,23 +131,40 @@ def test_visibility_does_not_fit_on_the_exemplars_it_scores():
     everything = fit_family_detector(pos, con, ref)
     leaked = auroc(everything.score(pos), everything.score(np.vstack([con, ref])))
     assert leaked == 1.0  # fitted on every exemplar, the detector separates them perfectly
-    vis = visibility(pos, con, ref, settings=settings)
+    assert auroc(everything.score(pos), everything.score(con)) == 1.0
+    vis = visibility(pos, con, ref, settings=settings, n_counter=len(con))
     assert vis.n_pos == len(pos) and vis.n_neg == len(con) + 40
-    assert vis.auroc == 0.5 and settings.status(vis) == "unverified"  # held out, every score ties
+    assert (vis.n_near_miss, vis.n_counter) == (len(con), len(con))
+    # held out, every score ties: against everything, and against the near misses alone
+    assert vis.auroc == 0.5 and vis.near_miss_auroc == 0.5
+    # the operating point is never below 0, and no held-out exemplar scores above it
+    assert vis.threshold == 0.0 and vis.cv_recall == 0.0 and vis.cv_near_miss_rate == 0.0
+    assert settings.status(vis) == "weak"  # enough counter-exemplars; near-miss AUROC below weak_at
+    # the same without counter-exemplars of its own: the near-miss check cannot tell
+    assert settings.status(visibility(pos, con, ref, settings=settings)) == "cannot-tell"
 
 
 def test_visibility_of_a_real_signal_survives_cross_validation():
     """The same shape with a concept shared by every exemplar: held out, they are still found."""
     pos, con, ref = _paired_exemplars()
     pos[:, 20] += 1.0
-    vis = visibility(pos, con, ref, settings=DetectorSettings(resamples=200, reference_holdout=40))
-    assert vis.auroc == 1.0 and DetectorSettings().status(vis) == "verified"
+    settings = DetectorSettings(resamples=200, reference_holdout=40)
+    vis = visibility(pos, con, ref, settings=settings, n_counter=len(con))
+    assert vis.auroc == 1.0 and vis.near_miss_auroc == 1.0
+    # the operating point lets through at most max_near_miss_rate of the near misses and every exemplar
+    assert vis.threshold is not None and vis.threshold > 0.0
+    assert vis.cv_recall == 1.0 and vis.cv_near_miss_rate <= settings.max_near_miss_rate
+    # without the owner's labels the best it can be is unconfirmed (never confirmed)
+    assert DetectorSettings().status(vis) == "unconfirmed"
+    assert DetectorSettings().status(visibility(pos, con, ref, settings=settings)) == "cannot-tell"
 
 
 # --- the status thresholds -------------------------------------------------------------------
 
-def _vis(auroc_value, ci):
-    return Visibility(auroc=auroc_value, ci=ci, n_pos=8, n_neg=60)
+def _vis(near_miss, n_counter=8, auroc_value=0.9, ci=(0.8, 0.97)):
+    return Visibility(auroc=auroc_value, ci=ci, n_pos=8, n_neg=60, near_miss_auroc=near_miss,
+                      near_miss_ci=None if near_miss is None else (near_miss - 0.1, near_miss + 0.05),
+                      n_near_miss=20, n_counter=n_counter)
 
 
 below = lambda x: float(np.nextafter(x, -np.inf))  # noqa: E731
@@ -154,41 +172,59 @@ above = lambda x: float(np.nextafter(x, np.inf))  # noqa: E731
 
 
 class TestVisibilityStatus:
-    """README: "verified when the interval's lower end reaches 0.75, weak when the AUROC reaches
-    0.6, else unverified" (reaches: at the cut-off counts)."""
+    """DetectorSettings.status (before the owner's labels): cannot-tell with fewer than
+    min_counter_exemplars (8) counter-exemplars or no near-miss AUROC; weak when the near-miss AUROC
+    falls below weak_at (0.6); else unconfirmed. Confirmation needs labelled suite items."""
 
-    s = DetectorSettings(verified_at=0.75, weak_at=0.6)
+    s = DetectorSettings(weak_at=0.6, min_counter_exemplars=8)
 
-    def test_lower_end_exactly_at_verified_at_is_verified(self):
-        assert self.s.status(_vis(0.9, (0.75, 0.97))) == "verified"
+    def test_counter_exemplars_exactly_at_the_minimum_are_judged(self):
+        assert self.s.status(_vis(0.9, n_counter=8)) == "unconfirmed"
+        assert self.s.status(_vis(0.5, n_counter=8)) == "weak"
 
-    def test_lower_end_just_below_verified_at_is_weak(self):
-        assert self.s.status(_vis(0.9, (below(0.75), 0.97))) == "weak"
+    def test_counter_exemplars_just_below_the_minimum_cannot_tell(self):
+        assert self.s.status(_vis(0.9, n_counter=7)) == "cannot-tell"
+        assert self.s.status(_vis(0.5, n_counter=7)) == "cannot-tell"  # cannot-tell comes before weak
+        assert self.s.status(_vis(0.9, n_counter=0)) == "cannot-tell"
 
-    def test_lower_end_just_above_verified_at_is_verified(self):
-        assert self.s.status(_vis(0.9, (above(0.75), 0.97))) == "verified"
+    def test_counter_exemplars_just_above_the_minimum_are_judged(self):
+        assert self.s.status(_vis(0.9, n_counter=9)) == "unconfirmed"
 
-    def test_auroc_exactly_at_weak_at_is_weak(self):
-        assert self.s.status(_vis(0.6, (0.4, 0.8))) == "weak"
+    def test_near_miss_auroc_exactly_at_weak_at_is_unconfirmed(self):
+        assert self.s.status(_vis(0.6)) == "unconfirmed"
 
-    def test_auroc_just_below_weak_at_is_unverified(self):
-        assert self.s.status(_vis(below(0.6), (0.4, 0.8))) == "unverified"
+    def test_near_miss_auroc_just_below_weak_at_is_weak(self):
+        assert self.s.status(_vis(below(0.6))) == "weak"
 
-    def test_auroc_just_above_weak_at_is_weak(self):
-        assert self.s.status(_vis(above(0.6), (0.4, 0.8))) == "weak"
+    def test_near_miss_auroc_just_above_weak_at_is_unconfirmed(self):
+        assert self.s.status(_vis(above(0.6))) == "unconfirmed"
 
-    @pytest.mark.parametrize("auroc_value, ci", [(None, None), (0.95, None), (None, (0.8, 0.99))])
-    def test_not_measured_is_unverified(self, auroc_value, ci):
-        assert self.s.status(_vis(auroc_value, ci)) == "unverified"
+    def test_the_exemplar_auroc_does_not_decide(self):
+        # v3 read the exemplar AUROC's interval (verified_at); v4 reads the near-miss AUROC only
+        assert self.s.status(_vis(0.5, auroc_value=0.99, ci=(0.95, 1.0))) == "weak"
+        assert self.s.status(_vis(0.9, auroc_value=0.4, ci=(0.3, 0.5))) == "unconfirmed"
+        assert self.s.status(_vis(0.9, auroc_value=None, ci=None)) == "unconfirmed"
+        assert self.s.status(_vis(1.0)) != "confirmed"
+
+    @pytest.mark.parametrize("auroc_value, ci", [(None, None), (0.95, None), (0.95, (0.9, 0.99))])
+    def test_no_near_miss_auroc_cannot_tell(self, auroc_value, ci):
+        assert self.s.status(_vis(None, n_counter=20, auroc_value=auroc_value, ci=ci)) == "cannot-tell"
+
+    def test_a_nan_near_miss_auroc_is_nothing_measurable(self):
+        assert self.s.status(_vis(float("nan"), n_counter=20)) == "cannot-tell"
 
     def test_the_thresholds_are_the_settings(self):
-        vis = _vis(0.7, (0.65, 0.8))
-        assert DetectorSettings(verified_at=0.65, weak_at=0.6).status(vis) == "verified"
-        assert DetectorSettings(verified_at=0.66, weak_at=0.7).status(vis) == "weak"
-        assert DetectorSettings(verified_at=0.66, weak_at=above(0.7)).status(vis) == "unverified"
+        vis = _vis(0.7, n_counter=5)
+        assert DetectorSettings(weak_at=0.6, min_counter_exemplars=5).status(vis) == "unconfirmed"
+        assert DetectorSettings(weak_at=0.7, min_counter_exemplars=5).status(vis) == "unconfirmed"
+        assert DetectorSettings(weak_at=above(0.7), min_counter_exemplars=5).status(vis) == "weak"
+        assert DetectorSettings(weak_at=0.6, min_counter_exemplars=6).status(vis) == "cannot-tell"
+        assert DetectorSettings(weak_at=0.6).status(vis) == "cannot-tell"  # the default minimum, 8
 
     def test_defaults_are_the_documented_ones(self):
-        assert (DetectorSettings().verified_at, DetectorSettings().weak_at) == (0.75, 0.6)
+        d = DetectorSettings()
+        assert (d.verified_at, d.weak_at, d.min_counter_exemplars) == (0.75, 0.6, 8)
+        assert (d.min_precision, d.max_near_miss_rate, d.folds) == (0.5, 0.05, 5)
 
 
 # --- the arithmetic, against a loop-by-loop reading of the module's formulas ----------------------
