@@ -93,8 +93,11 @@ def test_ray_equals_local_and_resumes_after_a_kill(cluster, tmp_path):
     assert len(list(cache.rglob("shard-*.npz"))) == len(texts) // 2
     assert resumed.settings["executor"] == "ray"
     np.testing.assert_array_equal(resumed.n_tokens, local.n_tokens)
-    assert np.abs(resumed.abar.toarray() - local.abar.toarray()).max() <= 1e-6
-    assert np.abs(resumed.max_act.toarray() - local.max_act.toarray()).max() <= 1e-6
+    # float32 sums over differently batched items agree to the last bits only: within 1e-5 of the
+    # largest value (measured up to 6.7e-6 absolute on a 0.6 scale on an AVX512-BF16 CPU)
+    for got, want in ((resumed.abar, local.abar), (resumed.max_act, local.max_act)):
+        want = want.toarray()
+        assert np.abs(got.toarray() - want).max() <= 1e-5 * max(1.0, float(np.abs(want).max()))
 
     # the local executor reads what the Ray run cached, and the other way round
     again = extract_activations(texts, d, settings=_settings("local"), cache_dir=cache, progress=False)
