@@ -826,6 +826,27 @@ def _upgrade_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
 UNMEASURED_VISIBILITY = {"auroc": None, "ci": None, "n_pos": 0, "n_neg": 0, "status": "cannot-tell"}
 
 
+def _rederive_summary(data: dict[str, Any], families: list[Any], keep_headline: bool) -> bool:
+    """Put the upgraded ``families`` in ``data`` and re-derive its summary from them (the suite-level
+    gate failures kept; the old headline too when ``keep_headline``). False when a family does not
+    validate: the caller returns the data as it is, for field validation to report."""
+    if "families" in data:
+        data["families"] = families
+    summary = data.get("summary")
+    if isinstance(summary, dict):
+        try:
+            fams = [Family.model_validate(f) for f in families]
+        except ValidationError:
+            return False
+        suite_level = [r for r in summary.get("gate_failures") or [] if not str(r).startswith("Family '")]
+        new = build_summary(fams, extra_failures=suite_level,
+                            exploratory=_exploratory_from_settings(data.get("settings"))).model_dump()
+        if keep_headline:
+            new["headline"] = summary.get("headline") or new["headline"]
+        data["summary"] = new
+    return True
+
+
 def _upgrade_2_to_3(data: dict[str, Any]) -> dict[str, Any]:
     """Version 3 (rule v3): families gain ``visibility`` (set to not measured, status unverified, since
     a version-2 audit did not measure it), requirement statuses, gate effect, verdict, reasons and
@@ -842,19 +863,8 @@ def _upgrade_2_to_3(data: dict[str, Any]) -> dict[str, Any]:
             except (KeyError, TypeError, ValueError, AttributeError):
                 pass  # malformed: let field validation report it
         families.append(family)
-    if "families" in data:
-        data["families"] = families
-    summary = data.get("summary")
-    if isinstance(summary, dict):
-        try:
-            fams = [Family.model_validate(f) for f in families]
-        except ValidationError:
-            return data
-        suite_level = [r for r in summary.get("gate_failures") or [] if not str(r).startswith("Family '")]
-        new = build_summary(fams, extra_failures=suite_level,
-                            exploratory=_exploratory_from_settings(data.get("settings"))).model_dump()
-        new["headline"] = summary.get("headline") or new["headline"]
-        data["summary"] = new
+    if not _rederive_summary(data, families, keep_headline=True):
+        return data
     notes = list(data.get("notes") or [])
     notes.append("Upgraded from findings schema 2: family visibility was not measured by that audit, so "
                  "every family is 'unverified' (no AUROC) and the verdicts were re-derived by rule v3; "
@@ -914,17 +924,8 @@ def _upgrade_3_to_4(data: dict[str, Any]) -> dict[str, Any]:
             except (KeyError, TypeError, ValueError, AttributeError):
                 pass  # malformed: let field validation report it
         families.append(family)
-    if "families" in data:
-        data["families"] = families
-    summary = data.get("summary")
-    if isinstance(summary, dict):
-        try:
-            fams = [Family.model_validate(f) for f in families]
-        except ValidationError:
-            return data
-        suite_level = [r for r in summary.get("gate_failures") or [] if not str(r).startswith("Family '")]
-        data["summary"] = build_summary(fams, extra_failures=suite_level,
-                                        exploratory=_exploratory_from_settings(data.get("settings"))).model_dump()
+    if not _rederive_summary(data, families, keep_headline=False):
+        return data
     notes = list(data.get("notes") or [])
     notes.append("Upgraded from findings schema 3: that audit judged coverage by concept mass and did not count "
                  "or confirm each family's items, so every family is unconfirmed and the verdicts were re-derived "
