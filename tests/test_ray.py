@@ -24,12 +24,28 @@ needs_ray = pytest.mark.skipif(ray is None, reason="Ray is not installed (pip in
                                "executor: ray is not tested here")
 
 
+def _listening_addresses() -> set[str]:
+    """The addresses Ray's processes listen on (gcs_server, raylet, workers, this driver)."""
+    import psutil
+
+    ours = {os.getpid()}
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        text = " ".join([proc.info.get("name") or "", *(proc.info.get("cmdline") or [])])
+        if "ray" in text or "gcs_server" in text or "raylet" in text:
+            ours.add(proc.pid)
+    return {c.laddr.ip for c in psutil.net_connections(kind="inet")
+            if c.status == psutil.CONN_LISTEN and c.pid in ours}
+
+
 @pytest.fixture(scope="module")
 def cluster():
     # Ray gives its node 30 s to register; on a 2-core machine shared with other heavy processes
     # that can pass, so the start is tried three times
     for attempt in range(3):
         try:
+            from cg_gov.engine._ray import loopback_only
+
+            loopback_only(ray)
             ray.init(num_cpus=2, _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False)
             break
         except Exception:  # noqa: BLE001 - Ray raises a bare Exception on a slow start
@@ -185,3 +201,11 @@ def test_ray_audit_writes_the_local_audits_findings(cluster, tmp_path):
     ray_ = (tmp_path / "ray" / "out" / "findings.json").read_bytes()
     assert local == ray_
     assert codes["local"] == codes["ray"]
+
+
+@pytest.mark.slow
+@needs_ray
+def test_the_local_cluster_listens_on_loopback_only(cluster):
+    assert cluster.rsplit(":", 1)[0] == "127.0.0.1"
+    addresses = _listening_addresses()
+    assert addresses and addresses <= {"127.0.0.1", "::ffff:127.0.0.1", "::1"}, addresses

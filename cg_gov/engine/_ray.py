@@ -42,6 +42,18 @@ def require_ray():
     return ray
 
 
+def loopback_only(ray) -> None:
+    """Make a cluster started here listen on 127.0.0.1 only. Ray replaces a loopback node address by
+    the machine's own address, and its servers then listen on every interface, unless it is told
+    that this is no multi-node cluster (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, read by Ray at import
+    and by the processes it starts)."""
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    try:
+        ray._private.ray_constants.ENABLE_RAY_CLUSTER = False
+    except AttributeError:  # pragma: no cover - another Ray layout: the environment variable still holds
+        pass
+
+
 def _connect(ray, settings: "ExtractionSettings") -> bool:
     """Connect to (or start) the cluster of ``settings.ray.address``; True when started here."""
     if ray.is_initialized():
@@ -54,6 +66,7 @@ def _connect(ray, settings: "ExtractionSettings") -> bool:
         ray.init(address=address, **kwargs)
         return True
     need = settings.ray.actors * settings.ray.cpus_per_actor
+    loopback_only(ray)
     # Ray gives a new node 30 s to register, which a busy small machine can miss: tried three times
     for attempt in range(3):
         try:
