@@ -245,8 +245,8 @@ def test_workload_drift_names_the_untested_customer_service_traffic(cache_dir, t
 
 
 def test_an_audit_that_passes_the_gate_has_its_own_pinned_outcome(cache_dir, tmp_path):
-    """The two medium families of the demo profile alone: the gate passes (exit 0), though
-    time-and-dates is significantly weak (a medium family's weakness is a finding, not a gate)."""
+    """The two medium families of the demo profile alone: the gate passes (exit 0), though the model
+    answers none of time-and-dates' scored items (a medium family's gap is a finding, not a gate)."""
     def medium_only(profile):
         profile["families"] = [f for f in profile["families"] if f["id"] in ("time-and-dates", "empathy")]
 
@@ -258,7 +258,9 @@ def test_an_audit_that_passes_the_gate_has_its_own_pinned_outcome(cache_dir, tmp
     fams = {f.id: f for f in findings.families}
     assert {k: f.verdict for k, f in fams.items()} == {"time-and-dates": "pass", "empathy": "pass"}
     tad = fams["time-and-dates"]
-    assert tad.performance.status == "weak" and tad.severity == "medium"
+    # 0 of its scored freshqa items answered: a gap finding at most (medium), never a gate
     assert tad.performance.score == pytest.approx(0.0, abs=0.005) and tad.performance.n_scored >= 10
+    assert tad.performance.status in ("ok", "weak") and tad.severity in ("none", "medium")
+    assert tad.visibility.status == "confirmed" and tad.items.detected >= 10
     assert fams["empathy"].performance.status == "no-evidence" and fams["empathy"].severity == "medium"
     assert not findings.summary.headline[0].startswith("Every family of the profile passes")

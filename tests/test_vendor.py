@@ -280,7 +280,8 @@ def test_vendor_demo_compares_two_real_models(tmp_path):
                for a, b in zip(*(sorted(m.families, key=lambda f: f.id) for m in findings.models))
                for ca, cb in zip(a.matched_concepts, b.matched_concepts))
     html = (out / "report.html").read_text(encoding="utf-8")
-    assert "Which candidates pass the gate" in html and "Requirement per family and candidate" in html
+    assert "Which candidates pass the gate" in html and "Verdict per family and candidate" in html
+    assert "Recommendation" in html and "Sign-off: selection decision" in html
     assert all(m.name in html for m in findings.models)
     assert re.search(r"Ranking", html)
     # the PDF people attach to a vendor evaluation: the comparison form, findings embedded byte for byte
