@@ -1,21 +1,32 @@
 """From scored inputs to :class:`~cg_gov.findings.Findings`: the verdict applied to each family.
 
-:func:`derive_findings` reads the scoring tables (``ConceptScores.overall`` and the frame of
-``score_families``) by their column names, applies :mod:`cg_gov.findings.verdict` and returns
-the typed findings; :func:`workload_drift` is the drift section.
+:func:`derive_findings` reads the scoring output as typed rows (:class:`~cg_gov.scoring.ConceptScoreRow`,
+:class:`~cg_gov.scoring.BenchmarkScoreRow`, :class:`~cg_gov.scoring.FamilyMass`; a declared column missing from
+a scoring frame is an error naming it, never a silent None), applies :mod:`cg_gov.findings.verdict` and
+returns the typed findings with the run's :class:`~cg_gov.spec.RunSettings`; :func:`workload_drift` is
+the drift section.
 """
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 
 from cg_gov.findings._schema import (SCHEMA_VERSION, UNMEASURED_VISIBILITY, AuditInfo, DictionaryRef, Family, Findings, ProfileRef,
                                      SuiteBenchmark, build_summary, item_count, rule_fields)
 from cg_gov.findings.verdict import (MIN_FAMILY_ITEMS, MIN_FAMILY_N_EFF, RULE_VERSION, caveats_for, coverage_status,
                                      exploratory_sections, performance_status, severity_rank)
+from cg_gov.scoring import ConceptScoreRow, ConceptScores, FamilyItemScores, family_mass_rows
+from cg_gov.scoring._concepts import require_columns
+from cg_gov.spec import AuditSpec, ExtractionSettings, MatchingSettings, Profile, RunSettings, ScoringSettings
 from cg_gov.text import truncate
+
+if TYPE_CHECKING:
+    from cg_gov.dictionary import ConceptDictionary
+    from cg_gov.evals import Item
+    from cg_gov.matching import ProfileMatch
 
 __all__ = ["derive_findings", "workload_drift", "ranked_by_lift", "EVIDENCE_ITEMS", "EVIDENCE_CHARS", "EXAMPLE_CHARS", "SUITE_ROWS"]
 
@@ -46,23 +57,23 @@ def _interval(lo: Any, hi: Any) -> list[float] | None:
 # --------------------------------------------------------------------- findings
 
 
-def _concept_row(c: int, labels: Sequence[str], ov) -> dict[str, Any]:
-    r = ov.loc[c]
-    row = {"concept_id": int(c), "label": labels[c] or f"concept {c} (unlabelled)",
-           "chi_model": _finite(r.get("chi_model")), "lift": _finite(r.get("lift")),
-           "lift_ci": _interval(r.get("lift_ci_low"), r.get("lift_ci_high")),
-           "lift_p": _finite(r.get("lift_p")), "lift_q": _finite(r.get("lift_q")),
-           "n_eff": _finite(r.get("n_eff")), "n_benchmarks": int(r.get("n_supported_benchmarks", 0) or 0),
-           "chi_bench": _finite(r.get("chi_bench"))}
-    if "coverage_ratio" in ov.columns:
-        row["coverage_ratio"] = _finite(r.get("coverage_ratio"))
-        row["coverage_ratio_ci"] = _interval(r.get("ratio_ci_low"), r.get("ratio_ci_high"))
+def _concept_row(r: ConceptScoreRow, labels: Sequence[str], reference: bool) -> dict[str, Any]:
+    c = r.concept_id
+    row: dict[str, Any] = {"concept_id": c, "label": labels[c] or f"concept {c} (unlabelled)",
+                           "chi_model": _finite(r.chi_model), "lift": _finite(r.lift),
+                           "lift_ci": _interval(r.lift_ci_low, r.lift_ci_high),
+                           "lift_p": _finite(r.lift_p), "lift_q": _finite(r.lift_q),
+                           "n_eff": _finite(r.n_eff), "n_benchmarks": int(r.n_supported_benchmarks or 0),
+                           "chi_bench": _finite(r.chi_bench)}
+    if reference:
+        row["coverage_ratio"] = _finite(r.coverage_ratio)
+        row["coverage_ratio_ci"] = _interval(r.ratio_ci_low, r.ratio_ci_high)
     if row["chi_model"] is not None:
         row["chi_model"] = min(1.0, max(0.0, row["chi_model"]))
     return row
 
 
-def _coverage_distribution(ov) -> dict[str, Any]:
+def _coverage_distribution(ov: pd.DataFrame) -> dict[str, Any]:
     """chi_bench of all concepts sorted high to low, sampled at log-spaced ranks (0 = most covered)."""
     chi = np.sort(np.nan_to_num(ov["chi_bench"].to_numpy(dtype=float), nan=0.0))[::-1]
     n = len(chi)
@@ -100,7 +111,7 @@ def _robustness(rob: dict[str, Any] | None) -> dict[str, float | bool]:
     return out
 
 
-def share_ratio(fi: Any, workload_share: float | None, workload_n: int | None
+def share_ratio(fi: FamilyItemScores | None, workload_share: float | None, workload_n: int | None
                 ) -> tuple[float | None, list[float] | None]:
     """The suite's share of family items over the workload's, with the suite share's interval divided
     the same way; None without a workload sample. A workload with no family item counts as half an
@@ -113,14 +124,28 @@ def share_ratio(fi: Any, workload_share: float | None, workload_n: int | None
     return fi.share / denominator, ci
 
 
-def derive_findings(*, spec, profile, dictionary, items, concept_scores, family_scores, matches,
+def run_settings(spec: AuditSpec, matches: ProfileMatch, reference_name: str) -> RunSettings:
+    """The typed settings an audit ran with, as findings record them: the spec's scoring settings with
+    the audit's effective seed, its extraction's template, dtype and max_tokens, the matcher's resolved
+    threshold, top_k and exemplar weight, the reference sample's name and the rule's version."""
+    scoring = ScoringSettings.model_validate({**spec.scoring.model_dump(), "seed": spec.effective_seed})
+    ex = spec.extraction
+    return RunSettings(scoring=scoring,
+                       extraction=ExtractionSettings(template=ex.template, dtype=ex.dtype, max_tokens=ex.max_tokens),
+                       matching=MatchingSettings(threshold=matches.threshold, top_k=matches.top_k,
+                                                 exemplar_weight=matches.exemplar_weight),
+                       reference=reference_name, min_family_n_eff=MIN_FAMILY_N_EFF, rule_version=RULE_VERSION)
+
+
+def derive_findings(*, spec: AuditSpec, profile: Profile, dictionary: ConceptDictionary, items: Sequence[Item],
+                    concept_scores: ConceptScores, family_scores: pd.DataFrame, matches: ProfileMatch,
                     reference_name: str, workload: dict[str, Any] | None = None,
-                    family_mass: dict[str, dict[int, float]] | None = None,
-                    visibility: dict[str, dict[str, Any]] | None = None,
-                    benchmark_info: dict[str, dict[str, Any]] | None = None,
+                    family_mass: Mapping[str, Mapping[int, float]] | None = None,
+                    visibility: Mapping[str, dict[str, Any]] | None = None,
+                    benchmark_info: Mapping[str, dict[str, Any]] | None = None,
                     model_sha256: str | None = None,
-                    family_items: dict[str, Any] | None = None,
-                    items_info: dict[str, dict[str, Any]] | None = None) -> Any:
+                    family_items: Mapping[str, FamilyItemScores] | None = None,
+                    items_info: Mapping[str, dict[str, Any]] | None = None) -> Findings:
     """Build the :class:`~cg_gov.findings.Findings` of an audit from scored inputs.
 
     ``family_items`` maps a family id to its :class:`~cg_gov.scoring.FamilyItemScores` (the family's
@@ -136,16 +161,18 @@ def derive_findings(*, spec, profile, dictionary, items, concept_scores, family_
     visibility = visibility or {}
     family_items = family_items or {}
     items_info = items_info or {}
-    sset = spec.scoring
+    settings = run_settings(spec, matches, reference_name)
+    sset = settings.scoring
     labels = dictionary.labels
-    concept_info = getattr(dictionary, "label_info", None)
+    concept_info = dictionary.label_info
     ov = concept_scores.overall
-    floor = getattr(profile, "scorer_agreement_floor", 0.9)
+    has_reference = concept_scores.has_reference
+    mass_rows = family_mass_rows(family_scores, reference=has_reference)
+    floor = profile.scorer_agreement_floor
     fams = []
     for fam in profile.families:
         fm = matches.family(fam.id)
-        row = family_scores.loc[fam.id] if fam.id in family_scores.index else None
-        get = (lambda k: row.get(k) if row is not None and k in row.index else None)
+        mass_row = mass_rows.get(fam.id)
         fi = family_items.get(fam.id)
         info = items_info.get(fam.id, {})
         vis = dict(info.get("visibility") or visibility.get(fam.id) or UNMEASURED_VISIBILITY)
@@ -180,7 +207,7 @@ def derive_findings(*, spec, profile, dictionary, items, concept_scores, family_
                 flags.append(f"{b} agreed {check['agreement']:.2f} with human verdicts (floor {floor:.2f})")
         matched = []
         for c in fm.concepts:
-            r = ov.loc[c.concept_id]
+            r = concept_scores.concept(c.concept_id)
             cinfo = concept_info[c.concept_id] if concept_info is not None else {}
             examples = [str(e) for e in (cinfo.get("examples") or []) if str(e).strip()]
             matched.append({"concept_id": c.concept_id, "label": c.label or labels[c.concept_id],
@@ -188,8 +215,8 @@ def derive_findings(*, spec, profile, dictionary, items, concept_scores, family_
                             "weight": float(c.weight),
                             "top_tokens": [str(t) for t in (cinfo.get("top_tokens") or [])[:5]],
                             "example": truncate(examples[0], EXAMPLE_CHARS) if examples else None,
-                            "coverage_ratio": _finite(r.get("coverage_ratio")) if "coverage_ratio" in ov.columns else None,
-                            "chi_model": _finite(r.get("chi_model"))})
+                            "coverage_ratio": _finite(r.coverage_ratio),
+                            "chi_model": _finite(r.chi_model)})
         for m in matched:
             if m["chi_model"] is not None:
                 m["chi_model"] = min(1.0, max(0.0, m["chi_model"]))
@@ -203,8 +230,9 @@ def derive_findings(*, spec, profile, dictionary, items, concept_scores, family_
             evidence.append({"benchmark": it.benchmark, "item_id": it.id, "text": truncate(it.input, EVIDENCE_CHARS),
                              "response": truncate(it.response, EVIDENCE_CHARS) if it.response else None,
                              "score": it.score, "activation": float(masses.get(int(i), 0.0))})
-        suite_mean, ref_mean = _finite(get("suite_mean")), _finite(get("reference_mean"))
-        mass_ratio = _finite(get("coverage"))
+        suite_mean = _finite(mass_row.suite_mean) if mass_row is not None else None
+        ref_mean = _finite(mass_row.reference_mean) if mass_row is not None else None
+        mass_ratio = _finite(mass_row.coverage) if mass_row is not None else None
         fams.append({
             "id": fam.id, "description": fam.description, "importance": fam.importance,
             "visibility": vis, "matched_concepts": matched, "items": items_obj,
@@ -235,53 +263,44 @@ def derive_findings(*, spec, profile, dictionary, items, concept_scores, family_
 
     # suite-level findings, independent of the profile
     weakest, strongest = ranked_by_lift(ov, labels, sset.min_benchmarks, sset.alpha)
-    over, under = [], []
-    if "representation" in ov.columns:
+    over: Sequence[int] = []
+    under: Sequence[int] = []
+    if has_reference:
         o = ov[(ov["representation"] == "over") & np.isfinite(ov["coverage_ratio"])]
         over = o.sort_values("coverage_ratio", ascending=False, kind="mergesort").index[:SUITE_ROWS]
         u = ov[ov["representation"] == "under"]
         under = u.sort_values("coverage_ratio", kind="mergesort").index[:SUITE_ROWS]
     missing_ids = [int(i) for i in ov.index[ov["missing"].to_numpy(dtype=bool)]]
     suite = {
-        "over_represented": [_concept_row(int(c), labels, ov) for c in over],
-        "under_represented": [_concept_row(int(c), labels, ov) for c in under],
+        "over_represented": [_concept_row(concept_scores.concept(int(c)), labels, has_reference) for c in over],
+        "under_represented": [_concept_row(concept_scores.concept(int(c)), labels, has_reference) for c in under],
         "missing_from_suite": {"count": len(missing_ids), "pct": 100.0 * len(missing_ids) / max(1, len(ov)),
                                "examples": [{"concept_id": c, "label": labels[c]} for c in missing_ids if labels[c]][:SUITE_ROWS]},
-        "weakest": [_concept_row(int(c), labels, ov) for c in weakest],
-        "strongest": [_concept_row(int(c), labels, ov) for c in strongest],
+        "weakest": [_concept_row(concept_scores.concept(c), labels, has_reference) for c in weakest],
+        "strongest": [_concept_row(concept_scores.concept(c), labels, has_reference) for c in strongest],
         "robustness": _robustness(concept_scores.robustness),
         "coverage_distribution": _coverage_distribution(ov),
     }
-    bench = concept_scores.benchmarks
     suite_rows = []
     for b in spec.benchmarks:
-        r = bench.loc[b.name]
+        br = concept_scores.benchmark(b.name)
         info = benchmark_info.get(b.name, {})
         constant = info.get("constant_score")
-        suite_rows.append(SuiteBenchmark(name=b.name, n_items=int(r["n_items"]),
-                                         n_scored=int(info.get("n_scored", r["n_scored"])),
-                                         mean_score=constant if constant is not None else _finite(r["mean_score"]),
+        suite_rows.append(SuiteBenchmark(name=b.name, n_items=br.n_items,
+                                         n_scored=int(info.get("n_scored", br.n_scored)),
+                                         mean_score=constant if constant is not None else _finite(br.mean_score),
                                          missing_pct=float(concept_scores.missing_by_benchmark.get(b.name, 0.0)),
                                          scorer=info.get("scorer"), scorer_detail=info.get("scorer_detail"),
-                                         what_1_means=getattr(b, "description", None), constant_score=constant,
-                                         measures=getattr(b, "measures", None), scorer_kind=getattr(b, "scorer", None),
+                                         what_1_means=b.description, constant_score=constant,
+                                         measures=b.measures, scorer_kind=b.scorer,
                                          scorer_check=info.get("scorer_check")))
     audit = AuditInfo(id=spec.audit, model=spec.model, model_sha256=model_sha256,
                       profile=ProfileRef(id=profile.profile, version=str(profile.version),
-                                         name=getattr(profile, "title", None), owner=profile.owner,
+                                         name=profile.title, owner=profile.owner,
                                          description=" ".join(str(profile.description).split()) or None),
                       dictionary=DictionaryRef(identity=dictionary.identity, name=dictionary.name,
                                                n_concepts=dictionary.n_concepts),
                       suite=suite_rows)
-    settings = {"k": sset.ratio_k, "n_min": sset.n_min, "min_benchmarks": sset.min_benchmarks,
-                "n_bootstrap": sset.bootstrap, "alpha": sset.alpha, "seed": spec.effective_seed, "epsilon": sset.epsilon,
-                "subsample_reruns": sset.subsample_reruns, "subsample_fraction": sset.subsample_fraction,
-                "reference": reference_name, "min_family_n_eff": MIN_FAMILY_N_EFF, "rule_version": RULE_VERSION,
-                "lift_p_method": sset.lift_p_method,
-                "matching_threshold": matches.threshold, "matching_top_k": matches.top_k,
-                "matching_exemplar_weight": matches.exemplar_weight,
-                "extraction_template": spec.extraction.template, "extraction_dtype": spec.extraction.dtype,
-                "max_tokens": spec.extraction.max_tokens}
     # the current shape, stated: a dict without schema_version is read as a file older than version 1
     findings = Findings(schema_version=SCHEMA_VERSION, audit=audit, summary=summary, families=families, suite_findings=suite,
                         drift=workload, settings=settings)
@@ -296,12 +315,13 @@ def derive_findings(*, spec, profile, dictionary, items, concept_scores, family_
     return findings
 
 
-def ranked_by_lift(ov, labels: Sequence[str], min_benchmarks: int, alpha: float) -> tuple[list[int], list[int]]:
+def ranked_by_lift(ov: pd.DataFrame, labels: Sequence[str], min_benchmarks: int, alpha: float
+                   ) -> tuple[list[int], list[int]]:
     """(weakest, strongest) concept ids: lift significantly below / above 0 (interval excluding 0 and
-    q below alpha), supported in at least ``min_benchmarks`` benchmarks, labelled; by lift."""
-    need = ("lift", "lift_ci_low", "lift_ci_high", "lift_q", "n_supported_benchmarks")
-    if not all(c in ov.columns for c in need):
-        return [], []
+    q below alpha), supported in at least ``min_benchmarks`` benchmarks, labelled; by lift. ``ov`` is
+    ``ConceptScores.overall``; a column it needs that is missing raises :class:`CgGovError`."""
+    require_columns(ov, ("lift", "lift_ci_low", "lift_ci_high", "lift_q", "n_supported_benchmarks"),
+                    "ConceptScores.overall")
     ok = (np.isfinite(ov["lift"].to_numpy(float)) & (ov["n_supported_benchmarks"].to_numpy() >= min_benchmarks)
           & (ov["lift_q"].to_numpy(float) < alpha) & np.array([bool(labels[int(i)]) for i in ov.index]))
     sub = ov[ok]

@@ -25,6 +25,8 @@ from typing import Any, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from cg_gov.spec import RunSettings
+
 __all__ = ["InputKind", "NamedInput", "BaselineChange", "field", "named_inputs", "input_changes",
            "reference_of", "baseline_changes"]
 
@@ -166,7 +168,9 @@ def named_inputs(findings: Any, manifest: Mapping[str, Any] | None, with_manifes
     out["coverage reference"] = ("workload", _reference_words(ref))
     for family in field(findings, "families") or []:
         out[f"family '{family.id}' text"] = ("family-text", _family_text(family))
-    for key, value in sorted((field(findings, "settings") or {}).items()):
+    settings = field(findings, "settings")
+    recorded = settings.recorded() if isinstance(settings, RunSettings) else settings or {}
+    for key, value in sorted(recorded.items()):
         if key not in _SETTINGS_SKIP:
             out[f"setting {key}"] = ("setting", _text(value))
     m = manifest if with_manifest and manifest else None

@@ -31,6 +31,7 @@ from cg_gov.findings.verdict import (COVERAGE_STATUSES, GATE_FAILING_SEVERITIES,
                                      requirement_met, requirement_statuses, severity, severity_rank,
                                      summary_gate, verdict_of)
 from cg_gov.io import atomic_write_json, canonical_json, package_version, read_json_limited
+from cg_gov.spec import RunSettings
 
 __all__ = [
     "SCHEMA_VERSION", "IMPORTANCES", "SEVERITIES", "COVERAGE_STATUSES", "PERFORMANCE_STATUSES",
@@ -749,8 +750,9 @@ class Findings(_Model):
     """Workload drift, when the audit has a workload sample."""
     caveats: list[Caveat] = Field(default_factory=lambda: [c.model_copy() for c in DEFAULT_CAVEATS])
     """The method's caveats, in full; families reference them by id."""
-    settings: dict[str, Any] = Field(default_factory=dict)
-    """Method settings the audit ran with (k, n_min, bootstrap resamples, seed, ...)."""
+    settings: RunSettings = Field(default_factory=RunSettings)
+    """Method settings the audit ran with (k, n_min, bootstrap resamples, seed, ...), typed; written flat,
+    as :data:`~cg_gov.spec.RECORDED_SETTINGS` names them."""
     notes: list[str] = Field(default_factory=list)
     """Notes on how this file came to be (e.g. upgraded from an older schema, and what that left unmeasured)."""
     models: list[ModelResult] | None = None

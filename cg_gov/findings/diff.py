@@ -489,7 +489,7 @@ def _identity(findings: Findings, manifest: Mapping[str, Any] | None) -> dict[st
         "dictionary": audit.dictionary.model_dump(),
         "suite": {b.name: {"n_items": b.n_items} for b in audit.suite},
     }, flat)
-    _flat("settings", round_floats(findings.settings), flat)
+    _flat("settings", round_floats(findings.settings.recorded()), flat)
     if manifest is not None:
         _flat("manifest", manifest, flat)
     return flat

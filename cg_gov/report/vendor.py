@@ -120,7 +120,7 @@ def build_vendor_view(findings: Findings, manifest: dict[str, Any] | None = None
         "recommendation": recommendation(names, per_model, findings.comparisons or [], [f.id for f in order]),
         "correction": (f"q-values are Benjamini-Hochberg adjusted across all {n_comparisons} comparisons (every "
                        f"family x every pair of candidates); a difference is significant when q < "
-                       f"{findings.settings.get('alpha', 0.05)} and its 95% paired-bootstrap interval excludes 0."),
+                       f"{findings.settings.scoring.alpha} and its 95% paired-bootstrap interval excludes 0."),
         "benchmarks": [{"name": b.name, "n_items": b.n_items, "n_scored": b.n_scored, "measures": b.measures or
                         "coverage only", "check": _check_text(b)} for b in audit.suite],
         "candidate_benchmarks": [{"name": m.name, "constant": constant[m.name] or ["none"],
@@ -151,7 +151,7 @@ def build_vendor_view(findings: Findings, manifest: dict[str, Any] | None = None
         "comparisons": comparisons,
         "significant": [c for c in comparisons if c["significant"]],
         "disagreements": disagree,
-        "alpha": findings.settings.get("alpha", 0.05),
+        "alpha": findings.settings.scoring.alpha,
         "command": manifest.get("command"),
         "git_commit": manifest.get("git_commit"),
         "notes": list(findings.notes),

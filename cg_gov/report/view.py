@@ -16,6 +16,7 @@ from cg_gov.findings._schema import item_count
 from cg_gov.findings.verdict import rule_tables
 from cg_gov.report import charts
 from cg_gov.report.format import (NA, fmt_ci, fmt_int, fmt_num, fmt_pct, fmt_signed, truncate)
+from cg_gov.spec import RunSettings
 
 __all__ = ["build_view", "manifest_rows", "document_identity", "verdict_counts", "EVIDENCE_CHARS", "LABEL_CHARS",
            "PRINT_CONCEPTS", "PRINT_EVIDENCE"]
@@ -560,8 +561,7 @@ def _charts(findings: Findings) -> list[dict[str, str]]:
                                           f.performance.score_ci, f.verdict,
                                           f.requirement.min_performance))
     if points:
-        k = findings.settings.get("k", 4)
-        k = float(k) if isinstance(k, (int, float)) and k > 1 else 4.0
+        k = findings.settings.scoring.ratio_k
         caption = ("Each family of the profile with a coverage ratio, with its 95% intervals: right of the dashed "
                    "line the suite tests it more than the reference does; left of the dotted line it is "
                    "under-represented. Lower means the model scores worse on it; a red bar marks the family's "
@@ -616,7 +616,7 @@ def _manifest_view(manifest: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def robustness_rows(rob: dict[str, float | bool], settings: dict[str, Any]) -> list[dict[str, str]]:
+def robustness_rows(rob: dict[str, float | bool], settings: RunSettings) -> list[dict[str, str]]:
     """The robustness checks, each figure formatted by its kind, in words, beside the paper's values.
 
     Standard deviations and changes are in chi_model / chi_bench units (scores from 0 to 1);
@@ -625,9 +625,8 @@ def robustness_rows(rob: dict[str, float | bool], settings: dict[str, Any]) -> l
     rows: list[dict[str, str]] = []
     if not rob:
         return rows
-    fraction = settings.get("subsample_fraction", 0.2)
     reruns = rob.get("subsample_reruns")
-    drop = f"{float(fraction) * 100:.0f}%" if isinstance(fraction, (int, float)) else "a share"
+    drop = f"{settings.scoring.subsample_fraction * 100:.0f}%"
     runs = f"{int(reruns):,} reruns" if isinstance(reruns, (int, float)) and not isinstance(reruns, bool) else "reruns"
 
     def pct(key: str) -> str:
@@ -685,8 +684,8 @@ def _suite_view(findings: Findings) -> dict[str, Any]:
         },
         "weakest": [_concept_row(r) for r in suite.weakest],
         "strongest": [_concept_row(r) for r in suite.strongest],
-        "min_benchmarks": str(findings.settings.get("min_benchmarks", "n/a")),
-        "alpha": str(findings.settings.get("alpha", 0.05)),
+        "min_benchmarks": str(findings.settings.scoring.min_benchmarks),
+        "alpha": str(findings.settings.scoring.alpha),
         "exploratory": [e for e in findings.summary.exploratory if "suite-level" in e],
         "robustness": robustness,
         "skew": None if dist is None else {
@@ -721,9 +720,11 @@ def _drift_view(findings: Findings) -> dict[str, Any] | None:
 
 def _method_view(findings: Findings) -> dict[str, Any]:
     settings = findings.settings
+    scoring = settings.scoring
+    recorded = settings.recorded()
     rows = []
-    for key in sorted(settings):
-        value = settings[key]
+    for key in sorted(recorded):
+        value = recorded[key]
         if isinstance(value, float):
             value = f"{value:g}"
         elif isinstance(value, (dict, list)):
@@ -731,10 +732,9 @@ def _method_view(findings: Findings) -> dict[str, Any]:
                 value, dict) else ", ".join(map(str, value))
         rows.append({"key": key, "label": SETTING_WORDS.get(key, key.replace("_", " ").capitalize()),
                      "value": truncate(str(value), 160)})
-    k = settings.get("k", 4)
-    alpha = settings.get("alpha", 0.05)
-    level = f"{(1 - float(alpha)) * 100:g}%" if isinstance(alpha, (int, float)) else "95%"
-    if settings.get("lift_p_method", "normal") == "bootstrap":
+    alpha = scoring.alpha
+    level = f"{(1 - alpha) * 100:g}%"
+    if scoring.lift_p_method == "bootstrap":
         inference = (f"Lift intervals are {level} bootstrap percentile intervals and their p-values twice the share of "
                      "bootstrap resamples on the other side of 0 (lift_p_method: bootstrap).")
     else:
@@ -750,9 +750,9 @@ def _method_view(findings: Findings) -> dict[str, Any]:
                                  for imp in tables["importances"]]} for t in tables["severity"]]
     return {"settings": rows, "inference": inference, "rule_version": tables["version"],
             "severity_tables": severity_tables, "gate_rows": tables["gate"],
-            "k": f"{k:g}" if isinstance(k, (int, float)) else str(k),
-            "n_min": str(settings.get("n_min", 50)),
-            "n_bootstrap": str(settings.get("n_bootstrap", "several hundred")),
+            "k": f"{scoring.ratio_k:g}",
+            "n_min": str(scoring.n_min),
+            "n_bootstrap": str(scoring.bootstrap),
             "reference": next((f.coverage.reference for f in findings.families), "reference sample")}
 
 
@@ -890,8 +890,7 @@ def build_view(findings: Findings, manifest: dict[str, Any] | None = None) -> di
     caveats = {c.id: c for c in findings.caveats}
     families = sorted(findings.families, key=_family_sort_key)
     summary = findings.summary
-    alpha = findings.settings.get("alpha", 0.05)
-    alpha = float(alpha) if isinstance(alpha, (int, float)) else 0.05
+    alpha = findings.settings.scoring.alpha
     views = [_family_view(f, caveats, len(families), alpha) for f in families]
     document = document_identity(findings)
     return {

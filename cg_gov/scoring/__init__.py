@@ -71,8 +71,9 @@ Where the engine goes beyond or departs from method.md:
   chi_model of the top (bottom) 100 concepts and removes the floor(1%) of
   scored items with the largest; see :func:`adversarial_removal`.
 """
-from cg_gov.scoring._concepts import ConceptScores, score_concepts
-from cg_gov.scoring._families import score_families
+from cg_gov.scoring._concepts import (BENCHMARK_COLUMNS, CONCEPT_COLUMNS, REFERENCE_COLUMNS, BenchmarkScoreRow, ConceptScoreRow,
+                                      ConceptScores, score_concepts)
+from cg_gov.scoring._families import FAMILY_MASS_COLUMNS, FamilyMass, family_mass_rows, score_families
 from cg_gov.scoring._family_items import FamilyItemScores, score_family_items, wilson_interval
 from cg_gov.scoring._membership import LabelledSample, confirm_membership
 from cg_gov.scoring._paired import paired_differences
@@ -81,7 +82,15 @@ from cg_gov.scoring._settings import ScoringSettings
 from cg_gov.scoring._stats import benjamini_hochberg
 
 __all__ = [
+    "BENCHMARK_COLUMNS",
+    "CONCEPT_COLUMNS",
+    "FAMILY_MASS_COLUMNS",
+    "REFERENCE_COLUMNS",
+    "BenchmarkScoreRow",
+    "ConceptScoreRow",
     "ConceptScores",
+    "FamilyMass",
+    "family_mass_rows",
     "FamilyItemScores",
     "LabelledSample",
     "confirm_membership",

@@ -1,12 +1,13 @@
 """score_concepts: every concept-level metric of method.md, with intervals and checks."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from cg_gov.errors import CgGovError
 from cg_gov.scoring._engine import reduce_batch, scatter_weights
 from cg_gov.scoring._inputs import SparseItems, as_csr, build_design, check_options
 from cg_gov.scoring._point import effective_support, point_estimates
@@ -15,15 +16,72 @@ from cg_gov.scoring._resample import batch_size, bootstrap_weights, reference_we
 from cg_gov.scoring._robustness import run_adversarial, run_subsampling
 from cg_gov.scoring._stats import benjamini_hochberg, lift_interval, lift_p_values, percentile_interval
 
-__all__ = ["ConceptScores", "score_concepts", "representation_of", "log_ratio_samples"]
+__all__ = ["ConceptScores", "ConceptScoreRow", "BenchmarkScoreRow", "CONCEPT_COLUMNS", "REFERENCE_COLUMNS",
+           "BENCHMARK_COLUMNS", "require_columns", "score_concepts", "representation_of", "log_ratio_samples"]
 
 CI_METHOD = "percentile; low = lower order statistic at alpha/2, high = higher at 1-alpha/2"
 RESAMPLING = "items resampled with replacement within (benchmark, scored/unscored) strata"
 
 
+def require_columns(frame: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
+    """Raise :class:`CgGovError` naming the first of ``columns`` that ``frame`` lacks."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise CgGovError(f"{what} has no column {missing[0]!r}" + (f" (nor {missing[1:]})" if missing[1:] else ""),
+                         key=f"{what}.{missing[0]}",
+                         hint=f"the scoring output must have the declared columns: {', '.join(columns)}")
+
+
+@dataclass(frozen=True)
+class ConceptScoreRow:
+    """One concept's suite-level scores: a row of ``ConceptScores.overall``, as findings read it.
+
+    Its fields are the declared columns of that frame (:data:`CONCEPT_COLUMNS`, and with a reference
+    sample :data:`REFERENCE_COLUMNS`); values are as scored (NaN where undefined)."""
+
+    concept_id: int
+    chi_bench: float
+    chi_model: float
+    n_supported_benchmarks: int
+    lift: float
+    lift_ci_low: float
+    lift_ci_high: float
+    lift_p: float
+    lift_q: float
+    n_eff: float
+    missing: bool
+    coverage_ratio: float | None = None
+    """With a reference sample only (None without), as are the three fields below."""
+    ratio_ci_low: float | None = None
+    ratio_ci_high: float | None = None
+    representation: str | None = None
+
+
+@dataclass(frozen=True)
+class BenchmarkScoreRow:
+    """One benchmark's sizes and mean score: a row of ``ConceptScores.benchmarks``."""
+
+    name: str
+    n_items: int
+    n_scored: int
+    mean_score: float
+
+
+#: Columns of ``ConceptScores.overall`` always present (the fields of :class:`ConceptScoreRow` without a default).
+CONCEPT_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(ConceptScoreRow)
+                                         if f.default is MISSING and f.name != "concept_id")
+#: Columns of ``ConceptScores.overall`` present with a reference sample.
+REFERENCE_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(ConceptScoreRow) if f.default is not MISSING)
+#: Columns of ``ConceptScores.benchmarks`` (the fields of :class:`BenchmarkScoreRow` but its name, the index).
+BENCHMARK_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(BenchmarkScoreRow) if f.name != "name")
+
+
 @dataclass(frozen=True)
 class ConceptScores:
-    """Result of :func:`score_concepts`."""
+    """Result of :func:`score_concepts`. Its frames are checked on construction: a declared column
+    (:data:`CONCEPT_COLUMNS`, :data:`REFERENCE_COLUMNS` with a reference, :data:`BENCHMARK_COLUMNS`)
+    that is missing raises :class:`CgGovError` naming it. Read rows typed with :meth:`concept` and
+    :meth:`benchmark`."""
 
     per_benchmark: pd.DataFrame
     """Indexed by (benchmark, concept): chi_bench, chi_model (NaN where the concept
@@ -42,6 +100,28 @@ class ConceptScores:
     """Every parameter of the run, the seed and the sizes."""
     robustness: dict[str, Any] | None
     """{"subsampling": ..., "adversarial": ...} for the checks that ran, or None."""
+
+    def __post_init__(self) -> None:
+        require_columns(self.overall, CONCEPT_COLUMNS + (REFERENCE_COLUMNS if self.has_reference else ()),
+                        "ConceptScores.overall")
+        require_columns(self.benchmarks, BENCHMARK_COLUMNS, "ConceptScores.benchmarks")
+
+    @property
+    def has_reference(self) -> bool:
+        """True when the scores were taken against a reference sample (coverage ratios exist)."""
+        return self.settings.get("n_reference_items") is not None
+
+    def concept(self, concept_id: int) -> ConceptScoreRow:
+        """The suite-level scores of one concept, typed."""
+        r = self.overall.loc[concept_id]
+        ref = {name: r[name] for name in REFERENCE_COLUMNS} if self.has_reference else {}
+        return ConceptScoreRow(concept_id=int(concept_id), **{name: r[name] for name in CONCEPT_COLUMNS}, **ref)
+
+    def benchmark(self, name: str) -> BenchmarkScoreRow:
+        """The sizes and mean score of one benchmark, typed."""
+        r = self.benchmarks.loc[name]
+        return BenchmarkScoreRow(name=name, n_items=int(r["n_items"]), n_scored=int(r["n_scored"]),
+                            mean_score=float(r["mean_score"]))
 
 
 def representation_of(ratio: np.ndarray, low: np.ndarray, high: np.ndarray,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -9,7 +10,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from cg_gov.errors import CgGovError
-from cg_gov.scoring._concepts import log_ratio_samples, representation_of
+from cg_gov.scoring._concepts import log_ratio_samples, representation_of, require_columns
 from cg_gov.scoring._engine import reduce_batch
 from cg_gov.scoring._inputs import DenseItems, as_csr, build_design, check_options
 from cg_gov.scoring._point import effective_support, point_estimates
@@ -17,7 +18,31 @@ from cg_gov.scoring._settings import ScoringSettings, resolve_options
 from cg_gov.scoring._resample import batch_size, bootstrap_weights, reference_weights
 from cg_gov.scoring._stats import benjamini_hochberg, lift_interval, lift_p_values, percentile_interval
 
-__all__ = ["score_families"]
+__all__ = ["score_families", "FamilyMass", "FAMILY_MASS_COLUMNS", "family_mass_rows"]
+
+
+@dataclass(frozen=True)
+class FamilyMass:
+    """A family's concept-mass coverage: columns of :func:`score_families`' frame with a reference sample
+    (mean m_F over the suite and over the reference, and their ratio), as findings read them."""
+
+    suite_mean: float
+    reference_mean: float
+    coverage: float
+
+
+#: Columns of :func:`score_families`' frame that :class:`FamilyMass` reads (present with a reference).
+FAMILY_MASS_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(FamilyMass))
+
+
+def family_mass_rows(frame: pd.DataFrame, *, reference: bool) -> dict[str, FamilyMass]:
+    """Family id -> :class:`FamilyMass` of a :func:`score_families` frame; empty without a reference
+    sample. A declared column that is missing raises :class:`CgGovError` naming it."""
+    if not reference:
+        return {}
+    require_columns(frame, FAMILY_MASS_COLUMNS, "score_families")
+    return {str(fam): FamilyMass(**{name: float(frame.at[fam, name]) for name in FAMILY_MASS_COLUMNS})
+            for fam in frame.index}
 
 
 def _weight_matrix(weights: Mapping[str, Mapping[int, float]], n_cols: int

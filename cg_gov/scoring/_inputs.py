@@ -15,8 +15,10 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from pydantic import ValidationError
 
 from cg_gov.errors import CgGovError
+from cg_gov.spec import ScoringSettings
 
 __all__ = [
     "Design",
@@ -147,35 +149,20 @@ def as_csr(matrix: Any, *, key: str, n_cols: int | None = None) -> sp.csr_matrix
     return out
 
 
-def check_options(*, n_min: int = 1, min_benchmarks: int = 1, ratio_k: float = 4.0,
-                  n_bootstrap: int = 0, alpha: float = 0.05, epsilon: float = 0.0,
-                  subsample_reruns: int = 0, subsample_fraction: float = 0.2,
-                  bootstrap_dtype: str = "float64", lift_p_method: str = "normal") -> None:
-    """Raise CgGovError on an option outside its domain. The keyword defaults here are valid
-    values that pass, not defaults of a run: those are :class:`~cg_gov.spec.ScoringSettings`'."""
-    def bad(key: str, message: str) -> CgGovError:
-        return CgGovError(message, key=key)
-
-    if int(n_min) != n_min or n_min < 1:
-        raise bad("n_min", f"must be an integer >= 1, got {n_min!r}")
-    if int(min_benchmarks) != min_benchmarks or min_benchmarks < 1:
-        raise bad("min_benchmarks", f"must be an integer >= 1, got {min_benchmarks!r}")
-    if not np.isfinite(ratio_k) or ratio_k <= 1:
-        raise bad("ratio_k", f"must be a number > 1, got {ratio_k!r}")
-    if int(n_bootstrap) != n_bootstrap or n_bootstrap < 0:
-        raise bad("n_bootstrap", f"must be an integer >= 0, got {n_bootstrap!r}")
-    if not 0 < alpha < 1:
-        raise bad("alpha", f"must lie in (0, 1), got {alpha!r}")
-    if not np.isfinite(epsilon) or epsilon < 0:
-        raise bad("epsilon", f"must be a number >= 0, got {epsilon!r}")
-    if int(subsample_reruns) != subsample_reruns or subsample_reruns < 0:
-        raise bad("subsample_reruns", f"must be an integer >= 0, got {subsample_reruns!r}")
-    if not 0 < subsample_fraction < 1:
-        raise bad("subsample_fraction", f"must lie in (0, 1), got {subsample_fraction!r}")
-    if lift_p_method not in ("bootstrap", "normal"):
-        raise bad("lift_p_method", f"must be 'bootstrap' or 'normal', got {lift_p_method!r}")
+def check_options(*, bootstrap_dtype: str = "float64", **options: Any) -> None:
+    """Raise CgGovError, keyed by the keyword, on an option outside its domain. The domains are the
+    bounds of :class:`~cg_gov.spec.ScoringSettings`' fields (keywords name them as
+    :meth:`~cg_gov.spec.ScoringSettings.field_of` says), checked by that model; only
+    ``bootstrap_dtype``, not a setting, is checked here."""
+    keyword_of = {ScoringSettings.field_of(k): k for k in options}
+    try:
+        ScoringSettings.model_validate({field: options[k] for field, k in keyword_of.items()})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = keyword_of.get(str(err["loc"][0]), str(err["loc"][0])) if err.get("loc") else "settings"
+        raise CgGovError(f"{err['msg']}, got {options.get(key)!r}", key=key) from None
     if bootstrap_dtype not in ("float32", "float64"):
-        raise bad("bootstrap_dtype", f"must be 'float32' or 'float64', got {bootstrap_dtype!r}")
+        raise CgGovError(f"must be 'float32' or 'float64', got {bootstrap_dtype!r}", key="bootstrap_dtype")
 
 
 def _check_scores(scores: Any, n: int) -> np.ndarray:

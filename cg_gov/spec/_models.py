@@ -27,7 +27,9 @@ from pydantic import (
     Field,
     PrivateAttr,
     Tag,
+    ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -58,8 +60,10 @@ __all__ = [
     "MatchingSettings",
     "Profile",
     "ReferenceSpec",
+    "RECORDED_SETTINGS",
     "ReportSpec",
     "Requirement",
+    "RunSettings",
     "SaeSpec",
     "ScoringSettings",
     "json_schema",
@@ -634,7 +638,10 @@ class ExtractionSettings(_Spec):
 
 
 class ScoringSettings(_Spec):
-    """Statistics of concept and family scores."""
+    """Statistics of concept and family scores. Every bound of a scoring option is a bound here: the
+    scoring functions check their keyword options against these fields (no infinity, no NaN)."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
 
     n_min: int = Field(
         default=50, ge=1, description="Items with a concept active needed to call it supported in a benchmark."
@@ -667,6 +674,133 @@ class ScoringSettings(_Spec):
         "'bootstrap' (the fraction of resamples on the other side of 0, never below 1/(B+1), so with "
         "thousands of concepts Benjamini-Hochberg could not reject).",
     )
+
+    @classmethod
+    def field_of(cls, keyword: str) -> str:
+        """The field a keyword option of the scoring functions sets: the field of that name, or the one
+        ``findings.json`` records under that name (``n_bootstrap`` is ``bootstrap``)."""
+        if keyword in cls.model_fields:
+            return keyword
+        section, name = RECORDED_SETTINGS.get(keyword, (None, keyword))
+        if section != "scoring":
+            raise KeyError(keyword)
+        return name
+
+
+#: The keys of ``findings.json``'s ``settings`` block (its shape since schema 1), each with the section of
+#: :class:`RunSettings` and the field that holds its value: the one place where the file's names meet the
+#: spec's (``k`` is ``scoring.ratio_k``, ``n_bootstrap`` is ``scoring.bootstrap``). A section of None is a
+#: field of RunSettings itself.
+RECORDED_SETTINGS: dict[str, tuple[str | None, str]] = {
+    "n_min": ("scoring", "n_min"),
+    "min_benchmarks": ("scoring", "min_benchmarks"),
+    "k": ("scoring", "ratio_k"),
+    "n_bootstrap": ("scoring", "bootstrap"),
+    "alpha": ("scoring", "alpha"),
+    "seed": ("scoring", "seed"),
+    "epsilon": ("scoring", "epsilon"),
+    "subsample_reruns": ("scoring", "subsample_reruns"),
+    "subsample_fraction": ("scoring", "subsample_fraction"),
+    "lift_p_method": ("scoring", "lift_p_method"),
+    "extraction_template": ("extraction", "template"),
+    "extraction_dtype": ("extraction", "dtype"),
+    "max_tokens": ("extraction", "max_tokens"),
+    "matching_threshold": ("matching", "threshold"),
+    "matching_top_k": ("matching", "top_k"),
+    "matching_exemplar_weight": ("matching", "exemplar_weight"),
+    "reference": (None, "reference"),
+    "min_family_n_eff": (None, "min_family_n_eff"),
+    "rule_version": (None, "rule_version"),
+}
+
+
+class RunSettings(BaseModel):
+    """The settings an audit ran with, carried from the spec to ``findings.json`` (``Findings.settings``).
+
+    It embeds the spec's own settings models, so every default and bound is theirs: ``scoring`` (with
+    the audit's effective seed), ``extraction`` (template, dtype and max_tokens are recorded) and
+    ``matching`` (the threshold, top_k and exemplar weight the matcher resolved). The file keeps its flat
+    shape (:data:`RECORDED_SETTINGS`): a value is written when it was recorded (set when the findings
+    were derived, or read from the file), so an older file that recorded fewer keys reads with the
+    method's defaults and writes back as it was. Keys this version does not know are kept as they are.
+    """
+
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+
+    scoring: ScoringSettings = Field(default_factory=ScoringSettings)
+    """The scoring statistics (``seed`` is the audit's effective seed)."""
+    extraction: ExtractionSettings = Field(default_factory=ExtractionSettings)
+    """The activation extraction settings."""
+    matching: MatchingSettings = Field(default_factory=MatchingSettings)
+    """The matcher's settings as it resolved them (threshold and exemplar weight calibrated or given)."""
+    reference: str | None = None
+    """Name of the reference sample of the coverage ratios."""
+    min_family_n_eff: float | None = None
+    """Scored family items below which a family's performance is not judged."""
+    rule_version: int | None = None
+    """Version of the verdict rule that judged the families."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_file(cls, data: Any) -> Any:
+        """The flat keys of a file, each put into its section and checked by the section's model, so an
+        error names the key as the file spells it."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        sections: dict[str, dict[str, Any]] = {}
+        for key, (section, name) in RECORDED_SETTINGS.items():
+            if section is not None and key in data:
+                sections.setdefault(section, {})[name] = data.pop(key)
+        for section, values in sections.items():
+            if section in data:
+                raise ValueError(f"settings give {section} both as a section and as flat keys")
+            model = cls.model_fields[section].annotation
+            assert isinstance(model, type) and issubclass(model, BaseModel)
+            try:
+                data[section] = model.model_validate(values)
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                name = str(err["loc"][0]) if err.get("loc") else ""
+                key = next((k for k, (s, n) in RECORDED_SETTINGS.items() if s == section and n == name), name)
+                raise ValueError(f"{key}: {err['msg']}") from None
+        return data
+
+    @model_serializer(mode="wrap")
+    def _to_file(self, handler: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, (section, name) in RECORDED_SETTINGS.items():
+            holder: BaseModel = self if section is None else getattr(self, section)
+            if name in holder.model_fields_set:
+                out[key] = getattr(holder, name)
+        extra = handler(self)  # the extras, serialized as the mode asks
+        out.update({k: v for k, v in extra.items() if k in (self.model_extra or {})})
+        return out
+
+    def recorded(self) -> dict[str, Any]:
+        """The flat settings as ``findings.json`` records them (key -> value)."""
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> dict[str, Any]:
+        """The file's flat shape: each key with its section field's type, bounds and description."""
+        from pydantic import TypeAdapter
+
+        properties: dict[str, Any] = {}
+        for key, (section, name) in RECORDED_SETTINGS.items():
+            if section is None:
+                info = cls.model_fields[name]
+                prop = TypeAdapter(info.annotation).json_schema()
+                if info.description:
+                    prop["description"] = info.description
+            else:
+                model = cls.model_fields[section].annotation
+                assert isinstance(model, type) and issubclass(model, BaseModel)
+                prop = dict(model.model_json_schema()["properties"][name])
+            prop["title"] = key
+            properties[key] = prop
+        return {"type": "object", "title": "RunSettings", "description": cls.__doc__ and " ".join(
+            cls.__doc__.split()), "properties": properties, "additionalProperties": True}
 
 
 def _dictionary_tag(value: Any) -> str:
