@@ -157,11 +157,11 @@ def test_changes_per_family(old, new):
     changed = {c.key: (c.old, c.new) for c in result.input_changes}
     assert changed["audit.profile.version"] == ("1.2", "1.3")
     assert changed["audit.model"] == ("SmolLM2-135M-Instruct", "SmolLM2-135M-Instruct-ft2")
-    assert changed["settings.k"] == ("4", "5")
+    assert changed["settings.k"] == ("4.0", "5.0")  # typed: k is a float, however the file wrote it
     named = {c.name: (c.kind, c.old, c.new) for c in result.inputs_changed}
     assert named["profile version"] == ("profile", "1.2", "1.3")
     assert named["model"] == ("model", "SmolLM2-135M-Instruct", "SmolLM2-135M-Instruct-ft2")
-    assert named["setting k"] == ("setting", "4", "5")
+    assert named["setting k"] == ("setting", "4.0", "5.0")
     assert "family 'complaints' text" not in named  # an added family is listed as added
 
 

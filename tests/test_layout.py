@@ -194,17 +194,27 @@ def test_settings_defaults_have_one_home_shown_in_the_schema(schemas, model_name
 def test_the_scoring_functions_declare_no_default_of_their_own():
     from cg_gov.scoring import (ScoringSettings, adversarial_removal, score_concepts, score_families,
                                 subsampling_robustness)
-    from cg_gov.scoring._settings import _FIELDS, resolve_options
+    from cg_gov.scoring._settings import resolve_options
     from cg_gov.spec import ScoringSettings as SpecScoringSettings
 
+    def field_of(keyword):
+        try:
+            return ScoringSettings.field_of(keyword)
+        except KeyError:
+            return None
+
     assert ScoringSettings is SpecScoringSettings
+    keywords = set()
     for function in (score_concepts, score_families, subsampling_robustness, adversarial_removal):
         params = inspect.signature(function).parameters
-        for key in set(_FIELDS) & set(params):
-            assert params[key].default is None, f"{function.__name__}({key}=...) declares a default"
+        for key in params:
+            if field_of(key) is not None:
+                keywords.add(key)
+                assert params[key].default is None, f"{function.__name__}({key}=...) declares a default"
+    assert {field_of(k) for k in keywords} == set(ScoringSettings.model_fields)  # every setting has a keyword
     defaults = ScoringSettings()
-    resolved = resolve_options(None, **{k: None for k in _FIELDS})
-    assert resolved == {k: getattr(defaults, f) for k, f in _FIELDS.items()}
+    resolved = resolve_options(None, **{k: None for k in keywords})
+    assert resolved == {k: getattr(defaults, field_of(k)) for k in keywords}
 
 
 def test_one_extraction_settings():

@@ -22,6 +22,7 @@ from cg_gov.report import (PACKAGE_TEMPLATES, RefusedURL, build_view, html_to_pd
                            make_url_fetcher, render_html, render_report)
 from cg_gov.report import charts
 from cg_gov.report import pdf as pdf_module
+from cg_gov.spec import RunSettings
 
 FIXTURES = Path(__file__).parent / "fixtures" / "findings"
 FINDINGS = FIXTURES / "support_assistant.json"
@@ -350,7 +351,8 @@ def test_a_failed_rendering_leaves_the_report_folder_as_it_was(findings, tmp_pat
     broken = tmp_path / "templates"
     broken.mkdir()
     (broken / "report.html.j2").write_text("{{ no_such_thing.attribute }}\n")
-    changed = findings.model_copy(update={"settings": {**findings.settings, "note": "a later run"}})
+    changed = findings.model_copy(update={"settings": RunSettings.model_validate(
+        {**findings.settings.recorded(), "note": "a later run"})})
     with pytest.raises(CgGovError, match="template"):
         render_report(changed, MANIFEST, out, formats=("html", "json"), template_dir=broken)
     # neither the new findings.json nor a half report: the folder is the earlier run's, untouched

@@ -254,11 +254,11 @@ def test_robustness_table_formats_each_figure_by_kind(example, html):
 @NEEDS_V3_AUDIT
 def test_weakest_and_strongest_concepts_are_significant_and_supported(example):
     findings, _ = example
-    s, alpha = findings.settings, findings.settings["alpha"]
+    s, alpha = findings.settings.scoring, findings.settings.scoring.alpha
     for row in findings.suite_findings.weakest:
-        assert row.lift_ci[1] < 0 and row.lift_q < alpha and row.n_benchmarks >= s["min_benchmarks"]
+        assert row.lift_ci[1] < 0 and row.lift_q < alpha and row.n_benchmarks >= s.min_benchmarks
     for row in findings.suite_findings.strongest:
-        assert row.lift_ci[0] > 0 and row.lift_q < alpha and row.n_benchmarks >= s["min_benchmarks"]
+        assert row.lift_ci[0] > 0 and row.lift_q < alpha and row.n_benchmarks >= s.min_benchmarks
     lifts = [r.lift for r in findings.suite_findings.weakest]
     assert lifts == sorted(lifts)
     # a concept with chi_model exactly 0 or 1 from one benchmark is not a finding by itself
@@ -268,7 +268,8 @@ def test_weakest_and_strongest_concepts_are_significant_and_supported(example):
 
 def test_relaxed_defaults_are_marked_exploratory_on_page_1_and_in_findings(example, html):
     findings, _ = example
-    assert findings.settings["n_min"] < 50 and findings.settings["min_benchmarks"] < 5  # the demo relaxes them
+    scoring = findings.settings.scoring
+    assert scoring.n_min < 50 and scoring.min_benchmarks < 5  # the demo relaxes them
     assert any("n_min = 20" in e for e in findings.summary.exploratory)
     assert any("supported in 1 benchmark" in e for e in findings.summary.exploratory)
     page1 = _text(_section(html, "summary"))

@@ -727,18 +727,20 @@ class RunSettings(BaseModel):
 
     model_config = ConfigDict(extra="allow", allow_inf_nan=False)
 
-    scoring: ScoringSettings = Field(default_factory=ScoringSettings)
-    """The scoring statistics (``seed`` is the audit's effective seed)."""
-    extraction: ExtractionSettings = Field(default_factory=ExtractionSettings)
-    """The activation extraction settings."""
-    matching: MatchingSettings = Field(default_factory=MatchingSettings)
-    """The matcher's settings as it resolved them (threshold and exemplar weight calibrated or given)."""
-    reference: str | None = None
-    """Name of the reference sample of the coverage ratios."""
-    min_family_n_eff: float | None = None
-    """Scored family items below which a family's performance is not judged."""
-    rule_version: int | None = None
-    """Version of the verdict rule that judged the families."""
+    scoring: ScoringSettings = Field(
+        default_factory=ScoringSettings,
+        description="The scoring statistics (seed: the audit's effective seed).")
+    extraction: ExtractionSettings = Field(
+        default_factory=ExtractionSettings,
+        description="The activation extraction settings (template, dtype and max_tokens are recorded).")
+    matching: MatchingSettings = Field(
+        default_factory=MatchingSettings,
+        description="The matcher's settings as it resolved them (threshold, top_k and exemplar weight are "
+        "recorded).")
+    reference: str | None = Field(default=None, description="Name of the reference sample of the coverage ratios.")
+    min_family_n_eff: float | None = Field(
+        default=None, description="Scored family items below which a family's performance is not judged.")
+    rule_version: int | None = Field(default=None, description="Version of the verdict rule that judged the families.")
 
     @model_validator(mode="before")
     @classmethod
