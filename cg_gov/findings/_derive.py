@@ -9,15 +9,37 @@ the drift section.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from cg_gov.findings._schema import (SCHEMA_VERSION, UNMEASURED_VISIBILITY, AuditInfo, DictionaryRef, Family, Findings, ProfileRef,
-                                     SuiteBenchmark, build_summary, item_count, rule_fields)
-from cg_gov.findings.verdict import (MIN_FAMILY_ITEMS, MIN_FAMILY_N_EFF, RULE_VERSION, caveats_for, coverage_status,
-                                     exploratory_sections, performance_status, severity_rank)
+from cg_gov.findings._schema import (
+    SCHEMA_VERSION,
+    UNMEASURED_VISIBILITY,
+    AuditInfo,
+    DictionaryRef,
+    Drift,
+    Family,
+    Findings,
+    ProfileRef,
+    SuiteBenchmark,
+    SuiteFindings,
+    build_summary,
+    item_count,
+    rule_fields,
+)
+from cg_gov.findings.verdict import (
+    MIN_FAMILY_ITEMS,
+    MIN_FAMILY_N_EFF,
+    RULE_VERSION,
+    caveats_for,
+    coverage_status,
+    exploratory_sections,
+    performance_status,
+    severity_rank,
+)
 from cg_gov.scoring import ConceptScoreRow, ConceptScores, FamilyItemScores, family_mass_rows
 from cg_gov.scoring._concepts import require_columns
 from cg_gov.spec import AuditSpec, ExtractionSettings, MatchingSettings, Profile, RunSettings, ScoringSettings
@@ -28,7 +50,7 @@ if TYPE_CHECKING:
     from cg_gov.evals import Item
     from cg_gov.matching import ProfileMatch
 
-__all__ = ["derive_findings", "workload_drift", "ranked_by_lift", "EVIDENCE_ITEMS", "EVIDENCE_CHARS", "EXAMPLE_CHARS", "SUITE_ROWS"]
+__all__ = ["EVIDENCE_CHARS", "EVIDENCE_ITEMS", "EXAMPLE_CHARS", "SUITE_ROWS", "derive_findings", "ranked_by_lift", "workload_drift"]
 
 #: Evidence items shown per family, and the characters kept of each.
 EVIDENCE_ITEMS = 4
@@ -205,7 +227,7 @@ def derive_findings(*, spec: AuditSpec, profile: Profile, dictionary: ConceptDic
             check = (benchmark_info.get(b) or {}).get("scorer_check")
             if check and check.get("agreement") is not None and check["agreement"] < floor:
                 flags.append(f"{b} agreed {check['agreement']:.2f} with human verdicts (floor {floor:.2f})")
-        matched = []
+        matched: list[dict[str, Any]] = []
         for c in fm.concepts:
             r = concept_scores.concept(c.concept_id)
             cinfo = concept_info[c.concept_id] if concept_info is not None else {}
@@ -282,18 +304,19 @@ def derive_findings(*, spec: AuditSpec, profile: Profile, dictionary: ConceptDic
         "coverage_distribution": _coverage_distribution(ov),
     }
     suite_rows = []
-    for b in spec.benchmarks:
-        br = concept_scores.benchmark(b.name)
-        info = benchmark_info.get(b.name, {})
+    for bench in spec.benchmarks:
+        br = concept_scores.benchmark(bench.name)
+        info = benchmark_info.get(bench.name, {})
         constant = info.get("constant_score")
-        suite_rows.append(SuiteBenchmark(name=b.name, n_items=br.n_items,
+        suite_rows.append(SuiteBenchmark(name=bench.name, n_items=br.n_items,
                                          n_scored=int(info.get("n_scored", br.n_scored)),
                                          mean_score=constant if constant is not None else _finite(br.mean_score),
-                                         missing_pct=float(concept_scores.missing_by_benchmark.get(b.name, 0.0)),
+                                         missing_pct=float(concept_scores.missing_by_benchmark.get(bench.name, 0.0)),
                                          scorer=info.get("scorer"), scorer_detail=info.get("scorer_detail"),
-                                         what_1_means=b.description, constant_score=constant,
-                                         measures=b.measures, scorer_kind=b.scorer,
+                                         what_1_means=bench.description, constant_score=constant,
+                                         measures=bench.measures, scorer_kind=bench.scorer,
                                          scorer_check=info.get("scorer_check")))
+    assert spec.model is not None, "derive_findings takes a single-model audit (AuditSpec.for_model)"
     audit = AuditInfo(id=spec.audit, model=spec.model, model_sha256=model_sha256,
                       profile=ProfileRef(id=profile.profile, version=str(profile.version),
                                          name=profile.title, owner=profile.owner,
@@ -302,8 +325,9 @@ def derive_findings(*, spec: AuditSpec, profile: Profile, dictionary: ConceptDic
                                                n_concepts=dictionary.n_concepts),
                       suite=suite_rows)
     # the current shape, stated: a dict without schema_version is read as a file older than version 1
-    findings = Findings(schema_version=SCHEMA_VERSION, audit=audit, summary=summary, families=families, suite_findings=suite,
-                        drift=workload, settings=settings)
+    findings = Findings(schema_version=SCHEMA_VERSION, audit=audit, summary=summary, families=families,
+                        suite_findings=SuiteFindings.model_validate(suite),
+                        drift=Drift.model_validate(workload) if workload is not None else None, settings=settings)
     if matches.expected_precision is not None:
         for caveat in findings.caveats:
             if caveat.id == "noisy-labels":
@@ -330,8 +354,9 @@ def ranked_by_lift(ov: pd.DataFrame, labels: Sequence[str], min_benchmarks: int,
     return [int(i) for i in low.index[:SUITE_ROWS]], [int(i) for i in high.index[:SUITE_ROWS]]
 
 
-def workload_drift(workload_items, suite_abar, ref_abar, family_items, items_info, matches, labels, ratio_k,
-                   name) -> dict[str, Any]:
+def workload_drift(workload_items: Sequence[Item], suite_abar: Any, ref_abar: Any,
+                   family_items: Mapping[str, FamilyItemScores], items_info: Mapping[str, dict[str, Any]],
+                   matches: ProfileMatch, labels: Sequence[str], ratio_k: float, name: str) -> dict[str, Any]:
     """Which families and concepts the workload uses that the suite barely tests, by workload traffic.
 
     A family's ``traffic_share`` is its share of the workload's family activation mass (how the
@@ -342,7 +367,7 @@ def workload_drift(workload_items, suite_abar, ref_abar, family_items, items_inf
     ref_mass = np.asarray(ref_abar @ wmat.T) if wmat.size else np.zeros((ref_abar.shape[0], 0))
     fam_traffic = ref_mass.mean(axis=0) if ref_mass.size else np.zeros(0)
     total = fam_traffic.sum()
-    families = []
+    families: list[dict[str, Any]] = []
     for k, fm in enumerate(matches.families):
         fi = family_items.get(fm.family)
         info = items_info.get(fm.family, {})
@@ -358,9 +383,9 @@ def workload_drift(workload_items, suite_abar, ref_abar, family_items, items_inf
     suite_mean = np.asarray(suite_abar.mean(axis=0)).ravel()
     share = ref_mean / ref_mean.sum() if ref_mean.sum() > 0 else ref_mean
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(ref_mean > 0, suite_mean / ref_mean, np.nan)
-    cand = np.nonzero((ref_mean > 0) & (ratio <= 1.0 / ratio_k) & np.array([bool(l) for l in labels]))[0]
+        concept_ratio = np.where(ref_mean > 0, suite_mean / ref_mean, np.nan)
+    cand = np.nonzero((ref_mean > 0) & (concept_ratio <= 1.0 / ratio_k) & np.array([bool(l) for l in labels]))[0]
     cand = cand[np.lexsort((cand, -share[cand]))][:15]
-    concepts = [{"concept_id": int(c), "label": labels[c], "traffic_share": float(share[c]),
-                 "coverage_ratio": float(ratio[c])} for c in cand]
+    concepts = [{"concept_id": int(c), "label": labels[int(c)], "traffic_share": float(share[c]),
+                 "coverage_ratio": float(concept_ratio[c])} for c in cand]
     return {"reference": name, "n_items": len(workload_items), "families": families, "untested_concepts": concepts}

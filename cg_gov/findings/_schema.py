@@ -876,24 +876,17 @@ def _upgrade_2_to_3(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _exploratory_from_settings(settings: Any) -> list[str]:
-    """``summary.exploratory`` of an older file, from the method settings it recorded."""
-    if not isinstance(settings, dict):
-        return []
-    from types import SimpleNamespace
-
+    """``summary.exploratory`` of an older file, from the method settings it recorded (none unless it
+    recorded n_min, min_benchmarks and n_bootstrap, read as :class:`~cg_gov.spec.RunSettings` reads them)."""
     from cg_gov.findings.verdict import exploratory_sections
-    from cg_gov.spec import ScoringSettings
 
-    defaults = ScoringSettings()
-    values = {"n_min": settings.get("n_min"), "min_benchmarks": settings.get("min_benchmarks"),
-              "bootstrap": settings.get("n_bootstrap")}
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in values.values()):
+    try:
+        recorded = RunSettings.model_validate(settings)
+    except ValidationError:
         return []
-
-    class _Recorded(SimpleNamespace):
-        model_fields = type(defaults).model_fields
-
-    return exploratory_sections(_Recorded(**values))
+    if not {"n_min", "min_benchmarks", "n_bootstrap"} <= set(recorded.recorded()):
+        return []
+    return exploratory_sections(recorded.scoring)
 
 
 def _upgrade_3_to_4(data: dict[str, Any]) -> dict[str, Any]:

@@ -71,8 +71,15 @@ Where the engine goes beyond or departs from method.md:
   chi_model of the top (bottom) 100 concepts and removes the floor(1%) of
   scored items with the largest; see :func:`adversarial_removal`.
 """
-from cg_gov.scoring._concepts import (BENCHMARK_COLUMNS, CONCEPT_COLUMNS, REFERENCE_COLUMNS, BenchmarkScoreRow, ConceptScoreRow,
-                                      ConceptScores, score_concepts)
+from cg_gov.scoring._concepts import (
+    BENCHMARK_COLUMNS,
+    CONCEPT_COLUMNS,
+    REFERENCE_COLUMNS,
+    BenchmarkScoreRow,
+    ConceptScoreRow,
+    ConceptScores,
+    score_concepts,
+)
 from cg_gov.scoring._families import FAMILY_MASS_COLUMNS, FamilyMass, family_mass_rows, score_families
 from cg_gov.scoring._family_items import FamilyItemScores, score_family_items, wilson_interval
 from cg_gov.scoring._membership import LabelledSample, confirm_membership
@@ -89,18 +96,18 @@ __all__ = [
     "BenchmarkScoreRow",
     "ConceptScoreRow",
     "ConceptScores",
-    "FamilyMass",
-    "family_mass_rows",
     "FamilyItemScores",
+    "FamilyMass",
     "LabelledSample",
-    "confirm_membership",
-    "score_family_items",
-    "wilson_interval",
     "ScoringSettings",
     "adversarial_removal",
     "benjamini_hochberg",
+    "confirm_membership",
+    "family_mass_rows",
     "paired_differences",
     "score_concepts",
     "score_families",
+    "score_family_items",
     "subsampling_robustness",
+    "wilson_interval",
 ]

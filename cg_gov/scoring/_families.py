@@ -14,11 +14,11 @@ from cg_gov.scoring._concepts import log_ratio_samples, representation_of, requi
 from cg_gov.scoring._engine import reduce_batch
 from cg_gov.scoring._inputs import DenseItems, as_csr, build_design, check_options
 from cg_gov.scoring._point import effective_support, point_estimates
-from cg_gov.scoring._settings import ScoringSettings, resolve_options
 from cg_gov.scoring._resample import batch_size, bootstrap_weights, reference_weights
+from cg_gov.scoring._settings import ScoringSettings, resolve_options
 from cg_gov.scoring._stats import benjamini_hochberg, lift_interval, lift_p_values, percentile_interval
 
-__all__ = ["score_families", "FamilyMass", "FAMILY_MASS_COLUMNS", "family_mass_rows"]
+__all__ = ["FAMILY_MASS_COLUMNS", "FamilyMass", "family_mass_rows", "score_families"]
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ from cg_gov.spec._document import (
 
 __all__ = [
     "IMPORTANCE_LEVELS",
+    "RECORDED_SETTINGS",
     "AuditSpec",
     "BenchmarkSpec",
     "ConceptFamily",
@@ -60,7 +61,6 @@ __all__ = [
     "MatchingSettings",
     "Profile",
     "ReferenceSpec",
-    "RECORDED_SETTINGS",
     "ReportSpec",
     "Requirement",
     "RunSettings",
@@ -792,6 +792,7 @@ class RunSettings(BaseModel):
         for key, (section, name) in RECORDED_SETTINGS.items():
             if section is None:
                 info = cls.model_fields[name]
+                assert info.annotation is not None
                 prop = TypeAdapter(info.annotation).json_schema()
                 if info.description:
                     prop["description"] = info.description

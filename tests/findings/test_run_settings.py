@@ -9,7 +9,7 @@ import pytest
 
 from cg_gov.errors import CgGovError
 from cg_gov.findings import Findings, findings_to_json, load_findings
-from cg_gov.spec import (RECORDED_SETTINGS, ExtractionSettings, MatchingSettings, RunSettings, ScoringSettings)
+from cg_gov.spec import RECORDED_SETTINGS, ExtractionSettings, MatchingSettings, RunSettings, ScoringSettings
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "findings"
 

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from test_scoring import make_suite  # tests/ is on the path (its conftest.py)
 
 from cg_gov.errors import CgGovError
 from cg_gov.findings._derive import ranked_by_lift
-from cg_gov.scoring import (BENCHMARK_COLUMNS, CONCEPT_COLUMNS, FAMILY_MASS_COLUMNS, REFERENCE_COLUMNS,
-                            ConceptScoreRow, family_mass_rows, score_concepts, score_families)
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from test_scoring import make_suite  # noqa: E402
+from cg_gov.scoring import (
+    BENCHMARK_COLUMNS,
+    CONCEPT_COLUMNS,
+    FAMILY_MASS_COLUMNS,
+    REFERENCE_COLUMNS,
+    ConceptScoreRow,
+    family_mass_rows,
+    score_concepts,
+    score_families,
+)
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +123,26 @@ def test_every_scoring_bound_is_the_settings_bound():
         with pytest.raises(CgGovError) as err:
             score_concepts(abar, scores, bench, **{"n_bootstrap": 2, key: value})
         assert err.value.key == key
+
+
+@pytest.mark.slow
+def test_an_audit_whose_scoring_renames_a_column_stops_naming_it(monkeypatch, tmp_path, capsys):
+    """The demo audit, in process, with score_families' ``coverage`` column renamed on its way out: the
+    audit stops with an error naming the column and writes no findings (before the typed rows, the
+    family's mass ratio silently became None)."""
+    import cg_gov.scoring
+    from cg_gov.cli import main
+
+    real = cg_gov.scoring.score_families
+
+    def renamed(*args, **kwargs):
+        return real(*args, **kwargs).rename(columns={"coverage": "mass_coverage"})
+
+    monkeypatch.setattr(cg_gov.scoring, "score_families", renamed)
+    demo = Path(__file__).resolve().parents[2] / "specs" / "audits" / "demo.yaml"
+    out = tmp_path / "out"
+    code = main(["audit", str(demo), "--out", str(out), "--now", "2026-12-02T12:00:00Z"])
+    err = capsys.readouterr().err
+    assert code not in (0, 1)  # 1 is the demo's failing gate: this is an error, not a verdict
+    assert "score_families has no column 'coverage'" in err
+    assert not (out / "findings.json").exists()
