@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 
+from cg_gov.errors import CgGovError
 from cg_gov.findings._schema import (
     SCHEMA_VERSION,
     UNMEASURED_VISIBILITY,
@@ -152,11 +154,19 @@ def run_settings(spec: AuditSpec, matches: ProfileMatch, reference_name: str) ->
     threshold, top_k and exemplar weight, the reference sample's name and the rule's version."""
     scoring = ScoringSettings.model_validate({**spec.scoring.model_dump(), "seed": spec.effective_seed})
     ex = spec.extraction
+    resolved = {"threshold": matches.threshold, "top_k": matches.top_k, "exemplar_weight": matches.exemplar_weight}
+    try:
+        matching = MatchingSettings.model_validate(resolved)
+    except ValidationError as exc:  # a dictionary's calibrated value outside the bounds a profile may set
+        err = exc.errors()[0]
+        key = str(err["loc"][0]) if err.get("loc") else "matching"
+        raise CgGovError(f"the matcher resolved {key} = {resolved.get(key)!r}: {err['msg']}", key=f"matching.{key}",
+                         hint="set matching." + key + " in the profile, or correct the dictionary manifest's "
+                         "matching values") from None
     return RunSettings(scoring=scoring,
                        extraction=ExtractionSettings(template=ex.template, dtype=ex.dtype, max_tokens=ex.max_tokens),
-                       matching=MatchingSettings(threshold=matches.threshold, top_k=matches.top_k,
-                                                 exemplar_weight=matches.exemplar_weight),
-                       reference=reference_name, min_family_n_eff=MIN_FAMILY_N_EFF, rule_version=RULE_VERSION)
+                       matching=matching, reference=reference_name, min_family_n_eff=MIN_FAMILY_N_EFF,
+                       rule_version=RULE_VERSION)
 
 
 def derive_findings(*, spec: AuditSpec, profile: Profile, dictionary: ConceptDictionary, items: Sequence[Item],

@@ -81,3 +81,27 @@ def test_the_schema_shows_the_flat_keys_with_the_settings_bounds():
     assert props["k"]["exclusiveMinimum"] == 1 and props["k"]["default"] == ScoringSettings().ratio_k
     assert props["n_bootstrap"]["minimum"] == 0 and props["n_bootstrap"]["default"] == ScoringSettings().bootstrap
     assert props["extraction_dtype"]["enum"] == ["auto", "float32", "bfloat16"]
+
+
+def test_run_settings_of_an_audit_record_the_resolved_values_and_refuse_an_out_of_bounds_one():
+    from types import SimpleNamespace
+
+    from cg_gov.findings._derive import run_settings
+    from cg_gov.spec import AuditSpec
+
+    spec = AuditSpec.model_validate({"audit": "a", "model": "m", "profile": "p.yaml", "seed": 7,
+                                     "benchmarks": [{"name": "b", "log": "b.jsonl", "format": "jsonl"}],
+                                     "scoring": {"n_min": 20, "bootstrap": 200},
+                                     "extraction": {"dtype": "float32", "max_tokens": 128}})
+    matches = SimpleNamespace(threshold=0.46, top_k=8, exemplar_weight=0.15)
+    settings = run_settings(spec, matches, "workload")
+    recorded = settings.recorded()
+    assert recorded["seed"] == 7 and recorded["n_min"] == 20 and recorded["n_bootstrap"] == 200
+    assert recorded["alpha"] == ScoringSettings().alpha  # every scoring value recorded, defaults too
+    assert (recorded["extraction_dtype"], recorded["max_tokens"], recorded["extraction_template"]) == (
+        "float32", 128, ExtractionSettings().template)
+    assert (recorded["matching_threshold"], recorded["matching_top_k"]) == (0.46, 8)
+    assert set(recorded) == set(RECORDED_SETTINGS)
+    with pytest.raises(CgGovError) as err:
+        run_settings(spec, SimpleNamespace(threshold=1.4, top_k=8, exemplar_weight=0.15), "workload")
+    assert err.value.key == "matching.threshold" and "1.4" in err.value.message
