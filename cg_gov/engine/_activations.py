@@ -565,7 +565,6 @@ def extract_activations(texts: Sequence[str], dictionary: "ConceptDictionary", *
     copied into the cache when it lacks them), once a random sample of its rows has been found to
     agree with the engine's numbers (:func:`check_precomputed`)."""
     import scipy.sparse as sp
-    import torch
 
     from cg_gov.engine._machine import resolve_extraction
     from cg_gov.io import cache_dir as default_cache_dir
@@ -611,15 +610,17 @@ def extract_activations(texts: Sequence[str], dictionary: "ConceptDictionary", *
         else:
             todo.append(i)
 
-    threads_before = torch.get_num_threads()
-    if todo and isinstance(settings.threads, int):
-        torch.set_num_threads(settings.threads)
-    try:
-        if todo:
+    if todo:  # torch is imported only when something is computed (a cached run spares its import)
+        import torch
+
+        threads_before = torch.get_num_threads()
+        if isinstance(settings.threads, int):
+            torch.set_num_threads(settings.threads)
+        try:
             _compute(todo, keys, texts, responses, dictionary, settings, store, progress, desc,
                      n_tokens, row_parts)
-    finally:
-        torch.set_num_threads(threads_before)
+        finally:
+            torch.set_num_threads(threads_before)
 
     row_parts.sort(key=lambda r: r[0])
     indptr = np.zeros(n + 1, dtype=np.int64)
