@@ -271,7 +271,7 @@ def run_audit(spec_path: str | os.PathLike, *, device: str | None = None, use_ca
                             reference_mean=ref_mean, dictionary_identity=dictionary.identity,
                             defaults=dictionary.matching_defaults, concept_info=dictionary.label_info,
                             reference=dictionary.reference, seed=spec.effective_seed,
-                            progress=progress, shipped=dictionary.embeddings_dir)
+                            progress=progress, shipped=dictionary.embeddings_dir, cache=use_cache)
     stages.done(f"{sum(len(f.concepts) for f in matches.families)} concepts matched; "
                 f"{len(matches.unmatched)} families without a match")
 

@@ -14,7 +14,8 @@ def add_parser(commands) -> None:
         "recheck", help="re-check an approved audit against a new workload sample; exit 1 when re-approval is needed",
         description="Run the approved audit again with a new workload sample as its reference (the suite, profile, "
         "labels and dictionary as the approved audit's spec names them; the suite's activations, the converted "
-        "model and the exemplars come from the cache), write the new report folder and the diff against the "
+        "model, the exemplars and the fitted family detectors come from the cache), write the new report folder "
+        "(findings.json, manifest.json, report.html; report.pdf with --pdf) and the diff against the "
         "approved one, and exit 1 when a decision got worse (re-approval needed), 0 otherwise, 2 on an error.")
     p.add_argument("approved", metavar="APPROVED", help="the approved audit's report folder (findings.json, manifest.json)")
     p.add_argument("--workload", required=True, metavar="FILE", help="the new workload sample (eval log or JSONL)")
@@ -24,6 +25,9 @@ def add_parser(commands) -> None:
     p.add_argument("--spec", metavar="SPEC", default=None,
                    help="the audit spec (default: the path the approved manifest records, relative to this folder)")
     p.add_argument("--out", metavar="DIR", default=None, help="new report folder (default: APPROVED-recheck)")
+    p.add_argument("--pdf", action="store_true",
+                   help="also render the new report as PDF (several seconds more); findings.json, manifest.json, "
+                   "report.html and the diff are always written")
     p.add_argument("--device", default=None, help="device for the language model")
     p.add_argument("--now", default=None, help="timestamp recorded in the new manifest")
     p.set_defaults(handler=run)
@@ -73,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     one = {"inputs": AuditInputs(spec=spec, profile=inputs.profile, profile_path=inputs.profile_path,
                                  items=inputs.items, workload=workload)}
     result = run_audit(spec_path, device=args.device, now=args.now, _one=one)
-    render_report(result.findings, result.manifest, out, formats=["json", "html", "pdf"])
+    render_report(result.findings, result.manifest, out, formats=["json", "html"] + (["pdf"] if args.pdf else []))
     diff = diff_paths(approved, out)
     render_diff(diff, out / "diff", ["json", "html"], None)
     print("\n".join(safe_terminal(line) for line in _summary_lines(diff)))

@@ -381,6 +381,13 @@ def shard_rows(checked: tuple[np.ndarray, ...], wanted: set[bytes]
     return found
 
 
+#: Shards read and checked by this process, by (path, inode, size, mtime, cache key, concepts): their arrays
+#: (at most MAX_CHECKED_BYTES of shard files kept; past that a shard is read again when asked for again).
+_CHECKED_SHARDS: dict[tuple, tuple[np.ndarray, ...]] = {}
+_CHECKED_BYTES: list[int] = []
+MAX_CHECKED_BYTES = 512 << 20
+
+
 class ActivationCache:
     """Content-addressed store of per-item results, one namespace per dictionary + settings.
 
@@ -451,8 +458,15 @@ class ActivationCache:
 
         for path in sorted(self.dir.glob("shard-*.npz")):
             try:
-                if not path.is_file() or path.stat().st_size > MAX_SHARD_BYTES:
+                st = path.stat()
+                if not path.is_file() or st.st_size > MAX_SHARD_BYTES:
                     drop(path, "not a shard file")
+                    continue
+                # a shard this process has read and checked already (an audit reads the cache for the
+                # suite, the workload and the exemplars): the same file, not read again
+                seen = (str(path), st.st_ino, st.st_size, st.st_mtime_ns, self._secret, self.n_concepts)
+                if seen in _CHECKED_SHARDS:
+                    found.update(shard_rows(_CHECKED_SHARDS[seen], wanted))
                     continue
                 raw = path.read_bytes()
             except FileNotFoundError:
@@ -471,6 +485,9 @@ class ActivationCache:
             if isinstance(checked, str):
                 drop(path, f"not a valid shard ({checked})")
                 continue
+            if sum(_CHECKED_BYTES) + len(raw) <= MAX_CHECKED_BYTES:
+                _CHECKED_SHARDS[seen] = checked
+                _CHECKED_BYTES.append(len(raw))
             found.update(shard_rows(checked, wanted))
         for why, count in dropped.items():
             log.warning("activation cache: %d shard%s in %s dropped (%s); %s items are recomputed", count,
@@ -565,7 +582,6 @@ def extract_activations(texts: Sequence[str], dictionary: "ConceptDictionary", *
     copied into the cache when it lacks them), once a random sample of its rows has been found to
     agree with the engine's numbers (:func:`check_precomputed`)."""
     import scipy.sparse as sp
-    import torch
 
     from cg_gov.engine._machine import resolve_extraction
     from cg_gov.io import cache_dir as default_cache_dir
@@ -611,15 +627,17 @@ def extract_activations(texts: Sequence[str], dictionary: "ConceptDictionary", *
         else:
             todo.append(i)
 
-    threads_before = torch.get_num_threads()
-    if todo and isinstance(settings.threads, int):
-        torch.set_num_threads(settings.threads)
-    try:
-        if todo:
+    if todo:  # torch is imported only when something is computed (a cached run spares its import)
+        import torch
+
+        threads_before = torch.get_num_threads()
+        if isinstance(settings.threads, int):
+            torch.set_num_threads(settings.threads)
+        try:
             _compute(todo, keys, texts, responses, dictionary, settings, store, progress, desc,
                      n_tokens, row_parts)
-    finally:
-        torch.set_num_threads(threads_before)
+        finally:
+            torch.set_num_threads(threads_before)
 
     row_parts.sort(key=lambda r: r[0])
     indptr = np.zeros(n + 1, dtype=np.int64)

@@ -67,13 +67,26 @@ def usable_cores() -> int:
 
 
 def machine_key(device: str = "cpu") -> dict[str, Any]:
-    """What a cached decision is valid for: CPU model, usable cores, torch version, device."""
-    import torch
+    """What a cached decision is valid for: CPU model, usable cores, torch version, device. On a CPU the
+    version is read from the installed package's metadata, so that a run whose activations all come
+    from the cache never imports torch (seconds of a re-check)."""
+    from importlib import metadata
 
+    try:
+        version = metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        version = None
+    if version is None or not device.startswith("cpu"):
+        import torch
+
+        version = torch.__version__
     key: dict[str, Any] = {"cpu": _cpu_model(), "arch": platform.machine(), "cores": usable_cores(),
-                           "torch": torch.__version__, "device": device, "probe": PROBE_VERSION}
-    if device.startswith("cuda") and torch.cuda.is_available():
-        key["gpu"] = torch.cuda.get_device_name(torch.device(device))
+                           "torch": version, "device": device, "probe": PROBE_VERSION}
+    if device.startswith("cuda"):
+        import torch
+
+        if torch.cuda.is_available():
+            key["gpu"] = torch.cuda.get_device_name(torch.device(device))
     return key
 
 

@@ -25,7 +25,8 @@ import numpy as np
 
 from cg_gov.matching._embedder import Embedder, get_embedder, labels_sha256
 from cg_gov.errors import SpecError
-from cg_gov.matching._detector import DetectorSettings, FamilyDetector, fit_family_detector, visibility
+from cg_gov.matching._detector import DetectorSettings, FamilyDetector
+from cg_gov.matching._detector_cache import DetectorStore, fit_and_check
 from cg_gov.matching._models import ConceptMatch, FamilyMatch, FamilyVisibility, NearMiss, ProfileMatch
 from cg_gov.matching._text import family_texts, label_text, negate
 
@@ -346,12 +347,16 @@ def _as_dense(matrix: Any) -> np.ndarray:
 
 def family_detectors(families: Sequence[Any], signals: ProfileSignals, exemplar_activations: ExemplarActivations,
                      reference: Any, n_concepts: int, settings: DetectorSettings = DetectorSettings(), *,
-                     seed: int = 0) -> dict[str, tuple[FamilyDetector, FamilyVisibility]]:
+                     seed: int = 0, cache: bool = False, cache_dir: str | os.PathLike | None = None
+                     ) -> dict[str, tuple[FamilyDetector, FamilyVisibility]]:
     """A fitted detector and its visibility for every family with exemplars.
 
     A family's contrast is its own counter-exemplars and the other families' exemplars (texts it
     shares with its own exemplars left out); its background also includes the reference windows.
     The similarity prior is the matcher's similarity of each concept to the family.
+    With ``cache``, each family's fit and check are read from (or written to) the detector store
+    under ``cache_dir/detectors`` (default: the cg_gov cache), keyed by their inputs' content
+    (:mod:`cg_gov.matching._detector_cache`): the same inputs give the same result either way.
     """
     texts = sorted({t for f in families for t in [*f.exemplars, *getattr(f, "counter_exemplars", [])]})
     if not texts:
@@ -361,6 +366,7 @@ def family_detectors(families: Sequence[Any], signals: ProfileSignals, exemplar_
     if ref.ndim != 2 or ref.shape[1] != n_concepts:
         raise ValueError(f"reference has shape {ref.shape}, expected (R, {n_concepts})")
     out: dict[str, tuple[FamilyDetector, FamilyVisibility]] = {}
+    store = DetectorStore(ref, cache_dir) if cache else None
     for f in families:
         if not f.exemplars:
             continue
@@ -373,9 +379,9 @@ def family_detectors(families: Sequence[Any], signals: ProfileSignals, exemplar_
         excluded = np.zeros(n_concepts, dtype=bool)
         excluded[list(f.exclude)] = True
         sim = signals.families[f.id].similarity
-        det = fit_family_detector(pos, con, ref, sim, settings, exclude=excluded)
         n_counter = sum(1 for t in dict.fromkeys(getattr(f, "counter_exemplars", [])) if t not in set(own))
-        vis = visibility(pos, con, ref, sim, settings, seed=seed, exclude=excluded, n_counter=n_counter)
+        det, vis = fit_and_check(pos, con, ref, sim, settings, seed=seed, exclude=excluded, n_counter=n_counter,
+                                 store=store)
 
         def r4(x: float | None) -> float | None:
             return None if x is None else round(x, 4)
@@ -436,7 +442,8 @@ def match_profile(profile: Any, labels: Sequence[str], *, embedder: Embedder | s
                   defaults: Mapping[str, Any] | None = None,
                   concept_info: Sequence[Mapping[str, Any]] | None = None,
                   reference: Any = None, detector: DetectorSettings | None = None, seed: int = 0,
-                  progress: bool = False, shipped: str | os.PathLike | None = None) -> ProfileMatch:
+                  progress: bool = False, shipped: str | os.PathLike | None = None,
+                  cache: bool = False) -> ProfileMatch:
     """Match every family of ``profile`` to concepts of a dictionary with these ``labels``.
 
     ``labels`` has one entry per concept ("" for dead or unlabelled ones, which
@@ -487,7 +494,8 @@ def match_profile(profile: Any, labels: Sequence[str], *, embedder: Embedder | s
                             "families are matched by similarity and their visibility cannot be told")
         else:
             detected = family_detectors(families, signals, exemplar_activations, reference, n_concepts,
-                                        detector or DetectorSettings(), seed=seed)
+                                        detector or DetectorSettings(), seed=seed, cache=cache,
+                                        cache_dir=cache_dir)
 
     results = []
     for f in families:

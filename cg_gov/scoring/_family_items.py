@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.stats import norm
+from scipy.special import ndtr, ndtri  # norm.sf and norm.ppf, without importing scipy.stats
 
 from cg_gov.scoring._stats import benjamini_hochberg
 
@@ -35,7 +35,7 @@ def wilson_interval(successes: float, n: float, alpha: float = 0.05) -> tuple[fl
     """Wilson score interval of a proportion; None when ``n`` is 0."""
     if not n > 0:
         return None
-    z = float(norm.ppf(1 - alpha / 2))
+    z = float(ndtri(1 - alpha / 2))
     p = successes / n
     den = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / den
@@ -157,7 +157,7 @@ def score_family_items(member: np.ndarray, scores: np.ndarray, benchmarks: Seque
         lift_den = counts @ ev_l
         with np.errstate(invalid="ignore", divide="ignore"):
             lift_s = lift_num / lift_den
-        z = float(norm.ppf(1 - alpha / 2))
+        z = float(ndtri(1 - alpha / 2))
         for j in range(n_fam):
             ps = perf_s[:, j][np.isfinite(perf_s[:, j])]
             if n_ev[j] > 0 and len(ps):
@@ -166,7 +166,7 @@ def score_family_items(member: np.ndarray, scores: np.ndarray, benchmarks: Seque
             if n_lift[j] > 0 and len(ls) >= 2:
                 se = float(np.std(ls, ddof=1))
                 lift_lo[j], lift_hi[j] = lift[j] - z * se, lift[j] + z * se
-                lift_p[j] = (2 * norm.sf(abs(lift[j]) / se) if se > 0 else (0.0 if lift[j] != 0 else 1.0))
+                lift_p[j] = (2 * ndtr(-(abs(lift[j]) / se)) if se > 0 else (0.0 if lift[j] != 0 else 1.0))
     q = benjamini_hochberg(lift_p)
 
     def num_or_none(x: float) -> float | None:

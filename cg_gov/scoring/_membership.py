@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.stats import norm
+from scipy.special import ndtri  # norm.ppf, without importing scipy.stats
 
 from cg_gov.scoring._family_items import wilson_interval
 
@@ -94,7 +94,7 @@ def confirm_membership(scores: np.ndarray, cut: float, labels: Mapping[int, bool
     st = strata(scores, cut)
     idx = np.array(sorted(labels), dtype=np.int64)
     y = np.array([bool(labels[int(i)]) for i in idx], dtype=bool)
-    z = float(norm.ppf(1 - alpha / 2))
+    z = float(ndtri(1 - alpha / 2))
     by: dict[str, dict[str, int]] = {}
     est, var = 0.0, 0.0
     und_est, und_var, und_size = 0.0, 0.0, 0
