@@ -75,14 +75,19 @@ def cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "cg_gov"
 
 
+#: The version ``pyproject.toml`` declares: what :func:`package_version` says when cg-gov runs from a
+#: source tree that is not installed (``tests/test_layout.py`` keeps the two equal).
+SOURCE_VERSION = "0.1.0"
+
+
 def package_version() -> str:
-    """The installed cg-gov version ("0+unknown" when run from a source tree that is not installed)."""
+    """The installed cg-gov version (:data:`SOURCE_VERSION` when run from a source tree that is not installed)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
         return version("cg-gov")
     except PackageNotFoundError:
-        return "0+unknown"
+        return SOURCE_VERSION
 
 
 # ---------------------------------------------------------------------------

@@ -123,9 +123,62 @@ def test_public_surface_imports_from_cg_gov():
     assert cg_gov.concept_activations is cg_gov.engine.concept_activations
     assert cg_gov.score_concepts is cg_gov.scoring.score_concepts
     for name in cg_gov.__all__:
-        assert callable(getattr(cg_gov, name)), name
+        if name != "__version__":
+            assert callable(getattr(cg_gov, name)), name
     with pytest.raises(AttributeError):
         cg_gov.no_such_name  # noqa: B018
+
+
+def test_the_top_level_api_is_one_flat_namespace():
+    import cg_gov
+    import cg_gov.audit
+    import cg_gov.errors
+    import cg_gov.findings
+    import cg_gov.report
+
+    # every lazy name is public and every public name resolves, from the room that defines it
+    assert set(cg_gov.__all__) == set(cg_gov._LAZY) | {"__version__"}
+    assert len(cg_gov.__all__) == len(set(cg_gov.__all__))
+    assert cg_gov.run_audit is cg_gov.audit.run_audit
+    assert cg_gov.AuditResult is cg_gov.audit.AuditResult
+    assert cg_gov.CgGovError is cg_gov.errors.CgGovError
+    assert cg_gov.Findings is cg_gov.findings.Findings
+    assert cg_gov.load_findings is cg_gov.findings.load_findings
+    assert cg_gov.render_report is cg_gov.report.render_report
+    assert set(dir(cg_gov)) >= set(cg_gov.__all__)
+    namespace: dict = {}
+    exec("from cg_gov import *", namespace)
+    assert set(cg_gov.__all__) <= set(namespace)
+
+
+def test_version_is_the_installed_one_else_the_pyproject_one():
+    import re
+    from importlib.metadata import PackageNotFoundError, version
+
+    import cg_gov
+    from cg_gov.io import SOURCE_VERSION
+
+    pyproject = (PACKAGE.parent / "pyproject.toml").read_text(encoding="utf-8")
+    declared = re.search(r'^version = "([^"]+)"$', pyproject, re.M).group(1)
+    assert SOURCE_VERSION == declared  # the fallback of a source tree that is not installed
+    try:
+        expected = version("cg-gov")
+    except PackageNotFoundError:
+        expected = declared
+    assert cg_gov.__version__ == expected
+    assert re.fullmatch(r"\d+(\.\d+)*([.+-]\w+)*", cg_gov.__version__)
+
+
+def test_load_findings_at_the_top_reads_a_saved_audit():
+    import cg_gov
+
+    fixtures = PACKAGE.parent / "tests" / "fixtures" / "findings"
+    findings = cg_gov.load_findings(fixtures / "support_assistant.json")
+    assert isinstance(findings, cg_gov.Findings)
+    old = cg_gov.load_findings(fixtures / "support_assistant.v1.json")  # upgraded on load
+    assert old.schema_version == findings.schema_version > 1
+    with pytest.raises(cg_gov.CgGovError, match="not found"):
+        cg_gov.load_findings(PACKAGE.parent / "no-such-folder")
 
 
 @pytest.mark.parametrize("room", ["spec", "evals", "dictionary", "engine", "scoring", "matching", "findings",
@@ -139,7 +192,7 @@ def test_each_room_exports_what_it_names(room):
 
 
 def test_import_cg_gov_stays_light():
-    code = ("import sys, cg_gov, cg_gov.spec, cg_gov.cli\n"
+    code = ("import sys, cg_gov, cg_gov.spec, cg_gov.cli\ncg_gov.__version__, cg_gov.CgGovError\n"
             "print([m for m in ('torch', 'transformers', 'sae_lens', 'sentence_transformers', 'weasyprint') "
             "if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
