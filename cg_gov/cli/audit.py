@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out:  # found before the pipeline runs, not after (report.out is checked with the spec)
         check_out_dir(args.out, key="--out")
     result = run_audit(args.spec, device=args.device, use_cache=not args.no_cache, now=args.now,
-                       executor=args.executor)
+                       executor=args.executor, progress=True)
     print("rendering the report ...", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
     out_dir = Path(args.out) if args.out else result.out_dir

@@ -30,7 +30,7 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cg_gov.audit import run_audit
+    from cg_gov.audit import run_audit_inputs
     from cg_gov.cli.diff import _summary_lines
     from cg_gov.errors import CgGovError
     from cg_gov.text import safe_terminal
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     spec._source_file = inputs.spec.source_file
     one = {"inputs": AuditInputs(spec=spec, profile=inputs.profile, profile_path=inputs.profile_path,
                                  items=inputs.items, workload=workload)}
-    result = run_audit(spec_path, device=args.device, now=args.now, _one=one)
+    result = run_audit_inputs(spec_path, one["inputs"], device=args.device, now=args.now, progress=True)
     render_report(result.findings, result.manifest, out, formats=["json", "html", "pdf"])
     diff = diff_paths(approved, out)
     render_diff(diff, out / "diff", ["json", "html"], None)
