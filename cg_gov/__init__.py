@@ -6,6 +6,7 @@ The Python API, in one flat namespace::
 
     result = cg_gov.run_audit("specs/audits/demo.yaml")   # quiet; progress=True prints the stages
     result.findings.summary.gate                           # "pass" | "conditional" | "fail"
+    result.findings.gate_exit_code()                       # 1 when the gate fails: what `cg-gov audit` exits with
     cg_gov.render_report(result.findings, result.manifest, "reports/demo")
     cg_gov.load_findings("reports/demo")                   # a saved findings.json, upgraded on load
 

@@ -23,7 +23,7 @@ from typing import Annotated, Any, Callable, Literal
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError,
                       model_validator)
 
-from cg_gov.errors import CgGovError
+from cg_gov.errors import EXIT_GATE_FAILED, EXIT_OK, CgGovError
 from cg_gov.findings.verdict import (COVERAGE_STATUSES, GATE_FAILING_SEVERITIES, IMPORTANCES, PERFORMANCE_STATUSES,
                                      SEVERITIES, CoverageStatus, GateEffect, Importance, PerformanceStatus,
                                      RequirementStatus, Severity, Verdict, VisibilityStatus, actions_for,
@@ -796,6 +796,19 @@ class Findings(_Model):
             _check_rule(family)
         _check_summary(self.summary, self.families)
         return self
+
+    def gate_failed(self) -> bool:
+        """Whether the audit fails its gate. A vendor audit (``models``) fails only when every candidate
+        fails: one candidate that passes, or passes with conditions, can be chosen."""
+        if self.models:
+            return all(m.summary.gate == "fail" for m in self.models)
+        return self.summary.gate == "fail"
+
+    def gate_exit_code(self) -> int:
+        """The exit code of every command that reports these findings (``cg-gov audit``, ``cg-gov
+        report``): 1 when :meth:`gate_failed`, else 0 (a pass, and a conditional pass: its conditions
+        are in ``summary.conditions``)."""
+        return EXIT_GATE_FAILED if self.gate_failed() else EXIT_OK
 
 
 def _upgrade_0_to_1(data: dict[str, Any]) -> dict[str, Any]:
