@@ -277,10 +277,11 @@ def _single(spec_path: Path, inputs: AuditInputs, stages: _Stages, *, device: st
                                cache=use_cache, progress=stages.bars, desc="suite items", precomputed=precomputed)
     note = f"{acts.cache_hits}/{len(items)} from cache"
     if precomputed is not None:
-        note += f", {acts.precomputed_hits} from {Path(settings.precomputed).name}"
+        note += f", {acts.precomputed_hits} from {precomputed.name}"
     ref_abar = None
     workload_sources = None
     if workload is not None:
+        assert spec.reference is not None  # a workload sample is the spec's reference
         wresponses = [it.response for it in workload] if ex.template == "user_assistant" else None
         wacts = extract_activations([it.input for it in workload], dictionary, responses=wresponses,
                                     settings=settings, cache=use_cache, progress=stages.bars, desc="workload items")
@@ -366,7 +367,7 @@ def _single(spec_path: Path, inputs: AuditInputs, stages: _Stages, *, device: st
         findings = findings.model_copy(update={"audit": findings.audit.model_copy(update={"prompting": prompting[0]})})
     stages.done(f"gate {findings.summary.gate}")
 
-    inputs_entries = [{"name": b.name, "format": b.format, **file_entry(spec.resolve(b.log)),
+    inputs_entries = [{"name": b.name, "format": b.format, **file_entry(spec.resolve(_log_of(b))),
                        "n_items": sum(1 for it in items if it.benchmark == b.name)} for b in spec.benchmarks]
     manifest = Manifest(
         cg_gov_version=findings.cg_gov_version, created=timestamp(now),
@@ -374,8 +375,8 @@ def _single(spec_path: Path, inputs: AuditInputs, stages: _Stages, *, device: st
         profile={"id": profile.profile, "version": str(profile.version), **file_entry(profile_path)},
         inputs=inputs_entries,
         reference=({"name": reference_name, "format": spec.reference.format,
-                    **file_entry(spec.resolve(spec.reference.log))} if workload is not None
-                   else {"name": reference_name}),
+                    **file_entry(spec.resolve(spec.reference.log))}
+                   if spec.reference is not None and workload is not None else {"name": reference_name}),
         dictionary=dictionary.describe(),
         extraction={**settings.cache_key(), "device": settings.device, "batch_size": settings.batch_size,
                     "threads": settings.threads, "executor": settings.executor,
@@ -407,6 +408,13 @@ def _single(spec_path: Path, inputs: AuditInputs, stages: _Stages, *, device: st
                        cuts=stage.cuts, labels=stage.labels), candidate
 
 
+def _log_of(benchmark) -> str:
+    """A benchmark's log (a single-model spec, or one candidate's from ``AuditSpec.for_model``, has one each)."""
+    if benchmark.log is None:
+        raise AssertionError(f"benchmark {benchmark.name!r} has no log: a vendor spec reaches here per candidate")
+    return benchmark.log
+
+
 def _run_vendor(spec_path: Path, inputs: AuditInputs, stages: _Stages, **options) -> AuditResult:
     """A vendor audit: each candidate audited on the suite's items (the activations are the items',
     extracted once and read from the activation cache for every later candidate; the matching is the
@@ -414,10 +422,11 @@ def _run_vendor(spec_path: Path, inputs: AuditInputs, stages: _Stages, **options
     first candidate's, with ``models[]`` (each candidate's summary and families) and ``comparisons[]``."""
     from cg_gov.errors import CgGovError
     from cg_gov.evals import AuditInputs
-    from cg_gov.findings import Comparison, ModelResult
+    from cg_gov.findings import Comparison, Disagreement, ModelResult
     from cg_gov.scoring import paired_differences
 
     spec = inputs.spec
+    assert spec.models is not None and inputs.models is not None  # a vendor audit
     runs = []
     for k, m in enumerate(spec.models):
         if stages.say:
@@ -430,8 +439,8 @@ def _run_vendor(spec_path: Path, inputs: AuditInputs, stages: _Stages, **options
         result, candidate = _single(spec_path, one, mine, **options)
         runs.append((m, result, candidate))
     base = runs[0][2]
-    for m, _, one in runs[1:]:
-        if one.weights != base.weights or one.abar.shape != base.abar.shape:
+    for m, _, other in runs[1:]:
+        if other.weights != base.weights or other.abar.shape != base.abar.shape:
             raise CgGovError(f"candidate '{m.name}' was matched to other concepts than '{runs[0][0].name}'",
                              hint="the matching depends on the profile and dictionary only; report this as a bug")
     # paired on each family's items of the benchmarks that measure what it expects (the same items for
@@ -442,7 +451,7 @@ def _run_vendor(spec_path: Path, inputs: AuditInputs, stages: _Stages, **options
 
     fams = base.families
     ev = base.evidence_member
-    table = paired_differences(sp.csr_matrix(ev.astype(np.float64)), {m.name: one.scores for m, _, one in runs},
+    table = paired_differences(sp.csr_matrix(ev.astype(np.float64)), {m.name: cand.scores for m, _, cand in runs},
                                base.bench_names, {f: {k: 1.0} for k, f in enumerate(fams)},
                                settings=spec.scoring.model_copy(update={"n_min": MIN_FAMILY_ITEMS}),
                                seed=spec.effective_seed)
@@ -452,21 +461,21 @@ def _run_vendor(spec_path: Path, inputs: AuditInputs, stages: _Stages, **options
 
     from cg_gov.text import truncate
 
-    items = {m.name: one.items for m, _, one in runs}
+    items = {m.name: cand.items for m, _, cand in runs}
     masses = {f: base.mass[:, k] * ev[:, k] for k, f in enumerate(fams)}
 
-    def disagreements(fam: str, a: str, b: str, n: int = 3) -> list[dict]:
+    def disagreements(fam: str, a: str, b: str, n: int = 3) -> list[Disagreement]:
         sa, sb = np.asarray(runs_scores[a]), np.asarray(runs_scores[b])
         gap = np.where(np.isfinite(sa) & np.isfinite(sb), np.abs(sa - sb), 0.0) * masses[fam]
         idx = np.flatnonzero(gap > 0)
         idx = idx[np.lexsort((idx, -gap[idx]))][:n]
-        return [{"benchmark": items[a][i].benchmark, "item_id": items[a][i].id,
-                 "text": truncate(items[a][i].input, 400), "activation": float(masses[fam][i]),
-                 "responses": {m: (truncate(items[m][i].response, 400) if items[m][i].response else None)
-                               for m in (a, b)},
-                 "scores": {a: float(sa[i]), b: float(sb[i])}} for i in idx]
+        return [Disagreement.model_validate({
+            "benchmark": items[a][i].benchmark, "item_id": items[a][i].id,
+            "text": truncate(items[a][i].input, 400), "activation": float(masses[fam][i]),
+            "responses": {m: (truncate(r, 400) if (r := items[m][i].response) else None) for m in (a, b)},
+            "scores": {a: float(sa[i]), b: float(sb[i])}}) for i in idx]
 
-    runs_scores = {m.name: one.scores for m, _, one in runs}
+    runs_scores = {m.name: cand.scores for m, _, cand in runs}
     comparisons = []
     for row in table.itertuples(index=False):
         lo, hi = num(row.ci_low), num(row.ci_high)
@@ -612,7 +621,6 @@ def family_item_stage(spec, profile, matches, items, mass: np.ndarray, scores: n
     info: dict[str, dict] = {}
     ev_member = np.zeros_like(member)
     for k, fm in enumerate(matches.families):
-        r = by_id[fm.family]
         allowed = evidence.get(fm.family)
         ev_member[:, k] = member[:, k] & (np.isin(bench_names, allowed) if allowed is not None else True)
         vis = fm.visibility
@@ -632,17 +640,18 @@ def family_item_stage(spec, profile, matches, items, mass: np.ndarray, scores: n
                          workload_n=int(workload_mass.shape[0]))
         labelled = None
         own = (labels or {}).get(fm.family) or {}
-        if own and cuts[fm.family] is not None:
+        cut = cuts[fm.family]
+        if own and cut is not None:
             # the detector is judged on every labelled item; the count is the declared items plus the
             # estimate over the rest of the suite (declared items are members already)
-            labelled = confirm_membership(mass[:, k], cuts[fm.family], own, alpha=sset.alpha,
+            labelled = confirm_membership(mass[:, k], cut, own, alpha=sset.alpha,
                                           seed=spec.effective_seed)
             count = labelled
             n_declared = int(tagged[:, k].sum())
             if n_declared:
                 free = np.flatnonzero(~tagged[:, k])
                 position = {int(i): j for j, i in enumerate(free)}
-                count = confirm_membership(mass[free, k], cuts[fm.family],
+                count = confirm_membership(mass[free, k], cut,
                                            {position[i]: v for i, v in own.items() if i in position},
                                            alpha=sset.alpha, seed=spec.effective_seed, resamples=0)
             entry.update(estimated=None if count.estimated is None else count.estimated + n_declared,

@@ -16,7 +16,8 @@ def add_parser(commands) -> None:
         "labels and dictionary as the approved audit's spec names them; the suite's activations, the converted "
         "model and the exemplars come from the cache), write the new report folder and the diff against the "
         "approved one, and exit 1 when a decision got worse (re-approval needed), 0 otherwise, 2 on an error.")
-    p.add_argument("approved", metavar="APPROVED", help="the approved audit's report folder (findings.json, manifest.json)")
+    p.add_argument("approved", metavar="APPROVED",
+                   help="the approved audit's report folder (findings.json, manifest.json)")
     p.add_argument("--workload", required=True, metavar="FILE", help="the new workload sample (eval log or JSONL)")
     p.add_argument("--format", default="jsonl", choices=["jsonl", "lm-eval", "inspect"],
                    help="format of the workload sample (default jsonl: records with id and input)")

@@ -36,10 +36,12 @@ __all__ = [
     "SCHEMA_VERSION", "IMPORTANCES", "SEVERITIES", "COVERAGE_STATUSES", "PERFORMANCE_STATUSES",
     "CAVEAT_IDS", "DEFAULT_CAVEATS", "GATE_FAILING_SEVERITIES",
     "Importance", "Severity", "CoverageStatus", "PerformanceStatus", "ConceptSource",
-    "MatchedConcept", "Coverage", "Performance", "Requirement", "Visibility", "FamilyItems", "LabelCheck", "rule_fields", "BenchmarkShare", "Evidence",
+    "MatchedConcept", "Coverage", "Performance", "Requirement", "Visibility", "FamilyItems", "LabelCheck",
+    "rule_fields", "BenchmarkShare", "Evidence",
     "Family", "ProfileRef", "DictionaryRef", "SuiteBenchmark", "AuditInfo", "SeverityCounts",
     "Summary", "ConceptRef", "ConceptRow", "MissingFromSuite", "CoverageDistribution",
-    "SuiteFindings", "DriftFamily", "DriftConcept", "Drift", "Caveat", "Findings", "ModelResult", "Comparison", "Disagreement",
+    "SuiteFindings", "DriftFamily", "DriftConcept", "Drift", "Caveat", "Findings", "ModelResult", "Comparison",
+    "Disagreement",
     "severity", "severity_rank", "family_gate_failed", "describe_family", "build_summary",
     "package_version", "round_floats", "findings_to_dict", "findings_to_json", "dump_findings",
     "load_findings",
@@ -280,8 +282,8 @@ class Visibility(_Model):
     """Negatives behind the AUROC (labelled other items, or near misses)."""
     status: VisibilityStatus
     """confirmed (labels given, the AUROC's interval low end reaches 0.75 and the precision's reaches 0.5),
-    weak (labels given and one does not; or, without labels, a near-miss AUROC under 0.6), unconfirmed (no labels) or cannot-tell
-    (no labels and fewer than 8 counter-exemplars, or no detector)."""
+    weak (labels given and one does not; or, without labels, a near-miss AUROC under 0.6), unconfirmed (no labels)
+    or cannot-tell (no labels and fewer than 8 counter-exemplars, or no detector)."""
     basis: Literal["owner-labels", "near-misses", "none"] = "none"
     """What ``auroc`` was measured on."""
     n_counter: int | None = None
