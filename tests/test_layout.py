@@ -272,6 +272,23 @@ def test_one_extraction_settings():
                                                 "dtype": "auto", "max_tokens": 256}
 
 
+def test_the_language_model_dtype_has_one_default():
+    """ExtractionSettings.dtype ('auto', resolved per machine by the engine) is the one default: the
+    loaders take the resolved dtype and declare none of their own."""
+    from cg_gov.spec import ExtractionSettings
+
+    assert ExtractionSettings().dtype == "auto"
+    # read from the source: the fast lane replaces load_language_model with a refusal (tests/conftest.py)
+    loaders = {"load_language_model": MODULES["cg_gov.dictionary._model"],
+               "language_model": MODULES["cg_gov.dictionary._dictionary"]}
+    for name, path in loaders.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        function = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == name)
+        kwonly = [a.arg for a in function.args.kwonlyargs]
+        assert "dtype" in kwonly, name
+        assert function.args.kw_defaults[kwonly.index("dtype")] is None, f"{name}(dtype=...) declares a default"
+
+
 def test_low_margin_and_p_value_method_have_one_default(schemas):
     from cg_gov.matching import ProfileMatch
     from cg_gov.spec import MatchingSettings, ScoringSettings
