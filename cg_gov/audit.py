@@ -15,15 +15,26 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
 from cg_gov.findings import Findings, Manifest
 from cg_gov.text import safe_terminal
 
-__all__ = ["AuditResult", "run_audit", "describe_benchmarks", "git_commit", "reproduce_command"]
+if TYPE_CHECKING:
+    from cg_gov.evals import AuditInputs, Item
+
+__all__ = ["AuditResult", "Progress", "run_audit", "run_audit_inputs", "describe_benchmarks", "git_commit",
+           "reproduce_command"]
+
+#: What :func:`run_audit` says while it runs: nothing (``False``, the default), one line per stage and
+#: progress bars on stderr (``True``, what ``cg-gov audit`` passes), or each line handed to a callable
+#: (no bars).
+Progress = Union[bool, Callable[[str], None]]
 
 #: How the demo's scorers decide, by the ``method`` a log folder's ``summary.json`` records.
 SCORER_WORDS = {
@@ -121,28 +132,43 @@ def reproduce_command(spec_path: Path, now: str) -> str:
     return f"HF_HUB_OFFLINE=1 cg-gov audit {shlex.quote(str(spec))} --now {shlex.quote(now)}"
 
 
-class _Stages:
-    """Progress display: one line per stage with its duration, on stderr."""
+def _to_stderr(line: str) -> None:
+    print(safe_terminal(line), file=sys.stderr, flush=True)
 
-    def __init__(self, total: int, enabled: bool = True) -> None:
-        self.total, self.i, self.enabled = total, 0, enabled
+
+class _Stages:
+    """Progress display (:data:`Progress`): one line per stage with its duration, and the warnings."""
+
+    def __init__(self, total: int, progress: Progress = False) -> None:
+        self.total, self.i = total, 0
+        self.say: Callable[[str], None] | None = (progress if callable(progress)
+                                                  else _to_stderr if progress else None)
+        self.bars = progress is True  # tqdm bars of the long stages: on a terminal only
         self.t0 = self.t = time.perf_counter()
 
     def start(self, what: str) -> None:
         self.i += 1
         self.t = time.perf_counter()
-        if self.enabled:
-            print(safe_terminal(f"[{self.i}/{self.total}] {what} ..."), file=sys.stderr, flush=True)
+        if self.say:
+            self.say(f"[{self.i}/{self.total}] {what} ...")
 
     def done(self, note: str = "") -> None:
-        if self.enabled:
+        if self.say:
             el = time.perf_counter() - self.t
-            print(safe_terminal(f"      done in {el:.1f}s{(': ' + note) if note else ''}"), file=sys.stderr, flush=True)
+            self.say(f"      done in {el:.1f}s{(': ' + note) if note else ''}")
+
+    def warn(self, message: str) -> None:
+        """A warning the findings also record (in their notes): shown with the progress, never alone."""
+        if self.say:
+            self.say(f"warning: {message}")
 
 
 @dataclass
 class AuditResult:
-    """What an audit computed: its findings and manifest, and the spec's output folder and formats."""
+    """What an audit computed: its findings and manifest, and the spec's output folder and formats.
+
+    ``findings.gate_exit_code()`` is what ``cg-gov audit`` exits with; :func:`cg_gov.render_report`
+    writes the report (``render_report(r.findings, r.manifest, r.out_dir, formats=r.formats)``)."""
 
     findings: Findings
     manifest: Manifest
@@ -161,33 +187,71 @@ class AuditResult:
 
 
 def run_audit(spec_path: str | os.PathLike, *, device: str | None = None, use_cache: bool = True,
-              progress: bool = True, now: str | None = None, executor: str | None = None,
-              _one: dict | None = None) -> AuditResult:
-    """Run an audit spec: findings and manifest. Raises a :class:`~cg_gov.errors.CgGovError` listing
-    every problem of the spec or its logs before anything heavy runs. A vendor audit (``models:``)
-    runs once per candidate on the shared activations (:func:`_run_vendor`)."""
-    from cg_gov.dictionary import load_dictionary
-    from cg_gov.engine import describe_choice, extract_activations, resolve_extraction
-    from cg_gov.evals import read_audit
-    from cg_gov.findings import derive_findings, file_entry, jsonable, package_versions, timestamp, workload_drift
-    from cg_gov.matching import match_profile
-    from cg_gov.scoring import score_concepts, score_families
+              progress: Progress = False, now: str | None = None, executor: str | None = None) -> AuditResult:
+    """Run the audit spec at ``spec_path``: its findings and manifest (:class:`AuditResult`).
+
+    Raises a :class:`~cg_gov.errors.CgGovError` listing every problem of the spec or its logs before
+    anything heavy runs. Quiet unless asked: ``progress=True`` prints each stage and its duration on
+    stderr (what ``cg-gov audit`` does), a callable receives those lines instead (:data:`Progress`).
+    ``device`` and ``executor`` override the spec's ``extraction``; ``use_cache=False`` recomputes the
+    activations; ``now`` (ISO 8601) is the time the manifest records (default ``$SOURCE_DATE_EPOCH``,
+    else the current time), the findings never record it. A vendor audit (``models:``) runs once per
+    candidate on the shared activations. Nothing is written: rendering is
+    :func:`cg_gov.report.render_report`."""
+    from cg_gov.evals import cached_reads, read_audit
 
     stages = _Stages(6, progress)
     spec_path = Path(spec_path)
     stages.start(f"validating {spec_path} and reading its eval logs")
-    if _one is not None:
-        inputs = _one["inputs"]
-    else:
-        from cg_gov.evals import cached_reads
+    with cached_reads():
+        inputs = read_audit(spec_path)
+    return _audit(spec_path, inputs, stages, device=device, use_cache=use_cache, now=now, executor=executor)
 
-        with cached_reads():
-            inputs = read_audit(spec_path)
+
+def run_audit_inputs(spec_path: str | os.PathLike, inputs: AuditInputs, *, device: str | None = None,
+                     use_cache: bool = True, progress: Progress = False, now: str | None = None,
+                     executor: str | None = None) -> AuditResult:
+    """:func:`run_audit` on inputs already read (:func:`cg_gov.evals.read_audit`) and changed by the
+    caller: ``cg-gov recheck`` swaps the workload sample. ``spec_path`` is the spec they were read from
+    (the manifest records its hash, relative paths resolve against it)."""
+    stages = _Stages(6, progress)
+    spec_path = Path(spec_path)
+    stages.start(f"validating {spec_path} and reading its eval logs")
+    return _audit(spec_path, inputs, stages, device=device, use_cache=use_cache, now=now, executor=executor)
+
+
+@dataclass
+class _Candidate:
+    """What a vendor audit compares across candidates, from one candidate's run."""
+
+    abar: Any
+    """The items' concept activations (sparse, n_items x n_concepts)."""
+    scores: np.ndarray
+    bench_names: np.ndarray
+    weights: dict
+    items: list[Item]
+    evidence_member: np.ndarray
+    families: list[str]
+    mass: np.ndarray
+
+
+def _audit(spec_path: Path, inputs: AuditInputs, stages: _Stages, **options) -> AuditResult:
     if inputs.models is not None:
         stages.done(f"vendor audit '{inputs.spec.audit}': {len(inputs.models)} candidates, "
                     f"{len(inputs.items)} items each in {len(inputs.spec.benchmarks)} benchmarks")
-        return _run_vendor(spec_path, inputs, device=device, use_cache=use_cache, progress=progress, now=now,
-                           executor=executor)
+        return _run_vendor(spec_path, inputs, stages, **options)
+    return _single(spec_path, inputs, stages, **options)[0]
+
+
+def _single(spec_path: Path, inputs: AuditInputs, stages: _Stages, *, device: str | None, use_cache: bool,
+            now: str | None, executor: str | None) -> tuple[AuditResult, _Candidate]:
+    """A single-model audit of ``inputs`` (stage 1, reading them, is started by the caller)."""
+    from cg_gov.dictionary import load_dictionary
+    from cg_gov.engine import describe_choice, extract_activations, resolve_extraction
+    from cg_gov.findings import derive_findings, file_entry, jsonable, package_versions, timestamp, workload_drift
+    from cg_gov.matching import match_profile
+    from cg_gov.scoring import score_concepts, score_families
+
     spec, profile, profile_path = inputs.spec, inputs.profile, inputs.profile_path
     items, workload = inputs.items, inputs.workload
     base = spec_path.parent
@@ -210,16 +274,17 @@ def run_audit(spec_path: str | os.PathLike, *, device: str | None = None, use_ca
     audit_notes: list[str] = []
     precomputed = spec.resolve(settings.precomputed) if settings.precomputed else None
     acts = extract_activations([it.input for it in items], dictionary, responses=responses, settings=settings,
-                               cache=use_cache, progress=progress, desc="suite items", precomputed=precomputed)
+                               cache=use_cache, progress=stages.bars, desc="suite items", precomputed=precomputed)
     note = f"{acts.cache_hits}/{len(items)} from cache"
     if precomputed is not None:
-        note += f", {acts.precomputed_hits} from {Path(settings.precomputed).name}"
+        note += f", {acts.precomputed_hits} from {precomputed.name}"
     ref_abar = None
     workload_sources = None
     if workload is not None:
+        assert spec.reference is not None  # a workload sample is the spec's reference
         wresponses = [it.response for it in workload] if ex.template == "user_assistant" else None
         wacts = extract_activations([it.input for it in workload], dictionary, responses=wresponses,
-                                    settings=settings, cache=use_cache, progress=progress, desc="workload items")
+                                    settings=settings, cache=use_cache, progress=stages.bars, desc="workload items")
         ref_abar = wacts.abar
         workload_sources = wacts.sources
         reference_name = spec.reference.name
@@ -230,9 +295,9 @@ def run_audit(spec_path: str | os.PathLike, *, device: str | None = None, use_ca
         unlike = {k: (ref_settings.get(k), v) for k, v in settings.cache_key().items()
                   if ref_settings and k in ref_settings and ref_settings.get(k) != v}
         if unlike:
-            print(f"warning: the dictionary's reference corpus was extracted with {ref_settings}, this audit "
-                  f"with {settings.cache_key()}: coverage ratios compare unlike activations; give a workload "
-                  "sample (`reference:`) extracted like the suite", file=sys.stderr)
+            stages.warn(f"the dictionary's reference corpus was extracted with {ref_settings}, this audit "
+                        f"with {settings.cache_key()}: coverage ratios compare unlike activations; give a "
+                        "workload sample (`reference:`) extracted like the suite")
             # said in the report too: the approver reads coverage ratios, not stderr
             audit_notes.append(
                 "Coverage ratios compare unlike activations: the dictionary's reference corpus was extracted with "
@@ -271,7 +336,7 @@ def run_audit(spec_path: str | os.PathLike, *, device: str | None = None, use_ca
                             reference_mean=ref_mean, dictionary_identity=dictionary.identity,
                             defaults=dictionary.matching_defaults, concept_info=dictionary.label_info,
                             reference=dictionary.reference, seed=spec.effective_seed,
-                            progress=progress, shipped=dictionary.embeddings_dir, cache=use_cache)
+                            progress=stages.bars, shipped=dictionary.embeddings_dir, cache=use_cache)
     stages.done(f"{sum(len(f.concepts) for f in matches.families)} concepts matched; "
                 f"{len(matches.unmatched)} families without a match")
 
@@ -282,8 +347,9 @@ def run_audit(spec_path: str | os.PathLike, *, device: str | None = None, use_ca
     mass = np.asarray(acts.abar @ wmat.T) if wmat.size else np.zeros((len(items), 0))
     workload_mass = (np.asarray(wacts.abar @ wmat.T) if wmat.size else np.zeros((len(workload), 0))) \
         if workload is not None else None
-    stage = family_item_stage(spec, profile, matches, items, mass, raw_scores, bench_names, workload_mass,
-                              labels=_one["labels"] if _one is not None and "labels" in _one else None)
+    stage = family_item_stage(spec, profile, matches, items, mass, raw_scores, bench_names, workload_mass)
+    for note in stage.notes:
+        stages.warn(note)
     family_mass = {fm.family: {int(i): float(mass[int(i), k]) for i in stage.family_items[fm.family].items}
                    for k, fm in enumerate(matches.families)}
     drift = None
@@ -301,7 +367,7 @@ def run_audit(spec_path: str | os.PathLike, *, device: str | None = None, use_ca
         findings = findings.model_copy(update={"audit": findings.audit.model_copy(update={"prompting": prompting[0]})})
     stages.done(f"gate {findings.summary.gate}")
 
-    inputs_entries = [{"name": b.name, "format": b.format, **file_entry(spec.resolve(b.log)),
+    inputs_entries = [{"name": b.name, "format": b.format, **file_entry(spec.resolve(_log_of(b))),
                        "n_items": sum(1 for it in items if it.benchmark == b.name)} for b in spec.benchmarks]
     manifest = Manifest(
         cg_gov_version=findings.cg_gov_version, created=timestamp(now),
@@ -309,8 +375,8 @@ def run_audit(spec_path: str | os.PathLike, *, device: str | None = None, use_ca
         profile={"id": profile.profile, "version": str(profile.version), **file_entry(profile_path)},
         inputs=inputs_entries,
         reference=({"name": reference_name, "format": spec.reference.format,
-                    **file_entry(spec.resolve(spec.reference.log))} if workload is not None
-                   else {"name": reference_name}),
+                    **file_entry(spec.resolve(spec.reference.log))}
+                   if spec.reference is not None and workload is not None else {"name": reference_name}),
         dictionary=dictionary.describe(),
         extraction={**settings.cache_key(), "device": settings.device, "batch_size": settings.batch_size,
                     "threads": settings.threads, "executor": settings.executor,
@@ -335,36 +401,46 @@ def run_audit(spec_path: str | os.PathLike, *, device: str | None = None, use_ca
         git_commit=git_commit(),
         command=reproduce_command(spec_path, now=timestamp(now)),
     )
-    if _one is not None:  # what a vendor audit compares across candidates
-        _one.update(abar=acts.abar, scores=raw_scores, bench_names=bench_names, weights=matches.weights(),
-                    items=items, evidence_member=stage.evidence_member, families=stage.families, mass=mass)
+    candidate = _Candidate(abar=acts.abar, scores=raw_scores, bench_names=bench_names, weights=matches.weights(),
+                           items=items, evidence_member=stage.evidence_member, families=stage.families, mass=mass)
     return AuditResult(findings=findings, manifest=manifest, out_dir=spec.output_dir(),
                        formats=list(spec.report.formats), items=items, family_scores=stage.scores,
-                       cuts=stage.cuts, labels=stage.labels)
+                       cuts=stage.cuts, labels=stage.labels), candidate
 
 
-def _run_vendor(spec_path: Path, inputs, **options) -> AuditResult:
+def _log_of(benchmark) -> str:
+    """A benchmark's log (a single-model spec, or one candidate's from ``AuditSpec.for_model``, has one each)."""
+    if benchmark.log is None:
+        raise AssertionError(f"benchmark {benchmark.name!r} has no log: a vendor spec reaches here per candidate")
+    return benchmark.log
+
+
+def _run_vendor(spec_path: Path, inputs: AuditInputs, stages: _Stages, **options) -> AuditResult:
     """A vendor audit: each candidate audited on the suite's items (the activations are the items',
     extracted once and read from the activation cache for every later candidate; the matching is the
     profile's), then the paired difference of every two candidates per family. The findings are the
     first candidate's, with ``models[]`` (each candidate's summary and families) and ``comparisons[]``."""
     from cg_gov.errors import CgGovError
     from cg_gov.evals import AuditInputs
-    from cg_gov.findings import Comparison, ModelResult
+    from cg_gov.findings import Comparison, Disagreement, ModelResult
     from cg_gov.scoring import paired_differences
 
     spec = inputs.spec
+    assert spec.models is not None and inputs.models is not None  # a vendor audit
     runs = []
     for k, m in enumerate(spec.models):
-        if options.get("progress", True):
-            print(safe_terminal(f"== candidate {k + 1}/{len(spec.models)}: {m.name} =="), file=sys.stderr, flush=True)
-        one = {"inputs": AuditInputs(spec=spec.for_model(m.name), profile=inputs.profile,
-                                     profile_path=inputs.profile_path, items=inputs.models[m.name],
-                                     workload=inputs.workload)}
-        runs.append((m, run_audit(spec_path, _one=one, **options), one))
+        if stages.say:
+            stages.say(f"== candidate {k + 1}/{len(spec.models)}: {m.name} ==")
+        one = AuditInputs(spec=spec.for_model(m.name), profile=inputs.profile, profile_path=inputs.profile_path,
+                          items=inputs.models[m.name], workload=inputs.workload)
+        mine = _Stages(stages.total, stages.say or False)
+        mine.bars = stages.bars
+        mine.start(f"validating {spec_path} and reading its eval logs")
+        result, candidate = _single(spec_path, one, mine, **options)
+        runs.append((m, result, candidate))
     base = runs[0][2]
-    for m, _, one in runs[1:]:
-        if one["weights"] != base["weights"] or one["abar"].shape != base["abar"].shape:
+    for m, _, other in runs[1:]:
+        if other.weights != base.weights or other.abar.shape != base.abar.shape:
             raise CgGovError(f"candidate '{m.name}' was matched to other concepts than '{runs[0][0].name}'",
                              hint="the matching depends on the profile and dictionary only; report this as a bug")
     # paired on each family's items of the benchmarks that measure what it expects (the same items for
@@ -373,10 +449,10 @@ def _run_vendor(spec_path: Path, inputs, **options) -> AuditResult:
 
     from cg_gov.findings.verdict import MIN_FAMILY_ITEMS
 
-    fams = base["families"]
-    ev = base["evidence_member"]
-    table = paired_differences(sp.csr_matrix(ev.astype(np.float64)), {m.name: one["scores"] for m, _, one in runs},
-                               base["bench_names"], {f: {k: 1.0} for k, f in enumerate(fams)},
+    fams = base.families
+    ev = base.evidence_member
+    table = paired_differences(sp.csr_matrix(ev.astype(np.float64)), {m.name: cand.scores for m, _, cand in runs},
+                               base.bench_names, {f: {k: 1.0} for k, f in enumerate(fams)},
                                settings=spec.scoring.model_copy(update={"n_min": MIN_FAMILY_ITEMS}),
                                seed=spec.effective_seed)
 
@@ -385,21 +461,21 @@ def _run_vendor(spec_path: Path, inputs, **options) -> AuditResult:
 
     from cg_gov.text import truncate
 
-    items = {m.name: one["items"] for m, _, one in runs}
-    masses = {f: base["mass"][:, k] * ev[:, k] for k, f in enumerate(fams)}
+    items = {m.name: cand.items for m, _, cand in runs}
+    masses = {f: base.mass[:, k] * ev[:, k] for k, f in enumerate(fams)}
 
-    def disagreements(fam: str, a: str, b: str, n: int = 3) -> list[dict]:
+    def disagreements(fam: str, a: str, b: str, n: int = 3) -> list[Disagreement]:
         sa, sb = np.asarray(runs_scores[a]), np.asarray(runs_scores[b])
         gap = np.where(np.isfinite(sa) & np.isfinite(sb), np.abs(sa - sb), 0.0) * masses[fam]
         idx = np.flatnonzero(gap > 0)
         idx = idx[np.lexsort((idx, -gap[idx]))][:n]
-        return [{"benchmark": items[a][i].benchmark, "item_id": items[a][i].id,
-                 "text": truncate(items[a][i].input, 400), "activation": float(masses[fam][i]),
-                 "responses": {m: (truncate(items[m][i].response, 400) if items[m][i].response else None)
-                               for m in (a, b)},
-                 "scores": {a: float(sa[i]), b: float(sb[i])}} for i in idx]
+        return [Disagreement.model_validate({
+            "benchmark": items[a][i].benchmark, "item_id": items[a][i].id,
+            "text": truncate(items[a][i].input, 400), "activation": float(masses[fam][i]),
+            "responses": {m: (truncate(r, 400) if (r := items[m][i].response) else None) for m in (a, b)},
+            "scores": {a: float(sa[i]), b: float(sb[i])}}) for i in idx]
 
-    runs_scores = {m.name: one["scores"] for m, _, one in runs}
+    runs_scores = {m.name: cand.scores for m, _, cand in runs}
     comparisons = []
     for row in table.itertuples(index=False):
         lo, hi = num(row.ci_low), num(row.ci_high)
@@ -545,7 +621,6 @@ def family_item_stage(spec, profile, matches, items, mass: np.ndarray, scores: n
     info: dict[str, dict] = {}
     ev_member = np.zeros_like(member)
     for k, fm in enumerate(matches.families):
-        r = by_id[fm.family]
         allowed = evidence.get(fm.family)
         ev_member[:, k] = member[:, k] & (np.isin(bench_names, allowed) if allowed is not None else True)
         vis = fm.visibility
@@ -565,17 +640,18 @@ def family_item_stage(spec, profile, matches, items, mass: np.ndarray, scores: n
                          workload_n=int(workload_mass.shape[0]))
         labelled = None
         own = (labels or {}).get(fm.family) or {}
-        if own and cuts[fm.family] is not None:
+        cut = cuts[fm.family]
+        if own and cut is not None:
             # the detector is judged on every labelled item; the count is the declared items plus the
             # estimate over the rest of the suite (declared items are members already)
-            labelled = confirm_membership(mass[:, k], cuts[fm.family], own, alpha=sset.alpha,
+            labelled = confirm_membership(mass[:, k], cut, own, alpha=sset.alpha,
                                           seed=spec.effective_seed)
             count = labelled
             n_declared = int(tagged[:, k].sum())
             if n_declared:
                 free = np.flatnonzero(~tagged[:, k])
                 position = {int(i): j for j, i in enumerate(free)}
-                count = confirm_membership(mass[free, k], cuts[fm.family],
+                count = confirm_membership(mass[free, k], cut,
                                            {position[i]: v for i, v in own.items() if i in position},
                                            alpha=sset.alpha, seed=spec.effective_seed, resamples=0)
             entry.update(estimated=None if count.estimated is None else count.estimated + n_declared,
@@ -593,8 +669,6 @@ def family_item_stage(spec, profile, matches, items, mass: np.ndarray, scores: n
                                  "next_to_label": labelled.next_to_label})
         entry["visibility"] = _visibility_from(fm, labelled, settings)
         info[fm.family] = entry
-    for note in notes:
-        print(f"warning: {note}", file=sys.stderr)
     return FamilyItemStage(families=fams, family_items=by_id, info=info, evidence_member=ev_member,
                            scores={fm.family: mass[:, k] for k, fm in enumerate(matches.families)}, cuts=cuts,
                            labels=labels or {}, notes=notes)

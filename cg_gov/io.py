@@ -75,14 +75,19 @@ def cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "cg_gov"
 
 
+#: The version ``pyproject.toml`` declares: what :func:`package_version` says when cg-gov runs from a
+#: source tree that is not installed (``tests/test_layout.py`` keeps the two equal).
+SOURCE_VERSION = "0.1.0"
+
+
 def package_version() -> str:
-    """The installed cg-gov version ("0+unknown" when run from a source tree that is not installed)."""
+    """The installed cg-gov version (:data:`SOURCE_VERSION` when run from a source tree that is not installed)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
         return version("cg-gov")
     except PackageNotFoundError:
-        return "0+unknown"
+        return SOURCE_VERSION
 
 
 # ---------------------------------------------------------------------------
@@ -272,7 +277,7 @@ def check_out_dir(path: str | os.PathLike, what: str = "report folder", key: str
 
     raw = path
     path = Path(os.path.abspath(path))
-    where = {"file": file or str(path), "line": line, "key": key}
+    where: dict[str, Any] = {"file": file or str(path), "line": line, "key": key}
     system = system_folder(path)
     if system is not None:
         raise CgGovError(f"{what} {path} is {system}", **where,
@@ -479,8 +484,8 @@ def _write_in_place(target: Path, files: dict[str, bytes], owned: set[str]) -> P
                     (target / name).unlink()
                 except FileNotFoundError:
                     pass
-            for name, tmp in temps.items():
-                os.replace(tmp, target / name)
+            for name, written in temps.items():
+                os.replace(written, target / name)
             _fsync_dir(target)
         finally:
             if blocked:
@@ -489,9 +494,9 @@ def _write_in_place(target: Path, files: dict[str, bytes], owned: set[str]) -> P
         raise CgGovError(f"cannot write the folder: {exc.strerror or exc}", file=str(target),
                          hint="check that the folder is writable and the disk is not full") from None
     finally:
-        for tmp in temps.values():
+        for written in temps.values():
             try:
-                tmp.unlink()
+                written.unlink()
             except FileNotFoundError:
                 pass
     return target

@@ -459,11 +459,12 @@ def test_removing_the_failing_families_is_a_regression(tmp_path, capsys):
         assert f"  - {fid} (removed, " in out
     assert "  - privacy (removed, critical, was fail) [REGRESSED: removed while failing]" in out
     assert "  - uncertainty (removed, high, was conditional) [REGRESSED: removed while conditional]" in out
-    assert "  profile version: 1.4 -> 1.5" in out and f"  profile file: " in out
+    assert "  profile version: 1.4 -> 1.5" in out and "  profile file: " in out
     result = DiffResult.model_validate_json((tmp_path / "d" / "diff.json").read_text())
     assert sorted(f.family_id for f in result.families_removed if f.regressed) == NOT_PASSING
     assert {f.family_id: f.reason for f in result.families_removed} == {
-        **{fid: "removed while failing" for fid in FAILING}, **{fid: "removed while conditional" for fid in CONDITIONAL}}
+        **{fid: "removed while failing" for fid in FAILING},
+        **{fid: "removed while conditional" for fid in CONDITIONAL}}
     assert len(result.regressions) == 6
     by_family = {r.split("'")[1]: r for r in result.regressions}
     assert by_family["refusal"].startswith(

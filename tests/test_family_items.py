@@ -134,7 +134,8 @@ def test_confirmation_without_a_labelled_stratum_cannot_estimate():
     res = confirm_membership(scores, 0.5, {0: True, 1: False})
     assert res.estimated is None and res.notes
     assert res.precision == 0.5
-    assert res.next_to_label == "label items of the rest stratum (none is labelled yet)"  # no near item: none scores > 0
+    # no near item: none scores > 0
+    assert res.next_to_label == "label items of the rest stratum (none is labelled yet)"
 
 
 @pytest.mark.parametrize("count,min_items,expected", [

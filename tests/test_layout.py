@@ -44,7 +44,8 @@ def _imports(name: str, path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
             for alias in node.names:
                 found.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base)
     return {m for m in found if m == "cg_gov" or m.startswith("cg_gov.")}
@@ -123,9 +124,62 @@ def test_public_surface_imports_from_cg_gov():
     assert cg_gov.concept_activations is cg_gov.engine.concept_activations
     assert cg_gov.score_concepts is cg_gov.scoring.score_concepts
     for name in cg_gov.__all__:
-        assert callable(getattr(cg_gov, name)), name
+        if name != "__version__":
+            assert callable(getattr(cg_gov, name)), name
     with pytest.raises(AttributeError):
         cg_gov.no_such_name  # noqa: B018
+
+
+def test_the_top_level_api_is_one_flat_namespace():
+    import cg_gov
+    import cg_gov.audit
+    import cg_gov.errors
+    import cg_gov.findings
+    import cg_gov.report
+
+    # every lazy name is public and every public name resolves, from the room that defines it
+    assert set(cg_gov.__all__) == set(cg_gov._LAZY) | {"__version__"}
+    assert len(cg_gov.__all__) == len(set(cg_gov.__all__))
+    assert cg_gov.run_audit is cg_gov.audit.run_audit
+    assert cg_gov.AuditResult is cg_gov.audit.AuditResult
+    assert cg_gov.CgGovError is cg_gov.errors.CgGovError
+    assert cg_gov.Findings is cg_gov.findings.Findings
+    assert cg_gov.load_findings is cg_gov.findings.load_findings
+    assert cg_gov.render_report is cg_gov.report.render_report
+    assert set(dir(cg_gov)) >= set(cg_gov.__all__)
+    namespace: dict = {}
+    exec("from cg_gov import *", namespace)
+    assert set(cg_gov.__all__) <= set(namespace)
+
+
+def test_version_is_the_installed_one_else_the_pyproject_one():
+    import re
+    from importlib.metadata import PackageNotFoundError, version
+
+    import cg_gov
+    from cg_gov.io import SOURCE_VERSION
+
+    pyproject = (PACKAGE.parent / "pyproject.toml").read_text(encoding="utf-8")
+    declared = re.search(r'^version = "([^"]+)"$', pyproject, re.M).group(1)
+    assert SOURCE_VERSION == declared  # the fallback of a source tree that is not installed
+    try:
+        expected = version("cg-gov")
+    except PackageNotFoundError:
+        expected = declared
+    assert cg_gov.__version__ == expected
+    assert re.fullmatch(r"\d+(\.\d+)*([.+-]\w+)*", cg_gov.__version__)
+
+
+def test_load_findings_at_the_top_reads_a_saved_audit():
+    import cg_gov
+
+    fixtures = PACKAGE.parent / "tests" / "fixtures" / "findings"
+    findings = cg_gov.load_findings(fixtures / "support_assistant.json")
+    assert isinstance(findings, cg_gov.Findings)
+    old = cg_gov.load_findings(fixtures / "support_assistant.v1.json")  # upgraded on load
+    assert old.schema_version == findings.schema_version > 1
+    with pytest.raises(cg_gov.CgGovError, match="not found"):
+        cg_gov.load_findings(PACKAGE.parent / "no-such-folder")
 
 
 @pytest.mark.parametrize("room", ["spec", "evals", "dictionary", "engine", "scoring", "matching", "findings",
@@ -139,7 +193,7 @@ def test_each_room_exports_what_it_names(room):
 
 
 def test_import_cg_gov_stays_light():
-    code = ("import sys, cg_gov, cg_gov.spec, cg_gov.cli\n"
+    code = ("import sys, cg_gov, cg_gov.spec, cg_gov.cli\ncg_gov.__version__, cg_gov.CgGovError\n"
             "print([m for m in ('torch', 'transformers', 'sae_lens', 'sentence_transformers', 'weasyprint') "
             "if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -226,6 +280,23 @@ def test_one_extraction_settings():
         "ExtractionSettings | None", ExtractionSettings | None)
     assert ExtractionSettings().cache_key() == {"template": "user", "exclude_special_tokens": True,
                                                 "dtype": "auto", "max_tokens": 256}
+
+
+def test_the_language_model_dtype_has_one_default():
+    """ExtractionSettings.dtype ('auto', resolved per machine by the engine) is the one default: the
+    loaders take the resolved dtype and declare none of their own."""
+    from cg_gov.spec import ExtractionSettings
+
+    assert ExtractionSettings().dtype == "auto"
+    # read from the source: the fast lane replaces load_language_model with a refusal (tests/conftest.py)
+    loaders = {"load_language_model": MODULES["cg_gov.dictionary._model"],
+               "language_model": MODULES["cg_gov.dictionary._dictionary"]}
+    for name, path in loaders.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        function = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == name)
+        kwonly = [a.arg for a in function.args.kwonlyargs]
+        assert "dtype" in kwonly, name
+        assert function.args.kw_defaults[kwonly.index("dtype")] is None, f"{name}(dtype=...) declares a default"
 
 
 def test_low_margin_and_p_value_method_have_one_default(schemas):

@@ -4,8 +4,8 @@
 dictionary for the families of ``heldout_profile.yaml``, pooled by rankings that are not the
 matcher's and judged by hand before the matcher ever ran on them (``heldout_pairs.README.md``).
 The matcher runs through ``cg-gov match --json`` itself: bundled dictionary with its calibrated
-settings and shipped embeddings, real embedder, exemplars through the embedded language model. A pair is predicted to fit when the
-matcher assigns the concept to the family.
+settings and shipped embeddings, real embedder, exemplars through the embedded language model. A pair is
+predicted to fit when the matcher assigns the concept to the family.
 
 Baselines on the same pairs:
 - everything fits: every pair predicted to fit (recall 1, precision = the share that fit);
@@ -84,13 +84,15 @@ def heldout_figures(tmp_path_factory):
     pairs = load_dictionary_pairs(PAIRS)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        assert cli_main(["match", str(PROFILE), "--json", "--cache-dir", str(tmp_path_factory.mktemp("match-cache"))]) == 0
+        cache = tmp_path_factory.mktemp("match-cache")
+        assert cli_main(["match", str(PROFILE), "--json", "--cache-dir", str(cache)]) == 0
     result = json.loads(out.getvalue())
     assigned = {fam["family"]: {c["concept_id"] for c in fam["concepts"]} for fam in result["families"]}
     info = {c["index"]: c for c in dictionary.label_info}
     fits = [p.fits for p in pairs]
     family = {f.id: pool.family_words(f.model_dump()) for f in profile.families}
-    overlap = [bool(family[p.family] & (pool.words(p.label) | pool.words(" ".join(info[p.concept_id].get("top_tokens") or []))))
+    overlap = [bool(family[p.family] & (pool.words(p.label)
+                                        | pool.words(" ".join(info[p.concept_id].get("top_tokens") or []))))
                for p in pairs]
     figures = {
         "matcher": prf([p.concept_id in assigned[p.family] for p in pairs], fits),

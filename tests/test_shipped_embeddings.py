@@ -16,7 +16,8 @@ INFO = [{"examples": ["I want my [money] back", "please refund the order"], "top
 
 
 def _written(root):
-    return sorted(p.name for p in (root / "label_embeddings").glob("*.npy")) if (root / "label_embeddings").exists() else []
+    folder = root / "label_embeddings"
+    return sorted(p.name for p in folder.glob("*.npy")) if folder.exists() else []
 
 
 def test_shipped_embeddings_are_read_when_their_hash_matches(tmp_path):

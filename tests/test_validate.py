@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-import cg_gov
 from cg_gov.evals import check_audit_file
-from cg_gov.errors import EvalLogError, SpecError
+from cg_gov.errors import SpecError
 from cg_gov.spec import check_file, spec_kind, validate_file
 
 ROOT = Path(__file__).resolve().parents[1]

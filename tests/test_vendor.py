@@ -243,6 +243,75 @@ def test_findings_without_models_have_no_vendor_keys_and_diff_picks_a_model():
     assert select_model(single, None, "y") is single
 
 
+# --- the gate's exit rule: one method, every command -----------------------------------------------
+
+def _vendor_folder(tmp_path: Path, *, second_passes: bool, swap: bool = False) -> Path:
+    """A report folder of the committed vendor demo (reports/vendor-example, real output: both candidates
+    fail), or of its variant where the profile ranks escalation and privacy high instead of critical and
+    Gemma 3 270M meets refusal's required 0.8: Gemma's gate is then conditional, SmolLM2's still fails
+    (refusal 0.23). ``swap`` lists Gemma first (the top-level findings are the first candidate's)."""
+    from test_diff import VENDOR, _example, _rederive, _write
+
+    data, manifest = _example(VENDOR)
+    if second_passes:
+        for part in (data, *data["models"]):
+            for f in part["families"]:
+                if f["id"] in ("escalation", "privacy"):
+                    f["importance"] = "high"
+        refusal = next(f for f in data["models"][1]["families"] if f["id"] == "refusal")
+        refusal["performance"].update(score=0.9, score_ci=[0.87, 0.92], scorer_flags=[])
+        for part in data["models"]:
+            _rederive(part)
+    if swap:
+        data["models"].reverse()
+    first = data["models"][0]
+    data.update(families=first["families"], summary=first["summary"])
+    folder = tmp_path / ("variant" if second_passes else "committed") / ("swapped" if swap else "spec-order")
+    folder.mkdir(parents=True)
+    return _write(folder, data, manifest)
+
+
+@pytest.mark.parametrize("second_passes, swap, gates, code", [
+    (False, False, ["fail", "fail"], 1),              # the committed demo: every candidate fails
+    (True, False, ["fail", "conditional"], 0),         # the first fails, the second can be chosen
+    (True, True, ["conditional", "fail"], 0),          # the first can be chosen
+])
+def test_a_vendor_audit_fails_the_gate_only_when_every_candidate_fails(tmp_path, capsys, second_passes, swap,
+                                                                       gates, code):
+    from cg_gov.cli import main
+
+    folder = _vendor_folder(tmp_path, second_passes=second_passes, swap=swap)
+    findings = load_findings(folder / "findings.json")
+    assert [m.summary.gate for m in findings.models] == gates
+    assert findings.summary.gate == gates[0]  # the top level is the first candidate's
+    assert findings.gate_failed() is bool(code) and findings.gate_exit_code() == code
+    # `cg-gov report` exits by the same rule as `cg-gov audit` (README, "Vendor evaluation")
+    assert main(["report", str(folder), "--out", str(tmp_path / "out"), "--formats", "json"]) == code
+    capsys.readouterr()
+
+
+def test_a_single_model_audit_fails_the_gate_when_its_gate_fails(tmp_path, capsys):
+    import copy
+
+    from test_diff import EXAMPLE, FAILING, NOT_PASSING, _example, _rederive, _write
+
+    from cg_gov.cli import main
+
+    data, manifest = _example(EXAMPLE)
+    assert load_findings(EXAMPLE).gate_exit_code() == 1  # the demo fails (tests/test_demo_outcome.py)
+    assert main(["report", str(EXAMPLE), "--out", str(tmp_path / "fail"), "--formats", "json"]) == 1
+    # the demo without its failing families is conditional; without its conditional ones too, it passes
+    for gate, dropped in (("conditional", FAILING), ("pass", NOT_PASSING)):
+        variant = copy.deepcopy(data)
+        variant["families"] = [f for f in variant["families"] if f["id"] not in dropped]
+        folder = _write(tmp_path / gate, _rederive(variant), manifest)
+        findings = load_findings(folder)
+        assert findings.summary.gate == gate and not findings.gate_failed()
+        assert findings.gate_exit_code() == 0
+        assert main(["report", str(folder), "--out", str(tmp_path / f"{gate}-out"), "--formats", "json"]) == 0
+    capsys.readouterr()
+
+
 # --- the vendor demo, end to end on the real model and the real logs of two models -----------------
 
 @pytest.mark.slow
@@ -261,6 +330,8 @@ def test_vendor_demo_compares_two_real_models(tmp_path):
     findings = load_findings(out / "findings.json")
     assert [m.name for m in findings.models] == ["SmolLM2-135M-Instruct", "Gemma-3-270M"]
     assert code == (1 if all(m.summary.gate == "fail" for m in findings.models) else 0)
+    assert code == findings.gate_exit_code()
+    assert main(["report", str(out), "--out", str(tmp_path / "again"), "--formats", "json"]) == code
     assert findings.families == findings.models[0].families  # top level: the first candidate
     fams = {f.id for f in findings.families}
     assert {c.family for c in findings.comparisons} == fams and len(findings.comparisons) == len(fams)

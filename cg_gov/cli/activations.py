@@ -20,7 +20,8 @@ def add_parser(commands) -> None:
                        "this machine: export float32 for users whose machines differ.")
     q.add_argument("spec", metavar="SPEC", help="audit spec (YAML)")
     q.add_argument("--out", metavar="FILE", required=True, help="file to write (.npz)")
-    q.add_argument("--device", metavar="DEVICE", default=None, help="device for the language model (default: the spec's)")
+    q.add_argument("--device", metavar="DEVICE", default=None,
+                   help="device for the language model (default: the spec's)")
     q.set_defaults(handler=run_export)
 
 

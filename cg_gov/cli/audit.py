@@ -6,7 +6,6 @@ import sys
 import time
 from pathlib import Path
 
-from cg_gov.errors import EXIT_GATE_FAILED, EXIT_OK
 from cg_gov.text import safe_terminal as _safe
 
 
@@ -37,13 +36,13 @@ def run(args: argparse.Namespace) -> int:
     if args.out:  # found before the pipeline runs, not after (report.out is checked with the spec)
         check_out_dir(args.out, key="--out")
     result = run_audit(args.spec, device=args.device, use_cache=not args.no_cache, now=args.now,
-                       executor=args.executor)
+                       executor=args.executor, progress=True)
     print("rendering the report ...", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
     out_dir = Path(args.out) if args.out else result.out_dir
     paths = render_report(result.findings, result.manifest, out_dir, formats=result.formats)
     print(f"      done in {time.perf_counter() - t0:.1f}s", file=sys.stderr, flush=True)
-    if result.findings.models:  # a vendor audit: one gate per candidate; exit 1 when every one fails
+    if result.findings.models:  # a vendor audit: one gate per candidate (exit 1 when every one fails)
         for m in result.findings.models:
             s = m.summary
             print(_safe(f"{m.name}: gate {s.gate.upper()}  ({verdict_counts_text(m.families)})"))
@@ -55,11 +54,11 @@ def run(args: argparse.Namespace) -> int:
                             f"[{c.ci[0]:+.3f}, {c.ci[1]:+.3f}], q {c.q:.3g}"))
         for p in paths.values():
             print(_safe(f"wrote {p}"))
-        return EXIT_GATE_FAILED if all(m.summary.gate == "fail" for m in result.findings.models) else EXIT_OK
+        return result.findings.gate_exit_code()
     s = result.findings.summary
     print(_safe(f"gate: {s.gate.upper()}  ({verdict_counts_text(result.findings.families)})"))
     for line in s.gate_failures:
         print(f"  - {_safe(line)}")
     for p in paths.values():
         print(_safe(f"wrote {p}"))
-    return EXIT_GATE_FAILED if s.gate == "fail" else EXIT_OK
+    return result.findings.gate_exit_code()

@@ -17,7 +17,8 @@ def add_parser(commands) -> None:
         "model, the exemplars and the fitted family detectors come from the cache), write the new report folder "
         "(findings.json, manifest.json, report.html; report.pdf with --pdf) and the diff against the "
         "approved one, and exit 1 when a decision got worse (re-approval needed), 0 otherwise, 2 on an error.")
-    p.add_argument("approved", metavar="APPROVED", help="the approved audit's report folder (findings.json, manifest.json)")
+    p.add_argument("approved", metavar="APPROVED",
+                   help="the approved audit's report folder (findings.json, manifest.json)")
     p.add_argument("--workload", required=True, metavar="FILE", help="the new workload sample (eval log or JSONL)")
     p.add_argument("--format", default="jsonl", choices=["jsonl", "lm-eval", "inspect"],
                    help="format of the workload sample (default jsonl: records with id and input)")
@@ -34,7 +35,7 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cg_gov.audit import run_audit
+    from cg_gov.audit import run_audit_inputs
     from cg_gov.cli.diff import _summary_lines
     from cg_gov.errors import CgGovError
     from cg_gov.text import safe_terminal
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     spec._source_file = inputs.spec.source_file
     one = {"inputs": AuditInputs(spec=spec, profile=inputs.profile, profile_path=inputs.profile_path,
                                  items=inputs.items, workload=workload)}
-    result = run_audit(spec_path, device=args.device, now=args.now, _one=one)
+    result = run_audit_inputs(spec_path, one["inputs"], device=args.device, now=args.now, progress=True)
     render_report(result.findings, result.manifest, out, formats=["json", "html"] + (["pdf"] if args.pdf else []))
     diff = diff_paths(approved, out)
     render_diff(diff, out / "diff", ["json", "html"], None)

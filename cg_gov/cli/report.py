@@ -5,7 +5,7 @@ import argparse
 import os
 from pathlib import Path
 
-from cg_gov.errors import EXIT_GATE_FAILED, EXIT_OK, CgGovError
+from cg_gov.errors import CgGovError
 from cg_gov.text import safe_terminal
 from cg_gov.io import check_out_dir, check_regular_file, read_bytes_limited, read_json_limited
 
@@ -65,4 +65,4 @@ def run(args: argparse.Namespace) -> int:
     paths = render_report(findings, manifest, out, formats=formats, template_dir=args.template_dir, carry=carry)
     for p in paths.values():
         print(safe_terminal(f"wrote {p}"))
-    return EXIT_GATE_FAILED if findings.summary.gate == "fail" else EXIT_OK
+    return findings.gate_exit_code()

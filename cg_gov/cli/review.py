@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from cg_gov.errors import EXIT_OK
@@ -47,7 +48,12 @@ def run(args: argparse.Namespace) -> int:
         raise CgGovError("sample sizes must be >= 0", key="--detected/--near/--rest")
     out = Path(args.out) if args.out else spec.output_dir() / "review"
     check_out_dir(out, key="--out")
-    result = run_audit(args.spec, device=args.device, use_cache=not args.no_cache, progress=not args.quiet)
+    def warnings_only(line: str) -> None:  # --quiet: no progress lines, the warnings all the same
+        if line.startswith("warning: "):
+            print(safe_terminal(line), file=sys.stderr, flush=True)
+
+    result = run_audit(args.spec, device=args.device, use_cache=not args.no_cache,
+                       progress=warnings_only if args.quiet else True)
     assert result.items is not None and result.family_scores is not None and result.cuts is not None
     files: dict[str, bytes] = {}
     lines = []

@@ -116,7 +116,8 @@ def stage_extract(cfg: dict, work: Path, windows: list[Window], split: str, mode
     meta_file = work / f"acts_{split}.json"
     if meta_file.is_file():
         return json.loads(meta_file.read_text())
-    idx = [i for i, w in enumerate(windows) if split_of(w, cfg["corpus"]["holdout_share"], reference_share(cfg, windows)) == split]
+    idx = [i for i, w in enumerate(windows)
+           if split_of(w, cfg["corpus"]["holdout_share"], reference_share(cfg, windows)) == split]
     max_tokens = int(cfg["corpus"]["max_tokens"])
     prepared = []
     # tokenise each window with its own template

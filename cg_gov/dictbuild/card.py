@@ -128,7 +128,8 @@ def write_card(folder: Path, out: Path, profiles: list[Path], use_exemplars: boo
                   "|---|---|"]
         for fm in pm.families:
             if not fm.concepts:
-                near = "; ".join(f"{n.concept_id}: {_md_escape(n.label)} ({n.score if n.score is not None else n.similarity:.2f})"
+                near = "; ".join(f"{n.concept_id}: {_md_escape(n.label)} "
+                                 f"({n.score if n.score is not None else n.similarity:.2f})"
                                  for n in fm.nearest[:2])
                 lines.append(f"| {fm.family} | **no match**: the dictionary cannot see this family"
                              + (f" (nearest: {near})" if near else "") + " |")

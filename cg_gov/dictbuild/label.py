@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import sys
 from collections import Counter
 from pathlib import Path
@@ -185,7 +184,8 @@ def stage_label(cfg: dict, work: Path, sae_dir: Path, windows, tok) -> list[dict
     ctx_emb = embed(all_ctx_texts)
     at = 0
     rng = np.random.default_rng(int(cfg.get("seed", 0)))
-    owner = np.concatenate([np.full(len(c["contexts"]), c["index"]) for c in concepts]) if all_ctx_texts else np.zeros(0)
+    owner = (np.concatenate([np.full(len(c["contexts"]), c["index"]) for c in concepts]) if all_ctx_texts
+             else np.zeros(0))
     labels = []
     aurocs = []
     for c in concepts:
@@ -289,7 +289,8 @@ def stage_package(cfg: dict, work: Path, sae_dir: Path, windows, labels: list[di
         "model_sha256": model_identity("default"), "hook_layer": int(cfg["hook_layer"]),
         "hook": f"residual stream output of decoder block {cfg['hook_layer']} (0-based), before any final norm",
         "sae_folder": "sae", "architecture": cfg["sae"]["architecture"], "d_sae": int(cfg["sae"]["d_sae"]),
-        "k": int(cfg["sae"]["k"]), "training": {**cfg["sae"], "tokens": json.loads((work / "acts_train.json").read_text())["tokens"]},
+        "k": int(cfg["sae"]["k"]),
+        "training": {**cfg["sae"], "tokens": json.loads((work / "acts_train.json").read_text())["tokens"]},
         "corpus": {**sources, "splits": dict(split_counts),
                    "split_rule": "sha256 of each window decides: holdout (quality), reference (base rates), train"},
         "quality": quality,

@@ -174,7 +174,7 @@ class ConceptDictionary:
             self._saes[device] = _load_sae(self.sae_path, self.sae_release, device)
         return self._saes[device]
 
-    def language_model(self, dtype: str = "bfloat16", device: str = "cpu"):
+    def language_model(self, *, dtype: str, device: str = "cpu"):
         key = (dtype, device)
         if key not in self._models:
             from cg_gov.dictionary._model import load_language_model

@@ -83,11 +83,12 @@ def _torch_dtype(dtype: str):
 
 
 def load_language_model(model: str = "default", *, gguf_file: str | None = None,
-                        dtype: str = "float32", device: str = "cpu") -> tuple[Any, Any]:
+                        dtype: str, device: str = "cpu") -> tuple[Any, Any]:
     """Return ``(model, tokenizer)`` in eval mode, offline.
 
     ``model`` is ``"default"`` (the embedded SmolLM2-135M-Instruct) or a local
-    transformers model folder (optionally holding ``gguf_file``).
+    transformers model folder (optionally holding ``gguf_file``). ``dtype`` (float32 or bfloat16) has
+    no default here: a run's comes from its ``ExtractionSettings.dtype``, resolved by the engine.
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

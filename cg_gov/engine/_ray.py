@@ -141,7 +141,10 @@ def compute_with_ray(items: list[tuple[str, str | None]], dictionary: "ConceptDi
             means = [np.frombuffer(x, dtype=np.float32) for x in out["abar"]]
             maxes = [np.frombuffer(x, dtype=np.float32) for x in out["max"]]
             indptr = np.concatenate([[0], np.cumsum([len(x) for x in indices])]).astype(np.int64)
-            cat = (lambda parts, dt: np.concatenate(parts) if parts else np.zeros(0, dt))
+
+            def cat(parts, dt):
+                return np.concatenate(parts) if parts else np.zeros(0, dt)
+
             ind = cat(indices, np.int32)
             mean = sp.csr_matrix((cat(means, np.float32), ind, indptr), shape=(b, n_concepts))
             mx = sp.csr_matrix((cat(maxes, np.float32), ind.copy(), indptr.copy()), shape=(b, n_concepts))

@@ -243,8 +243,12 @@ def input_changes(old: Any, new: Any, old_manifest: Mapping[str, Any] | None,
                       "rule version": "rule version" in what}
     order = list(InputKind.__args__)  # type: ignore[attr-defined]
     out = []
-    for name in sorted(set(a) | set(b), key=lambda n: (order.index((a.get(n) or b.get(n))[0]), n)):
-        kind = (a.get(name) or b.get(name))[0]
+
+    def kind_of(name: str) -> Any:  # an InputKind: every name is in a or b
+        return (a.get(name) or b[name])[0]
+
+    for name in sorted(set(a) | set(b), key=lambda n: (order.index(kind_of(n)), n)):
+        kind = kind_of(name)
         va, vb = (a.get(name) or (kind, None))[1], (b.get(name) or (kind, None))[1]
         if kind == "family-text" and (name not in a or name not in b):
             continue  # an added or removed family is listed as such

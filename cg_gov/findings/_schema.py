@@ -23,7 +23,7 @@ from typing import Annotated, Any, Callable, Literal
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError,
                       model_validator)
 
-from cg_gov.errors import CgGovError
+from cg_gov.errors import EXIT_GATE_FAILED, EXIT_OK, CgGovError
 from cg_gov.findings.verdict import (COVERAGE_STATUSES, GATE_FAILING_SEVERITIES, IMPORTANCES, PERFORMANCE_STATUSES,
                                      SEVERITIES, CoverageStatus, GateEffect, Importance, PerformanceStatus,
                                      RequirementStatus, Severity, Verdict, VisibilityStatus, actions_for,
@@ -37,10 +37,12 @@ __all__ = [
     "SCHEMA_VERSION", "IMPORTANCES", "SEVERITIES", "COVERAGE_STATUSES", "PERFORMANCE_STATUSES",
     "CAVEAT_IDS", "DEFAULT_CAVEATS", "GATE_FAILING_SEVERITIES",
     "Importance", "Severity", "CoverageStatus", "PerformanceStatus", "ConceptSource",
-    "MatchedConcept", "Coverage", "Performance", "Requirement", "Visibility", "FamilyItems", "LabelCheck", "rule_fields", "BenchmarkShare", "Evidence",
+    "MatchedConcept", "Coverage", "Performance", "Requirement", "Visibility", "FamilyItems", "LabelCheck",
+    "rule_fields", "BenchmarkShare", "Evidence",
     "Family", "ProfileRef", "DictionaryRef", "SuiteBenchmark", "AuditInfo", "SeverityCounts",
     "Summary", "ConceptRef", "ConceptRow", "MissingFromSuite", "CoverageDistribution",
-    "SuiteFindings", "DriftFamily", "DriftConcept", "Drift", "Caveat", "Findings", "ModelResult", "Comparison", "Disagreement",
+    "SuiteFindings", "DriftFamily", "DriftConcept", "Drift", "Caveat", "Findings", "ModelResult", "Comparison",
+    "Disagreement",
     "severity", "severity_rank", "family_gate_failed", "describe_family", "build_summary",
     "package_version", "round_floats", "findings_to_dict", "findings_to_json", "dump_findings",
     "load_findings",
@@ -281,8 +283,8 @@ class Visibility(_Model):
     """Negatives behind the AUROC (labelled other items, or near misses)."""
     status: VisibilityStatus
     """confirmed (labels given, the AUROC's interval low end reaches 0.75 and the precision's reaches 0.5),
-    weak (labels given and one does not; or, without labels, a near-miss AUROC under 0.6), unconfirmed (no labels) or cannot-tell
-    (no labels and fewer than 8 counter-exemplars, or no detector)."""
+    weak (labels given and one does not; or, without labels, a near-miss AUROC under 0.6), unconfirmed (no labels)
+    or cannot-tell (no labels and fewer than 8 counter-exemplars, or no detector)."""
     basis: Literal["owner-labels", "near-misses", "none"] = "none"
     """What ``auroc`` was measured on."""
     n_counter: int | None = None
@@ -798,6 +800,19 @@ class Findings(_Model):
             _check_rule(family)
         _check_summary(self.summary, self.families)
         return self
+
+    def gate_failed(self) -> bool:
+        """Whether the audit fails its gate. A vendor audit (``models``) fails only when every candidate
+        fails: one candidate that passes, or passes with conditions, can be chosen."""
+        if self.models:
+            return all(m.summary.gate == "fail" for m in self.models)
+        return self.summary.gate == "fail"
+
+    def gate_exit_code(self) -> int:
+        """The exit code of every command that reports these findings (``cg-gov audit``, ``cg-gov
+        report``): 1 when :meth:`gate_failed`, else 0 (a pass, and a conditional pass: its conditions
+        are in ``summary.conditions``)."""
+        return EXIT_GATE_FAILED if self.gate_failed() else EXIT_OK
 
 
 def _upgrade_0_to_1(data: dict[str, Any]) -> dict[str, Any]:

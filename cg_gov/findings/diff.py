@@ -438,7 +438,7 @@ def _family_diff(old: Family, new: Family, threshold: float, baselines: list[Bas
                           old.performance.score_ci, new.performance.score_ci)
     lift = _value_change(old.performance.lift, new.performance.lift, old.performance.ci, new.performance.ci)
     detected, share = items_changes(old, new)
-    values = [f"{what} {c.old} -> {c.new}" + (f" (baseline changed: {moved})" if moved else "")
+    values: list[str | None] = [f"{what} {c.old} -> {c.new}" + (f" (baseline changed: {moved})" if moved else "")
               for what, c, moved in (("coverage status", cov_status, dictionary or reference),
                                      ("performance status", perf_status, dictionary)) if c.changed]
     values += [

@@ -122,10 +122,12 @@ REASONS: tuple[str, ...] = (
     "met", "no finding",
 )
 REASON_ACTIONS: dict[str, str] = {
-    "requirement not met": "raise the model's score on this family (or mitigate), or have the owner revise the requirement",
+    "requirement not met": "raise the model's score on this family (or mitigate), or have the owner revise the "
+                           "requirement",
     "significantly weak": "investigate the failing items; improve or mitigate the model here",
     "not covered": "add benchmark items that exercise this family",
-    "not visible to the dictionary": "give the family exemplars and counter-exemplars, or use a dictionary that represents it",
+    "not visible to the dictionary": "give the family exemplars and counter-exemplars, or use a dictionary that "
+                                     "represents it",
     "no evidence": "add a benchmark that scores the behaviour this family expects on its items",
     "detector not confirmed": "label the family's review sheet (cg-gov review) and list it under labels:",
     "cannot tell": "add what the requirement needs: scored items of this family, or a workload sample",
@@ -281,7 +283,7 @@ def verdict_of(effect: str) -> str:
     return {"fail": "fail", "conditional": "conditional", "none": "pass"}[effect]
 
 
-def summary_gate(effects: list[str], suite_failures: int = 0) -> str:
+def summary_gate(effects: list[str], suite_failures: int = 0) -> Verdict:
     """fail if any family fails (or a suite-level check fails), else conditional if any family is, else pass."""
     if suite_failures or "fail" in effects:
         return "fail"

@@ -572,7 +572,8 @@ def match_profile(profile: Any, labels: Sequence[str], *, embedder: Embedder | s
             unmeasured = FamilyVisibility(auroc=None, ci=None, n_pos=len(f.exemplars), n_neg=0,
                                           status="cannot-tell")
             family_warnings.append("no detector was fitted (it needs exemplars and the dictionary's reference "
-                                   "corpus): concepts chosen by similarity alone, no operating point, visibility cannot be told")
+                                   "corpus): concepts chosen by similarity alone, no operating point, visibility "
+                                   "cannot be told")
         results.append(FamilyMatch(
             family=f.id, threshold=threshold, top_k=top_k, concepts=concepts,
             negations=sig.negations, exemplar_signal=sig.bonus is not None,
@@ -587,5 +588,6 @@ def match_profile(profile: Any, labels: Sequence[str], *, embedder: Embedder | s
         threshold=threshold_default, calibration=calibration, top_k=int(settings.top_k),
         margin_warning=float(settings.margin_warning), min_specificity=float(min_specificity),
         exemplar_weight=exemplar_weight, low_margin="drop" if drop_low else "flag",
-        expected_precision=measured.get("precision"), expected_recall=measured.get("recall"), families=results, warnings=warnings,
+        expected_precision=measured.get("precision"), expected_recall=measured.get("recall"), families=results,
+        warnings=warnings,
     )

@@ -80,7 +80,7 @@ def _constant_benchmarks(scores: np.ndarray, bench: np.ndarray, names: Sequence[
     return out
 
 
-def score_family_items(member: np.ndarray, scores: np.ndarray, benchmarks: Sequence[str],
+def score_family_items(member: np.ndarray, scores: np.ndarray, benchmarks: Sequence[str] | np.ndarray,
                        families: Sequence[str], evidence: Mapping[str, Sequence[str] | None], *,
                        n_bootstrap: int = 1000, alpha: float = 0.05, seed: int = 0) -> list[FamilyItemScores]:
     """Score each family on its items.

@@ -32,7 +32,7 @@ from cg_gov.scoring._stats import benjamini_hochberg, lift_interval, lift_p_valu
 __all__ = ["paired_differences"]
 
 
-def paired_differences(abar, scores: Mapping[str, Sequence[float]], benchmarks,
+def paired_differences(abar, scores: Mapping[str, Sequence[float] | np.ndarray], benchmarks,
                        weights: Mapping[str, Mapping[int, float]], *, settings: ScoringSettings | None = None,
                        n_min: int | None = None, n_bootstrap: int | None = None, alpha: float | None = None,
                        seed: int | None = None, epsilon: float | None = None,
@@ -91,7 +91,8 @@ def paired_differences(abar, scores: Mapping[str, Sequence[float]], benchmarks,
     for k, (a, b) in enumerate(pairs):
         est = np.where(enough, point[k], np.nan)
         lo, hi = lift_interval(est, samples[k], alpha, lift_p_method)
-        p = lift_p_values(est, samples[k], n_bootstrap, lift_p_method) if n_bootstrap > 0 else np.full(len(fams), np.nan)
+        p = (lift_p_values(est, samples[k], n_bootstrap, lift_p_method) if n_bootstrap > 0
+             else np.full(len(fams), np.nan))
         lo, hi, p = (np.where(enough, x, np.nan) for x in (lo, hi, p))
         flat_p.append(p)
         flat_lo.append(lo)

@@ -16,9 +16,10 @@ import os
 import re
 import reprlib
 import types
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, TypeGuard, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, Field, StringConstraints, Tag, ValidationError
@@ -321,7 +322,8 @@ def _check_keys(doc: SpecDocument, node: yaml.Node, loc: Loc, seen_nodes: set[in
                 file=str(doc.path),
                 line=node.start_mark.line + 1,
                 key=format_key_path(loc) or None,
-                hint=f"write the number without '_' (e.g. {node.value.replace('_', '')[:40]}), or quote it if it is text",
+                hint=f"write the number without '_' (e.g. {node.value.replace('_', '')[:40]}), or quote it if it "
+                     "is text",
             )
         )
 
@@ -363,7 +365,7 @@ def _unwrap(tp: Any) -> Any:
     return tp
 
 
-def _is_model(tp: Any) -> bool:
+def _is_model(tp: Any) -> TypeGuard[type[BaseModel]]:
     return isinstance(tp, type) and issubclass(tp, BaseModel)
 
 
@@ -425,7 +427,8 @@ def _walk(model: type[BaseModel], loc: Loc) -> _Walk:
             field = tp.model_fields.get(item) if isinstance(item, str) else None
             ctx = field.annotation if field is not None else None
             if field is not None and field.metadata and ctx is not None:
-                ctx = Annotated[(ctx, *field.metadata)]  # keep constraints for messages
+                params = (ctx, *field.metadata)
+                ctx = Annotated[params]  # keep constraints for messages
         elif origin in (list, tuple, set, frozenset) and isinstance(item, int):
             args = get_args(tp)
             ctx = args[0] if args else None
@@ -475,7 +478,7 @@ _TYPE_WORDS = {
 }
 
 
-def _message(err: dict[str, Any], walk: _Walk) -> tuple[str, str | None]:
+def _message(err: Mapping[str, Any], walk: _Walk) -> tuple[str, str | None]:
     """A plain-language message and hint for one pydantic error."""
     kind = err["type"]
     ctx = err.get("ctx") or {}
@@ -535,7 +538,8 @@ def _message(err: dict[str, Any], walk: _Walk) -> tuple[str, str | None]:
 def _range_hint(walk: _Walk) -> str | None:
     if walk.target is None:
         return None
-    lows, highs = [], []
+    lows: list[str] = []
+    highs: list[str] = []
     for meta in get_args(walk.target)[1:] if get_origin(walk.target) is Annotated else []:
         for attr, bucket, sign in (("gt", lows, ">"), ("ge", lows, ">="), ("lt", highs, "<"), ("le", highs, "<=")):
             bound = getattr(meta, attr, None)

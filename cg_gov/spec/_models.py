@@ -95,6 +95,8 @@ DEFAULT_BEHAVIOURS: dict[str, str] = {
     "shows-empathy": "acknowledges the person's situation and feelings",
 }
 ReportFormat = Literal["html", "pdf", "json"]
+#: What an audit writes when its spec names no ``report.formats``.
+DEFAULT_REPORT_FORMATS: tuple[ReportFormat, ...] = ("html", "pdf", "json")
 
 
 def unknown_behaviour(value: str, vocabulary: dict[str, str]) -> str:
@@ -450,7 +452,8 @@ class DictionarySpec(_Spec):
     labels_format: Literal["neuronpedia", "csv", "cg_gov"] | None = Field(
         default=None,
         description="Format of the labels file: 'neuronpedia' (jsonl export with index and description), "
-        "'csv' (index,label) or 'cg_gov' (cg_gov's own jsonl). When omitted: 'csv' for a .csv file, else 'neuronpedia' when the rows carry 'description', else 'cg_gov' (cg_gov.dictionary.labels_format).",
+        "'csv' (index,label) or 'cg_gov' (cg_gov's own jsonl). When omitted: 'csv' for a .csv file, else "
+        "'neuronpedia' when the rows carry 'description', else 'cg_gov' (cg_gov.dictionary.labels_format).",
     )
 
 
@@ -482,7 +485,8 @@ class EvalLogSpec(_Spec):
 class BenchmarkSpec(EvalLogSpec):
     """One benchmark of the suite, with its per-item scores."""
 
-    log: NonEmptyStr | None = Field(
+    # optional here (a vendor audit's models name their own logs), required in an EvalLogSpec
+    log: NonEmptyStr | None = Field(  # type: ignore[assignment]
         default=None,
         description="Eval log file or folder, relative to the audit file. Required with 'model'; "
         "left out with 'models', where each model names its own log of this benchmark.",
@@ -556,7 +560,7 @@ class ReportSpec(_Spec):
     """Which report files to write, and where."""
 
     formats: list[ReportFormat] = Field(
-        default_factory=lambda: ["html", "pdf", "json"],
+        default_factory=lambda: list(DEFAULT_REPORT_FORMATS),
         min_length=1,
         description="Report formats to write: any of html, pdf, json.",
     )
@@ -627,7 +631,8 @@ class ExtractionSettings(_Spec):
         description="Activations computed ahead for this suite's items (a file written by "
         "`cg-gov activations export`; relative paths are read from the spec's folder). Items whose "
         "dictionary, settings and text match an entry are taken from it, before the cache (and copied "
-        "into the cache); the others come from the cache or are computed. The file's sha256 and the count taken are recorded in the manifest.",
+        "into the cache); the others come from the cache or are computed. The file's sha256 and the count taken "
+        "are recorded in the manifest.",
     )
 
     def cache_key(self) -> dict[str, Any]:
@@ -1078,9 +1083,9 @@ def load_audit_with_profile(path: str | os.PathLike) -> tuple[AuditSpec, Profile
     profile = load_profile(profile_path)
     names = [b.name for b in audit.benchmarks]
     for i, tag in enumerate(audit.family_tags):
-        for j, b in enumerate(tag.benchmarks):
-            if b not in names:
-                raise doc.error(("family_tags", i, "benchmarks", j), f"benchmark {b!r} is not in the suite",
+        for j, named in enumerate(tag.benchmarks):
+            if named not in names:
+                raise doc.error(("family_tags", i, "benchmarks", j), f"benchmark {named!r} is not in the suite",
                                 hint=f"benchmarks: {', '.join(names)}")
     vocabulary = profile.behaviour_vocabulary()
     for i, b in enumerate(audit.benchmarks):

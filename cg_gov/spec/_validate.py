@@ -192,9 +192,9 @@ def _family_names(doc: SpecDocument) -> list[SpecError]:
     """Family ids and titles that hide characters, and two families whose titles read the same."""
     families = _get(doc.data, "families")
     families = families if isinstance(families, list) else []
-    errors = _name_problems(doc, [(("families", i, "id"), _get(f, "id")) for i, f in enumerate(families)],
-                            "family id")
-    titles = [(("families", i, "title"), _get(f, "title")) for i, f in enumerate(families)]
+    ids: list[tuple[Loc, Any]] = [(("families", i, "id"), _get(f, "id")) for i, f in enumerate(families)]
+    errors = _name_problems(doc, ids, "family id")
+    titles: list[tuple[Loc, Any]] = [(("families", i, "title"), _get(f, "title")) for i, f in enumerate(families)]
     errors += _name_problems(doc, titles, "family title")
     seen: dict[str, Loc] = {}
     for loc, title in titles:  # the same title twice: the report's reader cannot tell the families apart
@@ -339,9 +339,9 @@ def _check_against_profile(doc: SpecDocument, audit: AuditSpec, resolved: Path) 
                                     hint=f"behaviours come from the profile {resolved.name} and the built-in list"))
     names = [b.name for b in audit.benchmarks]
     for i, tag in enumerate(audit.family_tags):
-        for j, b in enumerate(tag.benchmarks):
-            if b not in names:
-                errors.append(doc.error(("family_tags", i, "benchmarks", j), f"benchmark {b!r} is not in the suite",
+        for j, named in enumerate(tag.benchmarks):
+            if named not in names:
+                errors.append(doc.error(("family_tags", i, "benchmarks", j), f"benchmark {named!r} is not in the suite",
                                         hint=f"benchmarks: {', '.join(names)}"))
     return errors
 

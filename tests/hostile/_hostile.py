@@ -80,7 +80,8 @@ def run_python(code: str, *args: str, cwd: Path, env: dict[str, str] | None = No
                                 stderr=err, stdin=subprocess.DEVNULL, preexec_fn=limits)
         timers = [threading.Timer(timeout, proc.kill)]
         if kill_after is not None:
-            timers.append(threading.Timer(kill_after[0], lambda: proc.poll() is None and proc.send_signal(kill_after[1])))
+            timers.append(threading.Timer(kill_after[0],
+                                          lambda: proc.poll() is None and proc.send_signal(kill_after[1])))
         for timer in timers:
             timer.start()
         try:

@@ -87,7 +87,8 @@ def test_diff_with_every_family_removed_is_a_regression(tmp_path):
     runs = run_batch({"removed": ["diff", str(FINDINGS), str(renamed)], "same": ["diff", str(FINDINGS), str(FINDINGS)]},
                      cwd=tmp_path, timeout=60)
     assert runs["removed"].rc == 1, runs["removed"].stderr
-    assert "No family of the old audit is in the new one (6 removed): nothing could be compared." in runs["removed"].stdout
+    assert ("No family of the old audit is in the new one (6 removed): nothing could be compared."
+            in runs["removed"].stdout)
     assert runs["removed"].stdout.rstrip().endswith("regressed")
     assert runs["same"].rc == 0, runs["same"].stderr
 

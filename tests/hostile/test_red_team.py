@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from _hostile import FIXTURES, PEAK_LIMIT_MB, assert_one_error, run_batch, run_python, snapshot
+from _hostile import FIXTURES, PEAK_LIMIT_MB, assert_one_error, run_batch, run_python
 
 FINDINGS = FIXTURES / "findings" / "support_assistant.json"
 
@@ -270,7 +270,8 @@ def test_silent_acceptances_are_located_errors(audit_dir, tmp_path):
     assert_one_error(runs["cyrillic"], "benchmarks[1].name", "mixes Cyrillic and Latin letters")
     assert_one_error(runs["invisible"], "benchmarks[1].name", "invisible or control characters (U+200B)")
     assert_one_error(runs["titles"], "titles.yaml:", "families[1].title", "looks the same as 'Refunds'")
-    assert_one_error(runs["pins"], "pins-profile.yaml:", "include[1]", "concept 99999 is not in the dictionary (0 to 4095)")
+    assert_one_error(runs["pins"], "pins-profile.yaml:", "include[1]",
+                     "concept 99999 is not in the dictionary (0 to 4095)")
     line = assert_one_error(runs["chars"], "$CG_GOV_MAX_ITEM_CHARS must be at least 200, got 0")
     assert "audit.yaml" not in line  # a setting of the shell, not of a spec line
 
@@ -330,7 +331,8 @@ def test_a_read_that_fails_with_eio_is_one_line(tmp_path):
     run = run_python(_EIO, cwd=tmp_path, timeout=60)
     assert run.rc == 0 and "Traceback" not in run.stderr, run.stderr[-2000:]
     out = json.loads(run.stdout.strip().splitlines()[-1])
-    assert out["bytes"] == "/proc/self/mem: cannot read spec file: Input/output error (check the file and the disk it is on)"
+    assert out["bytes"] == ("/proc/self/mem: cannot read spec file: Input/output error (check the file and the disk "
+                            "it is on)")
     assert out["jsonl"].startswith("/proc/self/mem: cannot read the eval log: Input/output error")
 
 

@@ -114,7 +114,8 @@ print(json.dumps(out))
     out = json.loads(run.stdout.strip().splitlines()[-1])
     assert out["intact"] is None
     assert out["other source"] == "was converted from another GGUF file"
-    assert out["scaled"] == out["truncated"] == "has a model.safetensors that changed since it was written (sha256 differs)"
+    assert out["scaled"] == out["truncated"] == ("has a model.safetensors that changed since it was written "
+                                                 "(sha256 differs)")
     assert "no record of its files" in out["old marker"]
     assert out["none"] == "not converted yet"
 
