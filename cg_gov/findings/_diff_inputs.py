@@ -168,8 +168,8 @@ def named_inputs(findings: Any, manifest: Mapping[str, Any] | None, with_manifes
     out["coverage reference"] = ("workload", _reference_words(ref))
     for family in field(findings, "families") or []:
         out[f"family '{family.id}' text"] = ("family-text", _family_text(family))
-    settings = field(findings, "settings")
-    recorded = settings.recorded() if isinstance(settings, RunSettings) else settings or {}
+    run_settings = field(findings, "settings")
+    recorded = run_settings.recorded() if isinstance(run_settings, RunSettings) else run_settings or {}
     for key, value in sorted(recorded.items()):
         if key not in _SETTINGS_SKIP:
             out[f"setting {key}"] = ("setting", _text(value))
