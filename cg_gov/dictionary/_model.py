@@ -224,6 +224,11 @@ def _save_converted(lm, tok, folder: Path, strict: bool = False, source_sha256: 
         (tmp / ".complete").write_text(json.dumps({"source_sha256": source_sha256, "files": files}, indent=1,
                                                   sort_keys=True) + "\n")
         if folder.exists():
+            if source_sha256 and converted_problem(folder, source_sha256) is None:
+                # another process (a second test worker, a parallel audit) finished the same
+                # conversion first: keep its copy, which a reader may already be loading
+                shutil.rmtree(tmp, ignore_errors=True)
+                return True
             shutil.rmtree(folder)
         os.replace(tmp, folder)
         return True
