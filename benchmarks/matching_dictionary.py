@@ -98,7 +98,7 @@ def run(pairs_path: Path, assigned_path: Path | None = None) -> dict:
         """(signals, similarity, bonus, similarity with low-margin pairs pushed below every threshold)."""
         signals = {name: profile_signals(prof, labels, exemplar_activations=acts, reference_mean=ref,
                                          concept_info=dictionary.label_info, readings=readings,
-                                         contrast_families=contrast)
+                                         contrast_families=contrast, shipped=dictionary.embeddings_dir)
                    for name, prof in profiles.items()}
         sims, bonus = score_dictionary_pairs(signals, pairs, labels)
         margins = np.array([np.nan if signals[p.profile].families[p.family].margin is None
@@ -177,7 +177,7 @@ def run(pairs_path: Path, assigned_path: Path | None = None) -> dict:
     for name, prof in profiles.items():
         match = match_profile(prof, labels, exemplar_activations=acts, reference_mean=ref,
                               dictionary_identity=dictionary.identity, defaults=shipped,
-                              concept_info=dictionary.label_info)
+                              concept_info=dictionary.label_info, shipped=dictionary.embeddings_dir)
         for fam in match.families:
             verdicts = [judged.get((name, fam.family, c.concept_id)) for c in fam.concepts]
             assigned[f"{name}/{fam.family}"] = {
