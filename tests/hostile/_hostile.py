@@ -195,3 +195,10 @@ def assert_one_error(run: Run, *needles: str, rc: int = 2) -> str:
 
 __all__ = ["FIXTURES", "MEM_LIMIT", "PEAK_LIMIT_MB", "REPO", "Run", "assert_one_error", "run_batch", "run_cli",
            "run_python", "snapshot"]
+
+
+def assert_stopped_before_the_model(run: Run) -> None:
+    """The command stopped in its first stage (validating the spec, reading the logs): no dictionary
+    or language model was loaded. A structural check, where a wall-clock bound would fail on a busy
+    machine without telling anything."""
+    assert "[2/" not in run.stderr and "loading the concept dictionary" not in run.stderr, run.stderr[-2000:]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from _hostile import assert_one_error, run_batch, snapshot
+from _hostile import assert_one_error, run_batch, snapshot, assert_stopped_before_the_model
 
 LAUGHS = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
 for _prev, _name in zip("abcdefgh", "bcdefghi"):
@@ -40,9 +40,9 @@ def test_alias_bombs_are_refused_by_validate_audit_and_match(audit_dir, tmp_path
     }, cwd=tmp_path, timeout=60)
     for name, file in [("validate profile", profile), ("validate audit", audit), ("audit", audit),
                        ("match", profile)]:
-        line = assert_one_error(runs[name], f"{file}:", "YAML aliases expand to more than 100,000 values",
+        assert_one_error(runs[name], f"{file}:", "YAML aliases expand to more than 100,000 values",
                                 "write the values out")
-        assert runs[name].seconds < 10, (name, runs[name].seconds, line)
+        assert_stopped_before_the_model(runs[name])
     # the linked profile's problem is listed under the audit spec's own line
     linked_run = runs["validate linked"]
     assert linked_run.rc == 2 and "Traceback" not in linked_run.stderr

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from _hostile import FIXTURES, PEAK_LIMIT_MB, assert_one_error, run_batch, run_python
+from _hostile import FIXTURES, PEAK_LIMIT_MB, assert_one_error, run_batch, run_python, assert_stopped_before_the_model
 
 FINDINGS = FIXTURES / "findings" / "support_assistant.json"
 
@@ -48,8 +48,8 @@ def test_proc_files_are_refused_up_front_as_logs_specs_precomputed_files_and_dif
         "sys": ["validate", "/sys/kernel/profiling"],
     }, cwd=tmp_path, timeout=90)
     for name in ("pagemap", "mem", "mem audit", "linked"):
-        line = assert_one_error(runs[name], "eval log is a special file (under /proc), not a regular file")
-        assert runs[name].seconds < 10, line
+        assert_one_error(runs[name], "eval log is a special file (under /proc), not a regular file")
+        assert_stopped_before_the_model(runs[name])
     assert_one_error(runs["spec"], "/proc/self/mem", "special file (under /proc)")
     assert_one_error(runs["precomputed"], "extraction.precomputed", "special file (under /proc)")
     assert_one_error(runs["diff"], "/proc/self/mem", "special file (under /proc)")

@@ -19,7 +19,7 @@ import json
 import shutil
 from pathlib import Path
 
-from _hostile import FIXTURES, PEAK_LIMIT_MB, assert_one_error, run_batch, run_python
+from _hostile import FIXTURES, PEAK_LIMIT_MB, assert_one_error, run_batch, run_python, assert_stopped_before_the_model
 
 FINDINGS = FIXTURES / "findings" / "support_assistant.json"
 
@@ -139,7 +139,7 @@ def test_vendor_candidates_with_other_prompts_under_the_same_ids_are_refused(tmp
         line = assert_one_error(runs[name], f"{bad}:", "models[1].logs.qa",
                                 "the item text under id 'q0', 'q1', 'q2' (and 2 more) differs from model 'model-a''s")
         assert "same text under the same id" in line
-    assert runs["audit"].seconds < 10  # found before any model loads
+    assert_stopped_before_the_model(runs["audit"])  # found before any model loads
     same = tmp_path / "same"
     same.mkdir()
     ok = _vendor(same, "  question {i}\r\n")  # white space and line ends are not a different prompt
