@@ -123,6 +123,15 @@ def _median(vals: list[float | None]) -> float | None:
     return round(float(np.median(vals)), 4) if vals else None
 
 
+def _detector_defaults() -> dict[str, Any]:
+    """The :class:`~cg_gov.matching.DetectorSettings` defaults the run used (cg_gov's own)."""
+    from dataclasses import asdict
+
+    from cg_gov.matching import DetectorSettings
+
+    return asdict(DetectorSettings())
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     api = fd._api()
     engine = api["engine"]
@@ -282,7 +291,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "twins_sha256": hashlib.sha256(Path(args.twins).read_bytes()).hexdigest(),
         "n_items": len(items), "n_items_in_file": len(all_items), "per_category": args.per_category,
         "n_twins": len(twins), "dictionary": dictionary.identity, "hook_layer": dictionary.hook_layer,
-        "extraction": settings.cache_key(), "detector_settings": "cg_gov.matching.DetectorSettings() defaults",
+        "extraction": settings.cache_key(), "detector_settings": _detector_defaults(),
         "bootstrap": {"resamples": args.resamples, "seed": fd.SEED, "level": 0.95},
         "targets": {k: {"target": v, "measured": verdict[k],
                         "met": None if verdict[k] is None else bool(verdict[k] >= v)} for k, v in TARGETS.items()},
