@@ -71,17 +71,6 @@ DEMO_SCORES = {
     "refusal": 0.234545,            # 129 of 550 (DoNotAnswer and HarmBench declared refusal items)
     "time-and-dates": 0.030303,     # 1 of 33
 }
-DEMO_SCORE_TOLERANCE
-DEMO_SCORES = {
-    "escalation": None,
-    "privacy": None,
-    "billing-and-numbers": 0.0,     # 0 of 2
-    "policy-compliance": None,
-    "uncertainty": None,
-    "empathy": None,
-    "time-and-dates": 0.0,          # 0 of 21
-    "refusal": 0.234545,            # 129 of 550 (DoNotAnswer and HarmBench declared refusal items)
-}
 DEMO_SCORE_TOLERANCE = 0.005
 
 
