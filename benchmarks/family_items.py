@@ -123,6 +123,15 @@ def _median(vals: list[float | None]) -> float | None:
     return round(float(np.median(vals)), 4) if vals else None
 
 
+def _detector_defaults() -> dict[str, Any]:
+    """The :class:`~cg_gov.matching.DetectorSettings` defaults the run used (cg_gov's own)."""
+    from dataclasses import asdict
+
+    from cg_gov.matching import DetectorSettings
+
+    return asdict(DetectorSettings())
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     api = fd._api()
     engine = api["engine"]
@@ -164,17 +173,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     twin_scores = np.asarray(twin_abar @ weights.T)
     t_match = time.perf_counter()
 
-    say("residual means at the hook layer (cached): the dim baseline")
-    root = Path(api["cache_dir"]())
-    cache_ns = hashlib.sha256(json.dumps([dictionary.identity, settings.cache_key(),
-                                          getattr(engine, "CACHE_VERSION", None)], sort_keys=True)
-                              .encode()).hexdigest()[:24]
-    store = fd.VectorCache(root, f"residual-{cache_ns}")
     ex_texts = sorted({t for f in families for t in [*f.exemplars, *extra[f.id]["counter_exemplars"]]})
     ex_row = {t: i for i, t in enumerate(ex_texts)}
-    res_items = fd.residual_means(texts, dictionary, settings, engine, store)
-    res_twins = fd.residual_means([t["text"] for t in twins], dictionary, settings, engine, store)
-    res_ex = fd.residual_means(ex_texts, dictionary, settings, engine, store)
+    if args.no_dim:  # the residual pass costs as much as the activations; skip the baseline
+        res_items = res_twins = res_ex = None
+    else:
+        say("residual means at the hook layer (cached): the dim baseline")
+        root = Path(api["cache_dir"]())
+        cache_ns = hashlib.sha256(json.dumps([dictionary.identity, settings.cache_key(),
+                                              getattr(engine, "CACHE_VERSION", None)], sort_keys=True)
+                                  .encode()).hexdigest()[:24]
+        store = fd.VectorCache(root, f"residual-{cache_ns}")
+        res_items = fd.residual_means(texts, dictionary, settings, engine, store)
+        res_twins = fd.residual_means([t["text"] for t in twins], dictionary, settings, engine, store)
+        res_ex = fd.residual_means(ex_texts, dictionary, settings, engine, store)
     t_res = time.perf_counter()
 
     rows: list[dict[str, Any]] = []
@@ -190,9 +202,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         own = [ex_row[t] for t in f.exemplars]
         contrast = sorted(set(ex_row[t] for t in extra[f.id]["counter_exemplars"])
                           | {ex_row[t] for g in families if g.id != f.id for t in g.exemplars} - set(own))
-        direction = res_ex[own].mean(axis=0) - res_ex[contrast].mean(axis=0)
-        d_items, d_twins = res_items @ direction, res_twins @ direction
-        d_twin_s = np.concatenate([d_items[sib], d_twins[grp]])
+        if res_ex is not None:
+            direction = res_ex[own].mean(axis=0) - res_ex[contrast].mean(axis=0)
+            d_items, d_twins = res_items @ direction, res_twins @ direction
+            d_twin_s = np.concatenate([d_items[sib], d_twins[grp]])
         row: dict[str, Any] = {
             "family": f.id, "category": category, "split": fd.SPLIT[category],
             "in_dictionary_corpus": bool(categories[category].get("in_dictionary_corpus")),
@@ -206,7 +219,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "detector": {"vs_others": _auc(s[is_pos], s[~is_pos], args.resamples),
                          "vs_twins": _auc(s[is_pos], twin_s, args.resamples)},
             "dim": {"vs_others": _auc(d_items[is_pos], d_items[~is_pos], args.resamples),
-                    "vs_twins": _auc(d_items[is_pos], d_twin_s, args.resamples)},
+                    "vs_twins": _auc(d_items[is_pos], d_twin_s, args.resamples)} if res_ex is not None
+            else {"vs_others": None, "vs_twins": None},
         }
         if cut is not None:
             det = s > cut
@@ -277,7 +291,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "twins_sha256": hashlib.sha256(Path(args.twins).read_bytes()).hexdigest(),
         "n_items": len(items), "n_items_in_file": len(all_items), "per_category": args.per_category,
         "n_twins": len(twins), "dictionary": dictionary.identity, "hook_layer": dictionary.hook_layer,
-        "extraction": settings.cache_key(), "detector_settings": "cg_gov.matching.DetectorSettings() defaults",
+        "extraction": settings.cache_key(), "detector_settings": _detector_defaults(),
         "bootstrap": {"resamples": args.resamples, "seed": fd.SEED, "level": 0.95},
         "targets": {k: {"target": v, "measured": verdict[k],
                         "met": None if verdict[k] is None else bool(verdict[k] >= v)} for k, v in TARGETS.items()},
@@ -350,6 +364,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--categories", type=Path, default=DATA / "categories.json")
     parser.add_argument("--per-category", type=int, default=None,
                         help="at most this many items per category (seeded); default all")
+    parser.add_argument("--no-dim", action="store_true",
+                        help="skip the residual-stream difference-of-means baseline (its own forward pass)")
     parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32")
     parser.add_argument("--resamples", type=int, default=fd.RESAMPLES)
     parser.add_argument("--out", type=Path, default=Path("/tmp/family_items.json"))

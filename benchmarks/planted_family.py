@@ -116,6 +116,15 @@ class Counter:
                                   "text": rows[i]["text"][:160]} for i in order]}
 
 
+def _detector_defaults() -> dict[str, Any]:
+    """The :class:`~cg_gov.matching.DetectorSettings` defaults the run used (cg_gov's own)."""
+    from dataclasses import asdict
+
+    from cg_gov.matching import DetectorSettings
+
+    return asdict(DetectorSettings())
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import cg_gov.engine as engine
     from cg_gov.dictionary import load_dictionary
@@ -174,7 +183,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "command": " ".join(["python", *sys.argv]), "dictionary": dictionary.identity,
-        "extraction": settings.cache_key(), "detector_settings": "cg_gov.matching.DetectorSettings() defaults",
+        "extraction": settings.cache_key(), "detector_settings": _detector_defaults(),
         "inputs": {"harmful_profile": {"path": str(args.harmful_profile), "sha256": sha(args.harmful_profile)},
                    "hr_profile": {"path": str(args.hr_profile), "sha256": sha(args.hr_profile)},
                    "tasks": {"path": str(TASKS.relative_to(REPO)), "sha256": sha(TASKS)},

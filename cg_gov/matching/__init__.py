@@ -36,8 +36,11 @@ from cg_gov.matching._detector import (
     FamilyDetector,
     Visibility,
     auroc,
+    CrossValidatedScores,
     auroc_interval,
+    cross_validated_scores,
     fit_family_detector,
+    membership_cut,
     visibility,
 )
 from cg_gov.matching._format import NO_MATCH_MESSAGE, format_match
@@ -75,6 +78,9 @@ __all__ = [
     "family_detectors",
     "fit_family_detector",
     "visibility",
+    "CrossValidatedScores",
+    "cross_validated_scores",
+    "membership_cut",
     "DEFAULT_MIN_SPECIFICITY",
     "DEFAULT_READINGS",
     "FALLBACK_EXEMPLAR_WEIGHT",

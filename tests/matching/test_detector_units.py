@@ -224,7 +224,8 @@ class TestVisibilityStatus:
     def test_defaults_are_the_documented_ones(self):
         d = DetectorSettings()
         assert (d.verified_at, d.weak_at, d.min_counter_exemplars) == (0.75, 0.6, 8)
-        assert (d.min_precision, d.max_near_miss_rate, d.folds) == (0.5, 0.05, 5)
+        assert (d.min_precision, d.max_near_miss_rate, d.folds) == (0.5, 0.1, 5)
+        assert (d.max_reference_rate, d.min_cv_recall) == (None, None)
 
 
 # --- the arithmetic, against a loop-by-loop reading of the module's formulas ----------------------
