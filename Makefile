@@ -34,12 +34,14 @@ venv: $(VENV)/.stamp-base
 report: $(VENV)/.stamp-base
 	$(VENV)/bin/cg-gov audit specs/audits/demo.yaml || [ $$? -eq 1 ]
 
+# Both cores (pytest-xdist), a test file per worker: the slow files (end-to-end audits, the model) then run
+# beside each other; the workers share one model cache (tests/conftest.py), written atomically.
 test: $(VENV)/.stamp-test
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 # The fast lane: every test not marked slow, on every core (pytest-xdist). Slow = runs the embedded
 # language model (a test that loads it unmarked fails, tests/conftest.py), an end-to-end audit, or
-# embeds hundreds of texts. `make test` (the full suite, in one process) stays the CI command.
+# embeds hundreds of texts. `make test` (the full suite) stays the CI command.
 test-fast: $(VENV)/.stamp-test
 	$(PY) -m pytest -q -m "not slow" -n auto
 

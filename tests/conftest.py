@@ -23,7 +23,9 @@ def pytest_configure(config):
     embedded model, activation shards, label and context embeddings) is one temporary folder shared
     by every test of the session on purpose (the model is converted once per session, not once per
     test), removed at the end. Tests that check the cache itself pass their own ``tmp_path`` as
-    ``cache_dir``. Set CG_GOV_CACHE yourself to keep a cache between runs."""
+    ``cache_dir``. Set CG_GOV_CACHE yourself to keep a cache between runs. Under pytest-xdist
+    (`make test` runs two workers) the controller sets it before the workers start, so they inherit
+    the same folder; what they write there is written atomically."""
     global _SESSION_CACHE
     if "CG_GOV_CACHE" not in os.environ:
         _SESSION_CACHE = tempfile.mkdtemp(prefix="cg_gov_test_cache_")
