@@ -57,7 +57,7 @@ __all__ = [
     "COVERAGE_SEVERITY", "PERFORMANCE_SEVERITY", "VISIBILITY_SEVERITY", "REASONS", "REASON_ACTIONS",
     "CAVEAT_RULES", "MIN_FAMILY_ITEMS", "MIN_FAMILY_N_EFF", "SMALL_SUPPORT_N_EFF",
     "Importance", "Severity", "CoverageStatus", "PerformanceStatus", "VisibilityStatus", "RequirementStatus",
-    "GateEffect", "Verdict",
+    "GateEffect", "Verdict", "VERDICT_WORDS",
     "coverage_status", "performance_status", "requirement_status", "requirement_statuses", "requirement_met",
     "severity", "family_severity", "severity_rank", "one_step_below", "gate_effect", "family_gate_failed",
     "verdict_of", "family_reasons", "reason_kind", "actions_for", "summary_gate", "caveats_for", "rule_tables",
@@ -83,6 +83,9 @@ VISIBILITY_STATUSES: tuple[str, ...] = get_args(VisibilityStatus)
 REQUIREMENT_STATUSES: tuple[str, ...] = get_args(RequirementStatus)
 GATE_EFFECTS: tuple[str, ...] = get_args(GateEffect)
 VERDICTS: tuple[str, ...] = get_args(Verdict)
+
+#: How a verdict (a family's, the gate's) is written in reports and charts.
+VERDICT_WORDS: dict[str, str] = {v: v.upper() for v in VERDICTS}
 
 #: Severities that fail the gate on their own (requirements fail it at any severity).
 GATE_FAILING_SEVERITIES: tuple[str, ...] = ("critical",)

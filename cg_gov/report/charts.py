@@ -10,6 +10,8 @@ import math
 from typing import Sequence
 from xml.sax.saxutils import escape, quoteattr
 
+from cg_gov.findings.verdict import VERDICT_WORDS
+
 __all__ = ["VERDICT_COLORS", "coverage_distribution_svg", "missing_by_benchmark_svg",
            "family_scatter_svg", "family_verdict_svg", "ScatterPoint", "VerdictRow"]
 
@@ -25,7 +27,6 @@ VERDICT_COLORS = {
     "conditional": "#b36b00",
     "pass": "#2e8540",
 }
-VERDICT_WORDS = {"fail": "FAIL", "conditional": "CONDITIONAL", "pass": "PASS"}
 
 
 def _esc(text: str) -> str:

@@ -13,7 +13,8 @@ from cg_gov.findings import (IMPORTANCES, Caveat, ConceptRow, Family, Findings, 
                              findings_to_json, severity_rank)
 from cg_gov.findings._manifest import portable_paths
 from cg_gov.findings._schema import item_count
-from cg_gov.findings.verdict import rule_tables
+from cg_gov.findings._derive import EVIDENCE_CHARS
+from cg_gov.findings.verdict import VERDICT_WORDS, rule_tables
 from cg_gov.report import charts
 from cg_gov.report.format import (NA, fmt_ci, fmt_int, fmt_num, fmt_pct, fmt_signed, truncate)
 from cg_gov.spec import RunSettings
@@ -21,8 +22,6 @@ from cg_gov.spec import RunSettings
 __all__ = ["build_view", "manifest_rows", "document_identity", "verdict_counts", "EVIDENCE_CHARS", "LABEL_CHARS",
            "PRINT_CONCEPTS", "PRINT_EVIDENCE"]
 
-#: Longest example text shown in the report (findings.json keeps what the audit wrote).
-EVIDENCE_CHARS = 480
 #: Longest concept label shown.
 LABEL_CHARS = 120
 #: Most manifest rows listed; the rest are in manifest.json.
@@ -53,7 +52,6 @@ PERFORMANCE_WORDS = {
 SOURCE_WORDS = {"detector": "detector", "label": "label", "exemplar": "exemplars", "both": "label + exemplars",
                 "pinned": "pinned by profile"}
 VISIBILITY_WORDS = {"confirmed": "confirmed", "weak": "weak", "unconfirmed": "unconfirmed", "cannot-tell": "cannot tell"}
-VERDICT_WORDS = {"fail": "FAIL", "conditional": "CONDITIONAL", "pass": "PASS"}
 #: The terms the report uses; page 1 points here, and every term on page 1 is defined (page-1 terms first).
 GLOSSARY = (
     ("verdict", "a family's outcome under the gate rule (method page): PASS, CONDITIONAL (approval needs the "
@@ -756,7 +754,6 @@ def _method_view(findings: Findings) -> dict[str, Any]:
             "reference": next((f.coverage.reference for f in findings.families), "reference sample")}
 
 
-_GATE_LABEL = {"fail": "FAIL", "conditional": "CONDITIONAL", "pass": "PASS"}
 _GATE_VERDICT = {
     "fail": "The deployment gate FAILED: the failing families below must be resolved, or accepted with "
             "conditions by the reviewer, before this model is approved for this workflow.",
@@ -917,7 +914,7 @@ def build_view(findings: Findings, manifest: dict[str, Any] | None = None) -> di
         },
         "executive": {
             "gate": summary.gate,
-            "gate_label": _GATE_LABEL[summary.gate],
+            "gate_label": VERDICT_WORDS[summary.gate],
             "verdict": _GATE_VERDICT[summary.gate],
             "verdict_counts": verdict_counts(families),
             "verdict_counts_text": verdict_counts_text(families),

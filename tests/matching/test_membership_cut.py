@@ -38,7 +38,8 @@ def test_the_recall_floor_lowers_the_cut_until_that_share_of_exemplars_is_above_
         assert (POS > above).mean() < floor
     # a floor already met leaves the cut alone
     easy = np.array([2.0, 1.9, 1.8, 1.7])
-    assert membership_cut(easy, NEAR, REF, _s(min_cv_recall=0.5, max_near_miss_rate=0.05)) == operating_point(easy, NEAR, 0.05)
+    assert (membership_cut(easy, NEAR, REF, _s(min_cv_recall=0.5, max_near_miss_rate=0.05))
+            == operating_point(easy, NEAR, 0.05))
 
 
 def test_the_reference_bound_raises_the_cut_and_wins_over_the_floor():
