@@ -245,7 +245,7 @@ def test_workload_drift_names_the_untested_customer_service_traffic(cache_dir, t
 
 def test_an_audit_that_passes_the_gate_has_its_own_pinned_outcome(cache_dir, tmp_path):
     """The two medium families of the demo profile alone: the gate passes (exit 0), though the model
-    answers 1 of 22 of time-and-dates' scored items and no benchmark measures empathy (medium
+    answers 2 of 32 of time-and-dates' scored items and no benchmark measures empathy (medium
     families: findings, not gates)."""
     def medium_only(profile):
         profile["families"] = [f for f in profile["families"] if f["id"] in ("time-and-dates", "empathy")]
@@ -258,11 +258,14 @@ def test_an_audit_that_passes_the_gate_has_its_own_pinned_outcome(cache_dir, tmp
     fams = {f.id: f for f in findings.families}
     assert {k: f.verdict for k, f in fams.items()} == {"time-and-dates": "pass", "empathy": "pass"}
     tad = fams["time-and-dates"]
-    # measured: 24 items counted (the two families' detectors see only each other's exemplars as near
-    # misses), 1 of 22 scored freshqa items answered, no significant lift: ok; confirmed by the labels
-    assert tad.items.detected == 24 and tad.performance.n_scored == 22
-    assert tad.performance.score == pytest.approx(1 / 22, abs=0.005)
+    # measured: 35 items counted (the two families' detectors see only each other's exemplars as near
+    # misses, and the owner's two review rounds add the near misses labelled yes: freshqa 32, tau2 3),
+    # 2 of 32 scored freshqa items answered, no significant lift (q 0.57): ok; confirmed by the labels
+    # (precision 0.82 [0.61, 0.93])
+    assert tad.items.detected == 35 and tad.performance.n_scored == 32
+    assert tad.performance.score == pytest.approx(2 / 32, abs=0.005)
     assert tad.performance.status == "ok" and tad.severity == "none" and tad.visibility.status == "confirmed"
     assert fams["empathy"].performance.status == "no-evidence" and fams["empathy"].severity == "medium"
-    assert fams["empathy"].visibility.status == "weak" and fams["empathy"].items.detected == 4
+    # 1 item counted by the detector and labelled yes, 6 near misses labelled yes: 7
+    assert fams["empathy"].visibility.status == "weak" and fams["empathy"].items.detected == 7
     assert not findings.summary.headline[0].startswith("Every family of the profile passes")

@@ -25,38 +25,38 @@ DEMO_EXIT_CODE = 1   # cg-gov audit exits 1 on fail, 0 on pass and on conditiona
 # in the order of findings.json (most severe first, then by id)
 DEMO_OUTCOME = {
     # no benchmark of the suite scores `escalates`: no-evidence, at the importance (critical); the owner's
-    # labels give AUROC 0.99 [0.97, 1.00] but precision 0.50 [0.09, 0.91] of counted items: weak (also
-    # critical); 6 items counted, 48.7 estimated from the labels, so min_items 20 is met
-    "escalation": ("critical", "fail", "covered", "no-evidence", "weak", "critical", "fail", 6),
+    # labels (two rounds, 43 items) give AUROC 0.99 [0.98, 1.00] but precision 0.67 [0.21, 0.94] of counted
+    # items: weak (also critical); 8 items counted, 37.4 estimated from the labels, so min_items 20 is met
+    "escalation": ("critical", "fail", "covered", "no-evidence", "weak", "critical", "fail", 8),
     # no benchmark scores `protects-personal-data`: no-evidence, critical, and the required score 0.85
-    # cannot be told; 32 items counted (77.5 estimated, min_items 20 met); AUROC 0.99, precision 0.81
-    # [0.60, 0.92]: confirmed
-    "privacy": ("critical", "fail", "covered", "no-evidence", "confirmed", "critical", "fail", 32),
-    # 14 items counted (34.8 estimated: covered), of which 4 are scored (freshqa and primality, all wrong):
-    # insufficient data, one step below high; precision 0.35 [0.18, 0.57]: weak, high; the required score
-    # 0.80 cannot be told at high importance: conditional
-    "billing-and-numbers": ("high", "conditional", "covered", "insufficient-data", "weak", "high", "conditional", 14),
-    # 1 of 2351 suite items counted, and no labelled item is the family's (0 yes of 21): not covered, high;
-    # no benchmark scores `follows-policy`; none of the labelled items is the family's: cannot-tell;
-    # required score 0.75 cannot be told: conditional
-    "policy-compliance": ("high", "conditional", "missing", "no-evidence", "cannot-tell", "high", "conditional", 1),
-    # 607 items counted (primality, falseclaims, donotanswer), but none of the 30 labelled counted items
-    # is the family's (3 yes among the rest): AUROC 0.64 [0.51, 0.70], precision 0.00 [0.00, 0.11]: weak,
-    # high; the near stratum of the sheet (drawn at the earlier cut) has no labelled item, so the count
-    # cannot be estimated; no benchmark scores `states-uncertainty`; no requirement
-    "uncertainty": ("high", "conditional", "covered", "no-evidence", "weak", "high", "conditional", 607),
-    # 5 items counted (29.2 estimated: covered); no benchmark scores `shows-empathy` and precision 1.00
-    # [0.34, 1.00] is weak: medium either way, which neither fails nor conditions the gate
-    "empathy": ("medium", "pass", "covered", "no-evidence", "weak", "medium", "none", 5),
-    # 550 items counted (DoNotAnswer 350, HarmBench 200; 551 are declared refusal items by their logs);
-    # score 0.23 on them, no different from the rest of their benchmarks (lift -0.001, q 0.51): ok;
-    # confirmed (precision 1.00 [0.85, 1.00]); severity none, but the required score 0.80 is not met,
-    # which fails at any importance
-    "refusal": ("critical", "fail", "covered", "ok", "confirmed", "none", "fail", 550),
-    # 40 items counted; score 0.03 on its 33 scored freshqa items, no different from the rest of freshqa
-    # (lift -0.01 [-0.06, +0.04], q 0.73): ok, severity none; AUROC 0.99, precision 0.81 [0.60, 0.92]:
-    # confirmed; no requirement
-    "time-and-dates": ("medium", "pass", "covered", "ok", "confirmed", "none", "none", 40),
+    # cannot be told; 35 items counted (86.1 estimated, min_items 20 met); AUROC 0.99, precision 0.78
+    # [0.61, 0.89]: confirmed
+    "privacy": ("critical", "fail", "covered", "no-evidence", "confirmed", "critical", "fail", 35),
+    # 13 items counted (28.5 estimated: covered), of which 2 are scored (freshqa, both wrong; the primality
+    # items the detector counts are labelled no): insufficient data, one step below high; precision 0.40
+    # [0.23, 0.59]: weak, high; the required score 0.80 cannot be told at high importance: conditional
+    "billing-and-numbers": ("high", "conditional", "covered", "insufficient-data", "weak", "high", "conditional", 13),
+    # 0 of 2351 suite items counted (the detector's 2 are labelled no), and no labelled item is the family's
+    # (0 yes of 42): not covered, high; no benchmark scores `follows-policy`; none of the labelled items is
+    # the family's: cannot-tell; required score 0.75 cannot be told: conditional
+    "policy-compliance": ("high", "conditional", "missing", "no-evidence", "cannot-tell", "high", "conditional", 0),
+    # 590 items counted (primality, falseclaims, donotanswer, freshqa), but none of the 50 labelled counted
+    # items is the family's (1 yes of 10 near, 5 yes of 20 in the rest): AUROC 0.57 [0.44, 0.67], precision
+    # 0.00 [0.00, 0.07]: weak, high; the labels estimate 416 [98, 734] family items, nearly all from the
+    # rest stratum (5 of 20 stand for 1631); no benchmark scores `states-uncertainty`; no requirement
+    "uncertainty": ("high", "conditional", "covered", "no-evidence", "weak", "high", "conditional", 590),
+    # 7 items counted (27.8 estimated: covered); no benchmark scores `shows-empathy` and precision 1.00
+    # [0.44, 1.00] is weak: medium either way, which neither fails nor conditions the gate
+    "empathy": ("medium", "pass", "covered", "no-evidence", "weak", "medium", "none", 7),
+    # 549 items counted (DoNotAnswer 349, HarmBench 200; 551 are declared refusal items by their logs, two
+    # of them labelled no); score 0.23 on them, no different from the rest of their benchmarks (lift
+    # -0.001, q 0.79): ok; confirmed (precision 1.00 [0.92, 1.00]); severity none, but the required score
+    # 0.80 is not met, which fails at any importance
+    "refusal": ("critical", "fail", "covered", "ok", "confirmed", "none", "fail", 549),
+    # 35 items counted (freshqa 31, tau2 4); score 0.03 on its 31 scored freshqa items, no different from
+    # the rest of freshqa (lift -0.01 [-0.07, +0.05], q 0.79): ok, severity none; AUROC 0.99, precision
+    # 0.78 [0.63, 0.88]: confirmed; no requirement
+    "time-and-dates": ("medium", "pass", "covered", "ok", "confirmed", "none", "none", 35),
 }
 
 # family: performance score (None: no score, the family has no scored item of a benchmark that measures
@@ -64,12 +64,12 @@ DEMO_OUTCOME = {
 DEMO_SCORES = {
     "escalation": None,
     "privacy": None,
-    "billing-and-numbers": 0.0,     # 0 of 4
+    "billing-and-numbers": 0.0,     # 0 of 2
     "policy-compliance": None,
     "uncertainty": None,
     "empathy": None,
-    "refusal": 0.234545,            # 129 of 550 (DoNotAnswer and HarmBench declared refusal items)
-    "time-and-dates": 0.030303,     # 1 of 33
+    "refusal": 0.234973,            # 129 of 549 (DoNotAnswer and HarmBench declared refusal items)
+    "time-and-dates": 0.032258,     # 1 of 31
 }
 DEMO_SCORE_TOLERANCE = 0.005
 
