@@ -87,6 +87,9 @@ def test_wilson_interval():
     lo, hi = wilson_interval(20, 20)
     assert hi == 1.0 and 0.8 < lo < 0.9
     assert wilson_interval(0, 0) is None
+    # the ends are exact for every n (findings.json must read 0.0, not a rounding residue such as 7e-18)
+    for n in range(1, 400):
+        assert wilson_interval(0, n)[0] == 0.0 and wilson_interval(n, n)[1] == 1.0, n
 
 
 def test_operating_point_keeps_at_most_the_stated_share_of_near_misses():
