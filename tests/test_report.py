@@ -450,3 +450,21 @@ def test_the_network_trap_catches_a_real_fetch(no_network):
 
     weasyprint.HTML(string='<img src="http://127.0.0.1:9/x.png">').write_pdf()
     assert no_network and no_network[0][1] == 9
+
+
+def test_the_operating_point_is_described_at_the_rate_the_audit_recorded(findings):
+    from cg_gov.matching._detector import DetectorSettings
+
+    def operating_point_words(f: Findings) -> str:
+        view = build_view(f, {})
+        return next(g["text"] for g in view["glossary"] if g["term"] == "operating point")
+
+    assert findings.settings.detector_max_near_miss_rate is None  # a fixture from before it was recorded
+    assert "the share the audit's cg_gov version sets" in operating_point_words(findings)
+    data = findings.model_dump(mode="json")
+    data["settings"]["detector_max_near_miss_rate"] = 0.25
+    words = operating_point_words(Findings.model_validate(data))
+    assert "at most 25% of the family's held-out near misses" in words
+    # the committed demo records the rate its detectors ran at, which is the detector's default
+    demo = load_findings(Path(__file__).resolve().parents[1] / "reports" / "example" / "findings.json")
+    assert demo.settings.detector_max_near_miss_rate == DetectorSettings().max_near_miss_rate

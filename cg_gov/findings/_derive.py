@@ -152,6 +152,8 @@ def run_settings(spec: AuditSpec, matches: ProfileMatch, reference_name: str) ->
     """The typed settings an audit ran with, as findings record them: the spec's scoring settings with
     the audit's effective seed, its extraction's template, dtype and max_tokens, the matcher's resolved
     threshold, top_k and exemplar weight, the reference sample's name and the rule's version."""
+    from cg_gov.matching._detector import DetectorSettings  # the audit has imported matching already
+
     scoring = ScoringSettings.model_validate({**spec.scoring.model_dump(), "seed": spec.effective_seed})
     ex = spec.extraction
     resolved = {"threshold": matches.threshold, "top_k": matches.top_k, "exemplar_weight": matches.exemplar_weight}
@@ -166,7 +168,8 @@ def run_settings(spec: AuditSpec, matches: ProfileMatch, reference_name: str) ->
     return RunSettings(scoring=scoring,
                        extraction=ExtractionSettings(template=ex.template, dtype=ex.dtype, max_tokens=ex.max_tokens),
                        matching=matching, reference=reference_name, min_family_n_eff=MIN_FAMILY_N_EFF,
-                       rule_version=RULE_VERSION)
+                       rule_version=RULE_VERSION,
+                       detector_max_near_miss_rate=DetectorSettings().max_near_miss_rate)
 
 
 def derive_findings(*, spec: AuditSpec, profile: Profile, dictionary: ConceptDictionary, items: Sequence[Item],

@@ -87,8 +87,9 @@ GLOSSARY = (
     ("gap finding", "a coverage gap (the suite exercises the family too little) or a performance gap (the model "
                     "scores significantly below its benchmarks' usual level on the family's items): inputs to the "
                     "verdict, never a verdict themselves"),
-    ("operating point", "the detector's cut, chosen on the profile's texts so that at most 5% of the family's near "
-                        "misses (counter-exemplars, other families' exemplars) would be counted"),
+    ("operating point", "the detector's cut, chosen on the profile's texts so that at most {near_miss_rate} of the "
+                        "family's held-out near misses (counter-exemplars, other families' exemplars) would be "
+                        "counted"),
     ("exploratory", "a result computed with settings looser than the method's defaults: read it as a lead, not as "
                     "evidence"),
     ("coverage ratio", "with a workload sample: the suite's share of family items over the workload's share"),
@@ -890,6 +891,9 @@ def build_view(findings: Findings, manifest: dict[str, Any] | None = None) -> di
     alpha = findings.settings.scoring.alpha
     views = [_family_view(f, caveats, len(families), alpha) for f in families]
     document = document_identity(findings)
+    rate = findings.settings.detector_max_near_miss_rate
+    # findings of earlier versions do not record the rate their detectors ran at
+    near_miss_words = f"{rate:.0%}" if rate is not None else "the share the audit's cg_gov version sets"
     return {
         "title": f"Governance report: {audit.id}",
         "document": document,
@@ -928,7 +932,8 @@ def build_view(findings: Findings, manifest: dict[str, Any] | None = None) -> di
             "table": views,
             "to_act": [v for v in views if v["reasons"] or v["actions"]],
         },
-        "glossary": [{"term": t, "text": d} for t, d in GLOSSARY],
+        "glossary": [{"term": t, "text": d.replace("{near_miss_rate}", near_miss_words)} for t, d in GLOSSARY],
+        "near_miss_words": near_miss_words,
         "scope": {
             "suite": [
                 {"name": b.name, "n_items": fmt_int(b.n_items), "n_scored": fmt_int(b.n_scored),

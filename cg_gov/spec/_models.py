@@ -716,6 +716,7 @@ RECORDED_SETTINGS: dict[str, tuple[str | None, str]] = {
     "reference": (None, "reference"),
     "min_family_n_eff": (None, "min_family_n_eff"),
     "rule_version": (None, "rule_version"),
+    "detector_max_near_miss_rate": (None, "detector_max_near_miss_rate"),
 }
 
 
@@ -746,6 +747,10 @@ class RunSettings(BaseModel):
     min_family_n_eff: float | None = Field(
         default=None, description="Scored family items below which a family's performance is not judged.")
     rule_version: int | None = Field(default=None, description="Version of the verdict rule that judged the families.")
+    detector_max_near_miss_rate: float | None = Field(
+        default=None, ge=0, le=1,
+        description="Share of a family's held-out near misses its detector's operating point lets through "
+        "(findings of earlier versions do not record it).")
 
     @model_validator(mode="before")
     @classmethod

@@ -49,7 +49,8 @@ def test_every_recorded_key_lands_in_its_section_and_back():
               "epsilon": 0.01, "subsample_reruns": 3, "subsample_fraction": 0.3, "lift_p_method": "bootstrap",
               "extraction_template": "raw", "extraction_dtype": "bfloat16", "max_tokens": 64,
               "matching_threshold": 0.4, "matching_top_k": 3, "matching_exemplar_weight": 0.2,
-              "reference": "workload", "min_family_n_eff": 10.0, "rule_version": 4}
+              "reference": "workload", "min_family_n_eff": 10.0, "rule_version": 4,
+              "detector_max_near_miss_rate": 0.1}
     assert set(values) == set(RECORDED_SETTINGS)
     settings = RunSettings.model_validate(values)
     for key, (section, name) in RECORDED_SETTINGS.items():
