@@ -120,30 +120,36 @@ def _reference_family_items(member, scores, bench, families, evidence, n_bootstr
 
 
 def _suite(seed):
-    """72 items in 5 benchmarks: 'a' and 'b' graded 0/1 with unscored items, 'c' constant (all 1),
-    'd' never scored, 'e' scores in [0, 1]; 4 families of different sizes, one with no item."""
+    """76 items in 7 benchmarks: 'a' and 'b' graded 0/1 with unscored items, 'c' constant (all 1),
+    'd' never scored, 'e' scores in [0, 1], 'f' two equal scores (constant with the fewest items),
+    'g' one scored item and one unscored; 5 families: two random ones ('broad' also holds g's scored
+    item), one only on the constant benchmark, one with no item, one with a single item."""
     rng = np.random.default_rng(seed)
-    bench = np.array(["a"] * 20 + ["b"] * 18 + ["c"] * 12 + ["d"] * 6 + ["e"] * 16)
+    bench = np.array(["a"] * 20 + ["b"] * 18 + ["c"] * 12 + ["d"] * 6 + ["e"] * 16 + ["f"] * 2 + ["g"] * 2)
     scores = np.r_[rng.integers(0, 2, 20), rng.integers(0, 2, 18), np.ones(12), np.full(6, np.nan),
-                   np.round(rng.random(16), 2)].astype(float)
+                   np.round(rng.random(16), 2), [0.0, 0.0], [0.7, np.nan]].astype(float)
     scores[[2, 7, 25]] = np.nan  # unscored items of graded benchmarks
-    member = np.zeros((72, 4), dtype=bool)
+    member = np.zeros((76, 5), dtype=bool)
     member[rng.choice(72, 30, replace=False), 0] = True
+    member[[72, 74], 0] = True
     member[rng.choice(72, 12, replace=False), 1] = True
     member[38:50, 2] = True  # only the constant benchmark
+    member[57, 4] = True  # one item of e
     return member, scores, bench
 
 
-FAMILIES = ["broad", "narrow", "constant-only", "empty"]
+FAMILIES = ["broad", "narrow", "constant-only", "empty", "single"]
 
 
 @pytest.mark.parametrize("evidence, n_bootstrap, alpha, seed", [
     ({}, 60, 0.05, 0),
-    ({"broad": ["a", "c", "d"], "narrow": ["e", "b"], "constant-only": ["c"], "empty": None}, 45, 0.1, 3),
+    ({"broad": ["a", "c", "d", "f"], "narrow": ["e", "b"], "constant-only": ["c"], "empty": None}, 45, 0.1, 3),
     ({"broad": [], "narrow": ["zzz"]}, 30, 0.2, 9),
     ({}, 0, 0.05, 0),   # no bootstrap: point estimates only
     ({}, 1, 0.05, 1),   # one resample: a score interval, no standard error
-], ids=["every-benchmark", "restricted", "nothing-measures", "no-bootstrap", "one-resample"])
+    ({}, 2, 0.05, 4),   # two resamples: the fewest with a standard error
+], ids=["every-benchmark", "restricted", "nothing-measures", "no-bootstrap", "one-resample", "two-resamples"])
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # no 0/0 warning for a family without items
 def test_family_items_match_a_loop_reading(evidence, n_bootstrap, alpha, seed):
     member, scores, bench = _suite(seed)
     got = score_family_items(member, scores, bench, FAMILIES, evidence, n_bootstrap=n_bootstrap, alpha=alpha,
@@ -174,6 +180,32 @@ def test_the_seed_moves_the_intervals_and_not_the_estimates():
     assert default == score_family_items(member, scores, bench, FAMILIES, {}, n_bootstrap=80, alpha=0.05)
 
 
+def test_defaults_inputs_and_an_empty_suite():
+    member, scores, bench = _suite(6)
+    default = score_family_items(member, scores, bench, FAMILIES, {})
+    assert default == score_family_items(member, scores, bench, FAMILIES, {}, n_bootstrap=1000, alpha=0.05, seed=0)
+    assert [r.score_ci for r in default] != \
+        [r.score_ci for r in score_family_items(member, scores, bench, FAMILIES, {}, n_bootstrap=1001)]
+    # a 0/1 float membership matrix and float32 scores read as the bool matrix and the float64 values
+    narrow = scores.astype(np.float32)
+    assert score_family_items(member.astype(float), narrow, list(bench), FAMILIES, {}, n_bootstrap=50) == \
+        score_family_items(member, narrow.astype(np.float64), bench, FAMILIES, {}, n_bootstrap=50)
+    empty = score_family_items(np.zeros((0, 2), dtype=bool), np.zeros(0), [], ["f", "g"], {}, n_bootstrap=20)
+    assert [(r.detected, r.share, r.share_ci, r.score, r.lift) for r in empty] == [(0, 0.0, None, None, None)] * 2
+
+
+@pytest.mark.parametrize("seed", [16, 20])
+def test_a_lift_with_no_spread_has_p_0_or_1(seed):
+    """SE 0 (every resample gives the same lift): p = 0 for a non-zero lift, 1 for a zero one. With
+    two items and two resamples, these seeds draw each item once in both resamples."""
+    bench = ["a", "a"]
+    scores = np.array([1.0, 0.0])
+    member = np.array([[True, True], [False, True]])  # the 1 alone; both items
+    one, both = score_family_items(member, scores, bench, ["one", "both"], {}, n_bootstrap=2, seed=seed)
+    assert one.lift == 0.5 and one.lift_ci == (0.5, 0.5) and one.lift_p == 0.0 and one.lift_q == 0.0
+    assert both.lift == 0.0 and both.lift_ci == (0.0, 0.0) and both.lift_p == 1.0 and both.lift_q == 1.0
+
+
 def test_only_constant_benchmarks_give_a_score_and_no_lift():
     bench = np.array(["a"] * 10 + ["b"] * 10)
     flat = np.r_[np.zeros(10), np.ones(10)]
@@ -187,7 +219,7 @@ def test_only_constant_benchmarks_give_a_score_and_no_lift():
 
 def test_member_of_the_wrong_shape_is_refused():
     member, scores, bench = _suite(0)
-    with pytest.raises(ValueError, match=r"member has shape \(72, 3\), expected \(72, 4\)"):
+    with pytest.raises(ValueError, match=r"member has shape \(76, 3\), expected \(76, 5\)"):
         score_family_items(member[:, :3], scores, bench, FAMILIES, {})
 
 
@@ -323,7 +355,8 @@ def _sample(seed, n=400, k=(25, 12, 20), truth_rate=0.12):
 
 
 @pytest.mark.parametrize("case", ["typical", "alpha-seed", "no-rest-label", "all-yes-detected",
-                                  "every-item-labelled", "one-per-stratum", "no-resample"])
+                                  "every-item-labelled", "one-per-stratum", "no-resample", "nothing-detected",
+                                  "no-near", "tiny-strata", "mostly-yes"])
 def test_confirmation_matches_a_loop_reading(case):
     alpha, resamples, seed = 0.05, 60, 0
     scores, cut, labels = _sample(1)
@@ -343,6 +376,21 @@ def test_confirmation_matches_a_loop_reading(case):
         labels = {int(np.flatnonzero(st == h)[0]): h != "rest" for h in STRATA}
     elif case == "no-resample":
         resamples = 0
+    elif case == "nothing-detected":  # an empty stratum is left out, not missing
+        cut = float(scores.max())
+        st = strata(scores, cut)
+        labels = {i: y for i, y in labels.items() if st[i] != "detected"}
+        labels.update({int(np.flatnonzero(st == "near")[0]): True})
+    elif case == "no-near":  # nothing undetected scores above 0
+        scores = np.where(scores > cut, scores, 0.0)
+        st = strata(scores, cut)
+        assert not (st == "near").any()
+    elif case == "tiny-strata":  # strata of 1 and 2 items: the finite-population correction at its edge
+        scores = np.r_[0.9, 0.3, 0.2, np.zeros(30)]
+        labels = {0: True, 1: True, 5: False, 9: True, 20: False}
+    elif case == "mostly-yes":  # the interval's top clipped at the items not labelled "no"
+        scores = np.r_[np.linspace(0.5, 1.0, 25), np.linspace(0.01, 0.2, 5)]
+        labels = {i: i != 3 for i in range(0, 30) if i % 5 != 4}
     got = confirm_membership(scores, cut, labels, alpha=alpha, resamples=resamples, seed=seed)
     want = _reference_confirm(scores.tolist(), cut, labels, alpha, resamples, seed)
     for name, value in want.items():
@@ -355,6 +403,12 @@ def test_confirmation_matches_a_loop_reading(case):
         else:
             assert have == value, name
     assert bool(got.notes) == (want["estimated"] is None)
+    if case == "mostly-yes":
+        assert got.estimated_ci[1] == len(scores) - sum(not y for y in labels.values())
+    if case == "tiny-strata":
+        assert [got.by_stratum[h]["size"] for h in STRATA] == [1, 2, 30]
+    if case == "nothing-detected":
+        assert got.by_stratum["detected"]["size"] == 0 and got.estimated is not None
 
 
 def test_confirmation_defaults_and_notes():
@@ -371,3 +425,24 @@ def test_confirmation_defaults_and_notes():
     nothing = confirm_membership(scores, cut, {}, resamples=20)
     assert nothing.notes == [] and nothing.estimated is None and nothing.auroc is None and nothing.n_labelled == 0
     assert nothing.precision is None and nothing.precision_ci is None
+
+
+def test_the_default_resamples_and_the_note_on_every_missing_stratum():
+    scores, cut, labels = _sample(3)
+    default = confirm_membership(scores, cut, labels)
+    assert default.auroc_ci == confirm_membership(scores, cut, labels, resamples=1000).auroc_ci
+    assert default.auroc_ci != confirm_membership(scores, cut, labels, resamples=1001).auroc_ci
+    st = strata(scores, cut)
+    only_detected = {i: y for i, y in labels.items() if st[i] == "detected"}
+    res = confirm_membership(scores, cut, only_detected, resamples=20)
+    assert res.notes == ["no labelled item in stratum near, rest: the count cannot be estimated"]
+
+
+@pytest.mark.parametrize("answer", [True, False])
+def test_labels_all_of_one_answer_give_no_auroc(answer):
+    """An AUROC needs labelled items of the family and others; all yes (or all no) gives none, and the
+    visibility status then cannot tell (tests/findings/test_visibility_from_labels.py)."""
+    scores, cut, labels = _sample(4)
+    res = confirm_membership(scores, cut, {i: answer for i in labels}, resamples=50)
+    assert res.auroc is None and res.auroc_ci is None
+    assert res.precision == (1.0 if answer else 0.0)
