@@ -503,10 +503,3 @@ def test_float32_inputs_are_fitted_in_float64():
     s = DetectorSettings(resamples=30, reference_holdout=5)
     assert visibility(pos, con, ref, sim, s) == visibility(*wide, s)
 
-
-def test_an_integer_prior_weight_is_its_float():
-    pos, con, ref, sim = _random_texts(13, 6, 8, 20)
-    for similarity in (sim, np.r_[0.4, np.zeros(len(sim) - 1)]):  # a spread, and a single live concept
-        a = fit_family_detector(pos, con, ref, similarity, DetectorSettings(prior_weight=2))
-        b = fit_family_detector(pos, con, ref, similarity, DetectorSettings(prior_weight=2.0))
-        assert np.array_equal(a.weights, b.weights)

@@ -41,6 +41,9 @@ def test_wilson_interval_formula_and_edges():
     assert wilson_interval(3, 7) == wilson_interval(3, 7, 0.05)  # 95% by default
     for n in (0, 0.0, -1, math.nan):
         assert wilson_interval(0, n) is None
+    # an interval of a proportion stays within [0, 1] where rounding would push it out (16 of 16: 1 + 2e-16)
+    for n in (16, 40, 46):
+        assert wilson_interval(n, n)[1] == 1.0 and wilson_interval(0, n)[0] == 0.0
     narrow, wide = wilson_interval(5, 20, 0.2), wilson_interval(5, 20, 0.01)
     assert wide[0] < narrow[0] < 0.25 < narrow[1] < wide[1]
 
@@ -252,6 +255,13 @@ def test_strata_match_a_loop_reading_with_ties_and_the_cut_on_an_item():
     assert st.tolist() == ["near", "detected", "near"]
 
 
+def test_strata_read_float32_scores_as_their_values():
+    """A float32 score equal to the cut is not above it (float32(0.3) is 0.30000001 > 0.3 as a value)."""
+    scores = np.array([0.3, 0.5, 0.2, 0.0], dtype=np.float32)
+    assert strata(scores, 0.3).tolist() == strata(scores.astype(np.float64), 0.3).tolist() == \
+        ["detected", "detected", "near", "rest"]
+
+
 def _w_auroc(s, y, w):
     pos = [i for i in range(len(y)) if y[i]]
     neg = [i for i in range(len(y)) if not y[i]]
@@ -356,7 +366,8 @@ def _sample(seed, n=400, k=(25, 12, 20), truth_rate=0.12):
 
 @pytest.mark.parametrize("case", ["typical", "alpha-seed", "no-rest-label", "all-yes-detected",
                                   "every-item-labelled", "one-per-stratum", "no-resample", "nothing-detected",
-                                  "no-near", "tiny-strata", "mostly-yes"])
+                                  "no-near", "tiny-strata", "mostly-yes", "tie", "almost-all-labelled",
+                                  "two-resamples", "elusion-clipped"])
 def test_confirmation_matches_a_loop_reading(case):
     alpha, resamples, seed = 0.05, 60, 0
     scores, cut, labels = _sample(1)
@@ -388,6 +399,18 @@ def test_confirmation_matches_a_loop_reading(case):
     elif case == "tiny-strata":  # strata of 1 and 2 items: the finite-population correction at its edge
         scores = np.r_[0.9, 0.3, 0.2, np.zeros(30)]
         labels = {0: True, 1: True, 5: False, 9: True, 20: False}
+    elif case == "tie":  # detected and near add the same to the uncertainty: the earlier stratum first
+        scores = np.r_[np.linspace(0.6, 1.0, 10), np.linspace(0.1, 0.4, 10), np.zeros(30)]
+        labels = {0: True, 1: False, 2: True, 3: False, 10: True, 11: False, 12: True, 13: False}
+        labels.update({i: False for i in range(20, 50)})
+    elif case == "almost-all-labelled":  # one item left to label, in a stratum of 2
+        scores = np.r_[0.9, 0.3, 0.2, np.zeros(10)]
+        labels = {i: i == 0 for i in range(13) if i != 2}
+    elif case == "two-resamples":  # the fewest resamples that give an AUROC interval
+        resamples = 2
+    elif case == "elusion-clipped":  # most undetected items are the family's: the top clipped at 1
+        scores = np.r_[np.linspace(0.6, 1.0, 5), np.linspace(0.1, 0.4, 6), np.zeros(4)]
+        labels = {0: True, 5: True, 6: True, 7: True, 11: True, 12: False}
     elif case == "mostly-yes":  # the interval's top clipped at the items not labelled "no"
         scores = np.r_[np.linspace(0.5, 1.0, 25), np.linspace(0.01, 0.2, 5)]
         labels = {i: i != 3 for i in range(0, 30) if i % 5 != 4}
@@ -407,6 +430,14 @@ def test_confirmation_matches_a_loop_reading(case):
         assert got.estimated_ci[1] == len(scores) - sum(not y for y in labels.values())
     if case == "tiny-strata":
         assert [got.by_stratum[h]["size"] for h in STRATA] == [1, 2, 30]
+    if case == "tie":
+        assert got.next_to_label.startswith("label 6 more items of the detected stratum (4 of 10 labelled)")
+    if case == "almost-all-labelled":
+        assert got.next_to_label.startswith("label 1 more items of the near stratum (1 of 2 labelled)")
+    if case == "two-resamples":
+        assert got.auroc_ci is not None
+    if case == "elusion-clipped":
+        assert got.elusion_ci[1] == 1.0
     if case == "nothing-detected":
         assert got.by_stratum["detected"]["size"] == 0 and got.estimated is not None
 
