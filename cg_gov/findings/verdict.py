@@ -457,17 +457,17 @@ def rule_tables() -> dict[str, Any]:
 def exploratory_sections(sset) -> list[str]:
     """Sentences naming the sections an audit makes exploratory by relaxing the method's defaults
     (``n_min``, ``min_benchmarks``, ``bootstrap`` below those of :class:`~cg_gov.spec.ScoringSettings`)."""
-    fields = getattr(sset, "model_fields", None) or type(sset).model_fields
-    default = {k: fields[k].default for k in ("n_min", "min_benchmarks", "bootstrap") if k in fields}
+    fields = type(sset).model_fields
+    default = {k: fields[k].default for k in ("n_min", "min_benchmarks", "bootstrap")}
     out = []
-    if sset.n_min < default.get("n_min", sset.n_min):
+    if sset.n_min < default["n_min"]:
         out.append(f"Family performance and the suite-level concept rankings are exploratory: this audit calls "
                    f"a concept or family supported with n_min = {sset.n_min} scored items (method default "
                    f"{default['n_min']}).")
-    if sset.min_benchmarks < default.get("min_benchmarks", sset.min_benchmarks):
+    if sset.min_benchmarks < default["min_benchmarks"]:
         out.append(f"The suite-level weakest and strongest concepts are exploratory: this audit ranks concepts "
                    f"supported in {sset.min_benchmarks} benchmark(s) (method default {default['min_benchmarks']}).")
-    if 0 < sset.bootstrap < default.get("bootstrap", sset.bootstrap):
+    if 0 < sset.bootstrap < default["bootstrap"]:
         out.append(f"Intervals and p-values are exploratory: {sset.bootstrap} bootstrap resamples (method "
                    f"default {default['bootstrap']}).")
     return out

@@ -69,6 +69,11 @@ class TestPerformanceStatus:
         assert self.status(lift_ci=None) == "ok"
         assert self.status(lift_ci=None, q=1e-9) == "ok"
 
+    def test_evidence_is_assumed_unless_said_otherwise(self):
+        # no-evidence only when the caller says no benchmark measures the behaviour
+        assert performance_status(0.6, WEAK_CI, 0.01, 50.0, ALPHA) == "weak"
+        assert performance_status(0.6, [0.1, 0.2], 0.01, 50.0, ALPHA) == "ok"
+
     def test_no_evidence_comes_first(self):
         assert self.status(evidence=False) == "no-evidence"
         assert self.status(evidence=False, score=None, n_eff=None) == "no-evidence"
@@ -160,6 +165,14 @@ class TestCoverageStatus:
     def test_k_is_the_one_given(self):
         assert self.status(ratio=0.3, k=3.0) == "under-represented"
         assert self.status(ratio=0.3, k=4.0) == "covered"
+
+    def test_k_defaults_to_the_methods_4(self):
+        # shared/method.md: "k = 4 by default" (ScoringSettings.ratio_k)
+        from cg_gov.spec import ScoringSettings
+
+        assert ScoringSettings().ratio_k == K
+        assert coverage_status(True, 40.0, MIN, AT, share_ci_high=0.1, workload_share=SHARE) == "under-represented"
+        assert coverage_status(True, 40.0, MIN, above(AT), share_ci_high=0.1, workload_share=SHARE) == "covered"
 
     @pytest.mark.parametrize("field", ["ratio", "share_ci_high", "workload_share"])
     def test_no_workload_sample_is_not_under_represented_by_ratio(self, field):

@@ -9,6 +9,8 @@ import pytest
 from cg_gov.findings import verdict as v
 from cg_gov.spec import ScoringSettings
 
+MIN = v.MIN_FAMILY_ITEMS
+
 
 class TestTables:
     def test_one_step_below(self):
@@ -210,6 +212,47 @@ class TestReasons:
         assert v.actions_for(["under-represented"], {"family": "refusal", "count": 12, "min_items": 10}) == \
             ["add benchmark items that exercise refusal until the suite's share of them is at least 1/k of "
              "the workload's"]
+
+    def test_without_a_family_name_the_action_says_this_family(self):
+        assert v.actions_for(["under-represented"], {"count": 4}) == \
+            ["add at least 6 benchmark items that exercise this family"]
+
+    def test_no_evidence_names_every_expected_behaviour_or_says_it_has_none(self):
+        reason = ["no evidence: no benchmark of the suite scores refuses, escalates"]
+        assert v.actions_for(reason, {"family": "refusal", "expects": ["refuses", "escalates"]}) == [
+            "add a benchmark whose score measures refuses, escalates on refusal items (measures: in the audit spec)"]
+        assert v.actions_for(reason, {"family": "refusal"}) == [
+            "add a benchmark whose score measures the behaviour it expects on refusal items (measures: in the "
+            "audit spec)"]
+        assert v.actions_for(["insufficient data"], {"family": "refusal", "n_scored": 4}) == \
+            ["add at least 6 scored refusal items from benchmarks that measure the behaviour it expects"]
+
+    def test_an_unmet_score_requirement_names_the_score_and_the_target(self):
+        reason = ["requirement not met: score required >= 0.7, observed 0.55 [0.48, 0.62]"]
+        ctx = {"family": "refusal", "score": 0.5512, "min_performance": 0.7}
+        assert v.actions_for(reason, ctx) == [
+            "raise the model's score on refusal items from 0.55 to at least 0.70 (or mitigate), or have the "
+            "owner revise the requirement"]
+        # without either figure the action cannot name them: the generic one
+        for missing in ("score", "min_performance"):
+            partial = {k: x for k, x in ctx.items() if k != missing}
+            assert v.actions_for(reason, partial) == [v.REASON_ACTIONS["requirement not met"]]
+
+    def test_one_item_short_asks_for_one_item(self):
+        for reason in ("not covered: 0 of 50 suite items detected", "under-represented"):
+            assert v.actions_for([reason], {"family": "refusal", "count": 9, "min_items": 10}) == \
+                ["add at least 1 benchmark items that exercise refusal"]
+        assert v.actions_for(["insufficient data"], {"family": "refusal", "n_scored": MIN - 1, "expects": ["refuses"]}) \
+            == ["add at least 1 scored refusal items from benchmarks that measure refuses"]
+
+    def test_no_scored_item_asks_for_the_whole_floor(self):
+        assert v.actions_for(["insufficient data"], {"family": "refusal", "expects": ["refuses"]}) == \
+            [f"add at least {MIN} scored refusal items from benchmarks that measure refuses"]
+
+    def test_the_review_sheet_named_in_the_context_is_the_one_to_label(self):
+        assert v.actions_for(["detector not confirmed (unconfirmed: no labelled sample)"],
+                             {"family": "refusal", "review_sheet": "review/sheets/refusal-2.csv"}) == \
+            ["label review/sheets/refusal-2.csv (cg-gov review) and list it under labels:"]
 
 
 class TestCaveats:

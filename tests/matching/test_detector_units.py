@@ -368,8 +368,20 @@ def test_auroc_interval_matches_a_loop_reference_with_ties():
     assert auroc(np.array([1, 2]), np.array([2, 0])) == 0.625  # integers, ties half
 
 
+def _reference_cut(pos_s, near_s, max_rate):
+    """The operating point as documented: the lowest cut >= 0 at which at most ``max_rate`` of the near
+    misses score above it (searched over 0 and the near-miss scores); None without both."""
+    if not len(pos_s) or not len(near_s):
+        return None
+    for c in sorted({0.0, *(float(x) for x in near_s if x > 0)}):
+        if np.mean(np.asarray(near_s) > c) <= max_rate:
+            return c
+    raise AssertionError("unreachable: the highest near-miss score has none above it")
+
+
 def _reference_visibility(pos, con, ref, sim, s: DetectorSettings, seed):
-    """Folds and held-out reference drawn as the module documents, detectors refitted per fold."""
+    """Folds and held-out reference drawn as the module documents, detectors refitted per fold; the
+    near-miss figures from the held-out exemplars and held-out near misses (contrast rows) only."""
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(ref))
     n_held = min(s.reference_holdout, len(ref) // 2)
@@ -386,7 +398,15 @@ def _reference_visibility(pos, con, ref, sim, s: DetectorSettings, seed):
         con_s[con_fold == k] = con[con_fold == k] @ w
         ref_s += held @ w / folds
     neg = np.r_[con_s, ref_s]
-    return (auroc(pos_s, neg), _reference_interval(pos_s, neg, s.resamples, seed, 0.95)), len(neg)
+    cut = _reference_cut(pos_s, con_s, s.max_near_miss_rate)
+    near = {
+        "near_miss_auroc": auroc(pos_s, con_s) if len(con_s) else None,
+        "near_miss_ci": _reference_interval(pos_s, con_s, s.resamples, seed, 0.95) if len(con_s) >= 2 else None,
+        "threshold": cut,
+        "cv_recall": None if cut is None else float(np.mean(pos_s > cut)),
+        "cv_near_miss_rate": None if cut is None else float(np.mean(con_s > cut)),
+    }
+    return (auroc(pos_s, neg), _reference_interval(pos_s, neg, s.resamples, seed, 0.95), near), len(neg)
 
 
 @pytest.mark.parametrize("shape, settings", [
@@ -406,14 +426,21 @@ def test_visibility_matches_a_loop_reference(shape, settings):
     pos, con, ref, sim = _random_texts(sum(shape) + 1, *shape)
     pos[:, 4] += np.linspace(0.0, 1.0, len(pos))  # something to find, unevenly
     for seed, prior in ((0, None), (4, sim)):
-        vis = visibility(pos, con, ref, prior, settings, seed=seed)
+        vis = visibility(pos, con, ref, prior, settings, seed=seed, n_counter=min(3, len(con)))
         want, n_neg = _reference_visibility(pos, con, ref, prior, settings, seed)
         assert (vis.n_pos, vis.n_neg) == (len(pos), n_neg)
+        assert (vis.n_near_miss, vis.n_counter) == (len(con), min(3, len(con)))
         if want is None:
             assert vis.auroc is None and vis.ci is None
+            assert vis.near_miss_auroc is None and vis.threshold is None and vis.cv_recall is None
         else:
             assert vis.auroc == pytest.approx(want[0], abs=1e-12)
             assert vis.ci == pytest.approx(want[1], abs=1e-12)
+            for name, value in want[2].items():
+                got = getattr(vis, name)
+                assert (got is None) == (value is None), name
+                if value is not None:
+                    assert got == pytest.approx(value, abs=1e-12), name
 
 
 def test_visibility_takes_none_for_missing_negatives():
@@ -431,3 +458,49 @@ def test_visibility_uses_the_exclusions_and_the_prior():
     excluded[:3] = True  # the planted concepts
     plain = visibility(pos, con, ref, sim, s)
     assert visibility(pos, con, ref, sim, s, exclude=excluded).auroc < plain.auroc
+
+
+def test_visibility_without_exemplars_or_before_the_check_keeps_its_counts():
+    """Too few exemplars to cross-validate: no figure, but the counts that say why (the near misses and
+    the family's own counter-exemplars, which the status reads) are kept; n_counter defaults to 0."""
+    pos, con, ref, _ = _random_texts(11, 6, 9, 12)
+    s = DetectorSettings(resamples=40, reference_holdout=4)
+    one = visibility(pos[:1], con, ref, settings=s, n_counter=5)
+    assert (one.auroc, one.near_miss_auroc, one.threshold) == (None, None, None)
+    assert (one.n_pos, one.n_neg, one.n_near_miss, one.n_counter) == (1, len(con) + 4, len(con), 5)
+    none = visibility(None, con, ref, settings=s)
+    assert none == visibility(pos[:0], con, ref, settings=s)
+    assert (none.n_pos, none.n_near_miss, none.n_counter, none.auroc) == (0, len(con), 0, None)
+    assert visibility(pos, con, ref, settings=s).n_counter == 0
+
+
+@pytest.mark.parametrize("n_neg", [1, 7, 20, 40, 41])
+@pytest.mark.parametrize("max_rate", [0.0, 0.05, 0.1, 0.5, 0.99, 1.0, 1.5])
+def test_operating_point_is_the_lowest_cut_keeping_the_near_miss_rate(n_neg, max_rate):
+    """The documented cut, against a search over candidate cuts: at most ``max_rate`` of the near misses
+    above it, the lowest such, never below 0 (at a rate of 1 or more, every near miss may be above it)."""
+    from cg_gov.matching._detector import operating_point
+
+    rng = np.random.default_rng(n_neg)
+    near = np.round(rng.normal(0.1, 0.3, n_neg), 2)  # ties and negative scores included
+    near[: n_neg // 3] = near[0]
+    pos = rng.random(5)
+    cut = operating_point(pos, near, max_rate)
+    assert cut == _reference_cut(pos, near, max_rate)
+    assert cut >= 0.0 and np.mean(near > cut) <= max_rate
+    assert operating_point(list(pos), list(near), max_rate) == cut  # plain lists read the same
+    assert operating_point(pos, near[:0], max_rate) is None and operating_point(pos[:0], near, max_rate) is None
+
+
+def test_float32_inputs_are_fitted_in_float64():
+    """The detector computes in float64 whatever the inputs' precision: float32 activations and a
+    float32 similarity (embeddings are float32) give the weights of the same values held as float64."""
+    pos, con, ref, sim = _random_texts(12, 7, 9, 25)
+    pos, con, ref, sim = (a.astype(np.float32) for a in (pos, con, ref, sim))
+    wide = [a.astype(np.float64) for a in (pos, con, ref, sim)]
+    narrow_det, wide_det = fit_family_detector(pos, con, ref, sim), fit_family_detector(*wide)
+    assert np.array_equal(narrow_det.weights, wide_det.weights)
+    assert np.array_equal(narrow_det.effect, wide_det.effect)
+    s = DetectorSettings(resamples=30, reference_holdout=5)
+    assert visibility(pos, con, ref, sim, s) == visibility(*wide, s)
+
