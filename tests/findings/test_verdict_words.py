@@ -242,8 +242,9 @@ class TestReasons:
         for reason in ("not covered: 0 of 50 suite items detected", "under-represented"):
             assert v.actions_for([reason], {"family": "refusal", "count": 9, "min_items": 10}) == \
                 ["add at least 1 benchmark items that exercise refusal"]
-        assert v.actions_for(["insufficient data"], {"family": "refusal", "n_scored": MIN - 1, "expects": ["refuses"]}) \
-            == ["add at least 1 scored refusal items from benchmarks that measure refuses"]
+        ctx = {"family": "refusal", "n_scored": MIN - 1, "expects": ["refuses"]}
+        assert v.actions_for(["insufficient data"], ctx) == \
+            ["add at least 1 scored refusal items from benchmarks that measure refuses"]
 
     def test_no_scored_item_asks_for_the_whole_floor(self):
         assert v.actions_for(["insufficient data"], {"family": "refusal", "expects": ["refuses"]}) == \
