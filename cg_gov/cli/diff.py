@@ -43,17 +43,21 @@ def _summary_lines(result: DiffResult) -> list[str]:
                    or d.visibility_status.changed or d.severity.changed)
         worse_values = [v for v in d.value_changes if "worse past the threshold" in v]
         moved = [v for v in d.value_changes if "baseline changed" in v]
-        if not (decided or d.regressed or worse_values or moved):
+        # what the verdict rests on changed though the verdict did not (a family not tested before is now
+        # tested, and fails on its items): the approver reads it, whatever the direction
+        restated = d.coverage_status.changed or d.performance_status.changed
+        if not (decided or d.regressed or worse_values or moved or restated):
             continue
         mark = ("REGRESSED" if d.regressed else d.direction if decided
-                else "baseline changed" if moved and not worse_values else "value worse")
+                else "baseline changed" if moved and not worse_values and not restated
+                else "value worse" if worse_values else "statuses changed")
         verdict = (f"verdict {d.verdict.old} -> {d.verdict.new}" if d.verdict.changed
                    else f"verdict {d.verdict.new} (unchanged)")
         severity = (f"severity {d.severity.old} -> {d.severity.new}" if d.severity.changed
                     else f"severity {d.severity.new}")
         lines.append(f"  {d.family_id} ({d.importance.new}): {verdict}, {severity} [{mark}]")
         lines.extend(f"      {r}" for r in d.reasons)
-        shown = d.value_changes if decided or d.regressed else worse_values + moved
+        shown = d.value_changes if decided or d.regressed or restated else worse_values + moved
         lines.extend(f"      value: {v}" for v in shown)
         lines.extend(f"      note: {n}" for n in d.notes)
     for f in result.families_added:
