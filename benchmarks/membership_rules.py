@@ -76,7 +76,7 @@ def fitted_profile(profile: Any, dictionary: Any, abar_of: Any, seed: int = 0) -
     """match_profile's detectors (weights, default cut) and each family's cross-validated scores,
     computed from the same inputs :func:`cg_gov.matching.family_detectors` uses."""
     from cg_gov.matching import DetectorSettings, cross_validated_scores, match_profile, membership_cut
-    from cg_gov.matching._match import _as_dense, _dense_rows, profile_signals
+    from cg_gov.matching._match import _as_dense, _dense_rows, detector_training_rows, profile_signals
 
     kw = dict(reference_mean=dictionary.reference_mean, concept_info=dictionary.label_info,
               shipped=dictionary.embeddings_dir)
@@ -94,21 +94,14 @@ def fitted_profile(profile: Any, dictionary: Any, abar_of: Any, seed: int = 0) -
     out = {"weights": matches.weight_matrix(), "families": [], "matches": matches, "ref": ref}
     for k, f in enumerate(families):
         fm = matches.families[k]
-        own = list(dict.fromkeys(f.exemplars))
-        contrast = [t for t in dict.fromkeys([*getattr(f, "counter_exemplars", []),
-                                              *(t for g in families if g.id != f.id for t in g.exemplars)])
-                    if t not in set(own)]
-        pos = np.stack([by_text[t] for t in own])
-        con = np.stack([by_text[t] for t in contrast]) if contrast else np.zeros((0, n_concepts))
-        excluded = np.zeros(n_concepts, dtype=bool)
-        excluded[list(f.exclude)] = True
+        pos, con, excluded = detector_training_rows(f, families, by_text, n_concepts)
         cv = cross_validated_scores(pos, con, ref, signals.families[f.id].similarity, settings, seed=seed,
                                     exclude=excluded)
         old = fm.visibility.threshold if fm.visibility is not None else None
         mine = membership_cut(cv.positives, cv.near_misses, cv.reference, settings) if cv is not None else None
         if (old is None) != (mine is None) or (old is not None and abs(old - mine) > 1e-9):
             raise SystemExit(f"family {f.id}: cut {mine} differs from match_profile's {old}")
-        n_counter = sum(1 for t in dict.fromkeys(getattr(f, "counter_exemplars", [])) if t not in set(own))
+        n_counter = sum(1 for t in dict.fromkeys(getattr(f, "counter_exemplars", [])) if t not in set(f.exemplars))
         out["families"].append({"id": f.id, "cv": cv, "pos": pos, "con": con, "n_counter": n_counter,
                                 "concepts": [(c.concept_id, c.label, c.weight)
                                                                    for c in fm.concepts[:6]]})

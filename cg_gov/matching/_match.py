@@ -345,6 +345,22 @@ def _as_dense(matrix: Any) -> np.ndarray:
     return np.asarray(matrix, dtype=np.float64)
 
 
+def detector_training_rows(family: Any, families: Sequence[Any], by_text: Mapping[str, np.ndarray],
+                           n_concepts: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What a family's detector is fitted on: its exemplars' activation rows, its near misses' (its own
+    counter-exemplars, then the other families' exemplars, none of them one of its exemplars) and the
+    mask of the concepts the profile excludes for it."""
+    own = list(dict.fromkeys(family.exemplars))
+    contrast = [t for t in dict.fromkeys([*getattr(family, "counter_exemplars", []),
+                                          *(t for g in families if g.id != family.id for t in g.exemplars)])
+                if t not in set(own)]
+    pos = np.stack([by_text[t] for t in own])
+    con = np.stack([by_text[t] for t in contrast]) if contrast else np.zeros((0, n_concepts))
+    excluded = np.zeros(n_concepts, dtype=bool)
+    excluded[list(family.exclude)] = True
+    return pos, con, excluded
+
+
 def family_detectors(families: Sequence[Any], signals: ProfileSignals, exemplar_activations: ExemplarActivations,
                      reference: Any, n_concepts: int, settings: DetectorSettings = DetectorSettings(), *,
                      seed: int = 0, cache: bool = False, cache_dir: str | os.PathLike | None = None
@@ -371,13 +387,7 @@ def family_detectors(families: Sequence[Any], signals: ProfileSignals, exemplar_
         if not f.exemplars:
             continue
         own = list(dict.fromkeys(f.exemplars))
-        contrast = [t for t in dict.fromkeys([*getattr(f, "counter_exemplars", []),
-                                              *(t for g in families if g.id != f.id for t in g.exemplars)])
-                    if t not in set(own)]
-        pos = np.stack([by_text[t] for t in own])
-        con = np.stack([by_text[t] for t in contrast]) if contrast else np.zeros((0, n_concepts))
-        excluded = np.zeros(n_concepts, dtype=bool)
-        excluded[list(f.exclude)] = True
+        pos, con, excluded = detector_training_rows(f, families, by_text, n_concepts)
         sim = signals.families[f.id].similarity
         n_counter = sum(1 for t in dict.fromkeys(getattr(f, "counter_exemplars", [])) if t not in set(own))
         det, vis = fit_and_check(pos, con, ref, sim, settings, seed=seed, exclude=excluded, n_counter=n_counter,
