@@ -70,3 +70,43 @@ def test_visibility_takes_its_cut_and_recall_from_the_cross_validated_scores():
         assert vis.threshold == cut
         assert vis.cv_recall == float((cv.positives > cut).mean())
     assert cross_validated_scores(pos[:1], con, ref) is None
+    # a reference bound that binds: no held-out window may score above the cut, which lifts it above
+    # the near-miss cut (the bound is computed on the held-out windows' scores, not left out)
+    settings = _s(resamples=50, reference_holdout=20, max_near_miss_rate=0.5, max_reference_rate=0.0)
+    cv = cross_validated_scores(pos, con, ref, settings=settings)
+    bound = membership_cut(cv.positives, cv.near_misses, cv.reference, settings)
+    assert bound > membership_cut(cv.positives, cv.near_misses, None, settings)
+    assert visibility(pos, con, ref, settings=settings).threshold == bound
+
+
+def test_visibility_without_enough_exemplars_counts_the_negatives_it_would_have_held_out():
+    rng = np.random.default_rng(1)
+    one = rng.random((1, 6))
+    con = rng.random((3, 6))
+    ref = rng.random((7, 6))  # an odd number of windows: half of them, rounded down, would be held out
+    vis = visibility(one, con, ref, settings=_s(reference_holdout=200))
+    assert vis.auroc is None and vis.n_near_miss == 3
+    assert vis.n_neg == 3 + 3 and isinstance(vis.n_neg, int)
+    assert visibility(one, con, ref, settings=_s(reference_holdout=2)).n_neg == 3 + 2
+
+
+def test_the_recall_floor_counts_every_exemplar_from_the_top():
+    """The floor is the highest exemplar score below the need-th highest, need = ceil(share x n), at
+    least 1 (worked by hand from the docstring)."""
+    five = np.array([1.0, 5.0, 3.0, 2.0, 4.0])
+    high = np.array([10.0, 9.0])  # near misses above every exemplar: the near-miss cut is 10 at 5%
+    settings = _s(max_near_miss_rate=0.05, min_cv_recall=0.6)  # need 3: above 3 lies 2, the floor
+    assert membership_cut(five, high, None, settings) == 2.0
+    # a share that asks for less than one exemplar still asks for one: the top exemplar (5) stays above
+    assert membership_cut(five, high, None, _s(max_near_miss_rate=0.05, min_cv_recall=0.1)) == 4.0
+
+
+def test_the_reference_bound_needs_reference_scores():
+    # no reference windows (None or none): the bound has nothing to bound, the near-miss cut stands
+    for ref in (None, np.array([])):
+        assert membership_cut(POS, NEAR, ref, _s(max_near_miss_rate=0.05, max_reference_rate=0.01)) == 0.85
+    # reference windows that never score above 0: their bound is 0 and never lowers or raises the cut
+    quiet = np.array([-1.0, -2.0, 0.0])
+    low_near = np.array([0.5, 0.0, 0.0, 0.0])
+    assert operating_point(POS, quiet, 0.5) == 0.0
+    assert membership_cut(POS, low_near, quiet, _s(max_near_miss_rate=0.0, max_reference_rate=0.5)) == 0.5
