@@ -43,7 +43,7 @@ test: $(VENV)/.stamp-test
 # language model (a test that loads it unmarked fails, tests/conftest.py), an end-to-end audit, or
 # embeds hundreds of texts. `make test` (the full suite) stays the CI command.
 test-fast: $(VENV)/.stamp-test
-	$(PY) -m pytest -q -m "not slow" -n auto
+	$(PY) -m pytest -q -m "not slow" -n auto --dist loadfile
 
 # Mutation testing (mutmut; what it mutates and which fast tests it runs: pyproject's [tool.mutmut]):
 # the verdict rule, the family detector and the scoring engine. Not part of `make test`: slow on few

@@ -9,7 +9,9 @@
 """
 from __future__ import annotations
 
-from cg_gov.findings._derive import derive_findings, workload_drift
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from cg_gov.findings._manifest import (MANIFEST_VERSION, Manifest, file_entry, jsonable, package_versions,
                                        timestamp)
 from cg_gov.findings._schema import *  # noqa: F403
@@ -24,3 +26,16 @@ __all__ = [*_schema_all, "CAVEAT_RULES", "COVERAGE_SEVERITY", "VISIBILITY_SEVERI
            "Manifest", "PERFORMANCE_SEVERITY", "SMALL_SUPPORT_N_EFF", "caveats_for", "coverage_status",
            "derive_findings", "family_severity", "file_entry", "jsonable", "package_versions",
            "performance_status", "requirement_met", "timestamp", "workload_drift"]
+
+# Deriving findings needs the scoring room (pandas, the statistics); reading, writing and comparing
+# findings does not, so `cg-gov diff` and the commands' start stay light: imported on first use.
+_LAZY = {"derive_findings": "cg_gov.findings._derive", "workload_drift": "cg_gov.findings._derive"}
+
+if TYPE_CHECKING:
+    from cg_gov.findings._derive import derive_findings, workload_drift
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'cg_gov.findings' has no attribute {name!r}")
